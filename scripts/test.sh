@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, provisioning what it needs on a fresh machine:
+#   - redis-server (Debian package) for the fleet-limit tests; the tests start their own on free ports
+#   - etcd + kube-apiserver + kubectl, built once from their Go modules into a cache
+#     (or taken from $KUBEBUILDER_ASSETS) by hack/controlplane/build.sh
+#   - helm, built the same way
+# Then builds the project and runs every test with vitest. Extra arguments go to vitest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing ${need_apt[*]} from Debian" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "test.sh: missing ${need_apt[*]}: install them (e.g. sudo apt-get install ${need_apt[*]})" >&2
+    exit 1
+  fi
+fi
+
+if [ -x hack/controlplane/build.sh ] && [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
+  # Prints the cache directory on its last line; a no-op when the binaries are already built.
+  KUBEBUILDER_ASSETS="$(hack/controlplane/build.sh | tail -n 1)"
+  export KUBEBUILDER_ASSETS
+fi
+
+[ -d node_modules ] || npm ci
+npm run build >/dev/null
+exec npx vitest run "$@"

@@ -1,0 +1,131 @@
+/** ApiKeys → compiled keys: resolve the credential to a hash, allowed models, policies and limits. */
+import type { ApiKey } from '../schema/api-key.js';
+import type { QuotaPolicy } from '../schema/quota-policy.js';
+import { hashKey, keyFingerprint } from '../keys/hash.js';
+import { matchesAny } from './globs.js';
+import { Reason, type ReasonCode } from './reasons.js';
+import { readSecret, verdictOf } from './objects.js';
+import { secretRejection } from './models.js';
+import { type PolicyIndex, effectiveLimits } from './policies.js';
+import type { CompiledKey, CompiledModel, SecretInput, Verdict } from './types.js';
+
+type Rejection = { reason: ReasonCode; message: string };
+
+export interface KeyContext {
+  readonly models: ReadonlyMap<string, CompiledModel>;
+  readonly policies: PolicyIndex;
+  readonly secrets: readonly SecretInput[];
+  readonly now: Date;
+}
+
+/** The Secret key the operator writes a generated API key under. */
+export const GENERATED_SECRET_KEY = 'api-key';
+
+export function generatedSecretName(key: ApiKey): string {
+  return key.spec.credential.generate?.secretName ?? `${key.metadata.name}-key`;
+}
+
+export function compileKeys(
+  apiKeys: readonly ApiKey[],
+  ctx: KeyContext,
+): { keys: Map<string, CompiledKey>; verdicts: Verdict[]; policyUse: Map<QuotaPolicy, number> } {
+  const keys = new Map<string, CompiledKey>();
+  const verdicts: Verdict[] = [];
+  const policyUse = new Map<QuotaPolicy, number>();
+  for (const apiKey of apiKeys) {
+    const result = compileKey(apiKey, ctx);
+    if ('reason' in result) {
+      verdicts.push(verdictOf(apiKey, { ready: false, ...result }));
+      continue;
+    }
+    const { key, policies } = result;
+    const owner = keys.get(key.hash);
+    if (owner !== undefined) {
+      const message = `the same key is already used by ApiKey ${owner.id}`;
+      verdicts.push(verdictOf(apiKey, { ready: false, reason: Reason.KeyConflict, message }));
+      continue;
+    }
+    keys.set(key.hash, key);
+    for (const p of policies) policyUse.set(p, (policyUse.get(p) ?? 0) + 1);
+    verdicts.push(verdictOf(apiKey, { ...stateOf(key, ctx.now), status: { keyPrefix: key.fingerprint } }));
+  }
+  return { keys, verdicts, policyUse };
+}
+
+/** Disabled and expired keys stay in the config (so the 401 can say why) but are not Ready. */
+function stateOf(key: CompiledKey, now: Date): { ready: boolean; reason: ReasonCode; message: string } {
+  if (key.disabled) return { ready: false, reason: Reason.KeyDisabled, message: 'key is disabled' };
+  if (key.expiresAt !== undefined && key.expiresAt <= now.getTime()) {
+    return { ready: false, reason: Reason.KeyExpired, message: `key expired at ${new Date(key.expiresAt).toISOString()}` };
+  }
+  const models = key.allowedModels.size;
+  const policies = key.policies.length === 0 ? 'no quota policy (unlimited)' : `policies ${key.policies.join(', ')}`;
+  return { ready: true, reason: Reason.Ready, message: `${models} model(s) allowed; ${policies}` };
+}
+
+function compileKey(apiKey: ApiKey, ctx: KeyContext): { key: CompiledKey; policies: QuotaPolicy[] } | Rejection {
+  const namespace = apiKey.metadata.namespace ?? 'default';
+  const hash = resolveHash(apiKey, namespace, ctx.secrets);
+  if (typeof hash !== 'string') return hash;
+  const policies = resolvePolicies(apiKey, namespace, ctx.policies);
+  if (!Array.isArray(policies)) return policies;
+  const allowed = allowedModels(apiKey, ctx.models);
+  if (allowed.length === 0) {
+    const patterns = (apiKey.spec.allowedModels ?? ['*']).join(', ');
+    return { reason: Reason.NoAllowedModels, message: `allowedModels (${patterns}) match no ready ModelRoute` };
+  }
+  const expiresAt = apiKey.spec.expiresAt === undefined ? undefined : Date.parse(apiKey.spec.expiresAt);
+  const key: CompiledKey = {
+    id: `${namespace}/${apiKey.metadata.name}`,
+    ref: { kind: 'ApiKey', namespace, name: apiKey.metadata.name },
+    hash,
+    fingerprint: keyFingerprint(hash),
+    allowedModels: new Set(allowed.map((m) => m.id)),
+    disabled: apiKey.spec.disabled === true,
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+    policies: policies.map((p) => p.metadata.name),
+    limits: effectiveLimits(policies, allowed),
+  };
+  return { key, policies };
+}
+
+function resolveHash(apiKey: ApiKey, namespace: string, secrets: readonly SecretInput[]): string | Rejection {
+  const cred = apiKey.spec.credential;
+  if (cred.hash !== undefined) return cred.hash;
+  if (cred.secretRef !== undefined) {
+    const found = readSecret(secrets, { namespace, ...cred.secretRef });
+    return 'missing' in found ? secretRejection(found.missing, namespace, cred.secretRef) : hashKey(found.value);
+  }
+  const name = generatedSecretName(apiKey);
+  const found = readSecret(secrets, { namespace, name, key: GENERATED_SECRET_KEY });
+  if ('missing' in found) {
+    return { reason: Reason.CredentialPending, message: `waiting for the operator to generate Secret ${namespace}/${name}` };
+  }
+  return hashKey(found.value);
+}
+
+function allowedModels(apiKey: ApiKey, models: ReadonlyMap<string, CompiledModel>): CompiledModel[] {
+  const patterns = apiKey.spec.allowedModels ?? ['*'];
+  const unique = new Set(models.values());
+  return [...unique].filter((m) => matchesAny(patterns, [m.id, ...m.aliases])).sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+function resolvePolicies(apiKey: ApiKey, namespace: string, index: PolicyIndex): QuotaPolicy[] | Rejection {
+  const names = apiKey.spec.quotaPolicies ?? [];
+  if (names.length === 0) {
+    if (index.ambiguousDefaults.has(namespace)) {
+      return { reason: Reason.PolicyNotFound, message: 'the key names no QuotaPolicy and the namespace default is ambiguous' };
+    }
+    const fallback = index.defaults.get(namespace);
+    return fallback === undefined ? [] : [fallback];
+  }
+  const found: QuotaPolicy[] = [];
+  for (const name of names) {
+    const policy = index.byName.get(`${namespace}/${name}`);
+    if (policy === undefined) {
+      return { reason: Reason.PolicyNotFound, message: `QuotaPolicy ${namespace}/${name} not found or not ready` };
+    }
+    found.push(policy);
+  }
+  return found;
+}

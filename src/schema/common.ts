@@ -1,0 +1,113 @@
+/**
+ * Shared schema fragments for the three TokenHub kinds.
+ *
+ * The JSON Schemas here are the single source: `tokenhub crds` turns them into CRD
+ * openAPIV3Schema (src/crds/generate.ts) and ajv validates the same objects at runtime
+ * (src/schema/validate.ts). Keep them structural (every node typed) so Kubernetes accepts them.
+ */
+
+export const API_GROUP = 'tokenhub.io';
+export const API_VERSION = 'v1alpha1';
+export const GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
+
+/** A JSON Schema node as we write it: a plain object, serialised into CRDs as-is. */
+export type JsonSchema = { readonly [keyword: string]: unknown };
+
+/**
+ * A rule that spans several fields. `rule` is CEL for the API server
+ * (`x-kubernetes-validations`); `check` is the same rule in TypeScript so that
+ * `tokenhub validate` enforces it offline. Both must agree; test/schema covers each.
+ */
+export interface CrossFieldRule<T> {
+  readonly rule: string;
+  readonly message: string;
+  /** Path of the field the message is about, relative to the object the rule sits on. */
+  readonly field: string;
+  readonly check: (value: T) => boolean;
+}
+
+export const positiveInt: JsonSchema = { type: 'integer', minimum: 1 };
+export const nonNegativeInt: JsonSchema = { type: 'integer', minimum: 0 };
+
+/** Money as a decimal string in the currency's units, e.g. "0.80"; at most 6 decimals. */
+export const decimalString: JsonSchema = {
+  type: 'string',
+  pattern: '^[0-9]{1,12}(\\.[0-9]{1,6})?$',
+};
+
+export const dnsLabel: JsonSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 63,
+  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+};
+
+/** Name of a Secret in the object's namespace and the key inside it. */
+export const secretKeyRef: JsonSchema = {
+  type: 'object',
+  required: ['name', 'key'],
+  additionalProperties: false,
+  properties: {
+    name: { ...dnsLabel, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' },
+    key: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$' },
+  },
+};
+
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+/** Requests and tokens per minute. */
+export const rateLimits: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    rpm: { ...positiveInt, description: 'Requests per minute.' },
+    tpm: { ...positiveInt, description: 'Tokens (input + output) per minute.' },
+  },
+};
+
+export interface RateLimits {
+  rpm?: number;
+  tpm?: number;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  generation?: number;
+  uid?: string;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+/** Status conditions, as every kind carries them (written by the operator). */
+export const conditionsSchema: JsonSchema = {
+  type: 'array',
+  'x-kubernetes-list-type': 'map',
+  'x-kubernetes-list-map-keys': ['type'],
+  items: {
+    type: 'object',
+    required: ['type', 'status', 'reason', 'message', 'lastTransitionTime'],
+    properties: {
+      type: { type: 'string', maxLength: 316 },
+      status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
+      reason: { type: 'string', maxLength: 1024 },
+      message: { type: 'string', maxLength: 32768 },
+      observedGeneration: { type: 'integer', format: 'int64', minimum: 0 },
+      lastTransitionTime: { type: 'string', format: 'date-time' },
+    },
+  },
+};

@@ -1,0 +1,116 @@
+/** QuotaPolicy: RPM/TPM per key and per key×model, token and cost budgets per period. */
+import {
+  type Condition,
+  type CrossFieldRule,
+  type JsonSchema,
+  type ObjectMeta,
+  type RateLimits,
+  conditionsSchema,
+  decimalString,
+  positiveInt,
+  rateLimits,
+} from './common.js';
+
+export interface PeriodBudget<T> {
+  day?: T;
+  month?: T;
+  /** A credit for the key's whole life; `tokenhub usage recharge` raises it. */
+  total?: T;
+}
+
+export interface ModelRateLimit extends RateLimits {
+  /** Model id, alias or glob. */
+  model: string;
+}
+
+export interface QuotaPolicySpec {
+  /** Applies to every ApiKey of the namespace that names no policy. At most one per namespace. */
+  default?: boolean;
+  /** Per key, across all its models. */
+  rateLimits?: RateLimits;
+  /** Per key and model. */
+  modelRateLimits?: ModelRateLimit[];
+  budgets?: {
+    tokens?: PeriodBudget<number>;
+    /** Decimal amounts in the models' pricing currency. */
+    cost?: PeriodBudget<string>;
+  };
+}
+
+export interface QuotaPolicyStatus {
+  conditions?: Condition[];
+  observedGeneration?: number;
+  ready?: string;
+  keys?: number;
+}
+
+export interface QuotaPolicy {
+  apiVersion: string;
+  kind: 'QuotaPolicy';
+  metadata: ObjectMeta;
+  spec: QuotaPolicySpec;
+  status?: QuotaPolicyStatus;
+}
+
+const tokenBudget: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { day: positiveInt, month: positiveInt, total: positiveInt },
+};
+
+const costBudget: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { day: decimalString, month: decimalString, total: decimalString },
+};
+
+export const quotaPolicySpecSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    default: { type: 'boolean', default: false, description: 'Use for keys that name no policy.' },
+    rateLimits: { ...rateLimits, description: 'Per key, across all its models.' },
+    modelRateLimits: {
+      type: 'array',
+      maxItems: 64,
+      description: 'Per key and model; the first entry whose model matches applies.',
+      items: {
+        type: 'object',
+        required: ['model'],
+        additionalProperties: false,
+        properties: {
+          model: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9*?][A-Za-z0-9._:/*?-]*$' },
+          rpm: positiveInt,
+          tpm: positiveInt,
+        },
+      },
+    },
+    budgets: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        tokens: { ...tokenBudget, description: 'Input plus output tokens per period (UTC).' },
+        cost: { ...costBudget, description: 'Spend per period (UTC), in the pricing currency.' },
+      },
+    },
+  },
+};
+
+export const quotaPolicyStatusSchema: JsonSchema = {
+  type: 'object',
+  properties: {
+    conditions: conditionsSchema,
+    observedGeneration: { type: 'integer', format: 'int64' },
+    ready: { type: 'string' },
+    keys: { type: 'integer', description: 'ApiKeys this policy applies to.' },
+  },
+};
+
+export const modelRateLimitRules: readonly CrossFieldRule<ModelRateLimit>[] = [
+  {
+    rule: 'has(self.rpm) || has(self.tpm)',
+    message: 'set rpm, tpm or both',
+    field: '',
+    check: (m) => m.rpm !== undefined || m.tpm !== undefined,
+  },
+];
