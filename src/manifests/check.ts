@@ -6,7 +6,7 @@ import { API_GROUP } from '../schema/common.js';
 import { formatPath } from '../schema/validate.js';
 import { type Compiler, createCompiler } from '../compile/compile.js';
 import { Reason, type ReasonCode } from '../compile/reasons.js';
-import type { CompileInput, Verdict } from '../compile/types.js';
+import type { CompileInput, CompileResult, Verdict } from '../compile/types.js';
 import { type LoadProblem, type LoadedDoc, isObject, secretsOf } from './load.js';
 
 export interface CheckLine {
@@ -21,6 +21,7 @@ export interface CheckLine {
 
 export interface CheckReport {
   readonly lines: CheckLine[];
+  readonly compiled: CompileResult;
   readonly objects: number;
   readonly errors: number;
 }
@@ -47,7 +48,7 @@ export function compileInputOf(objects: readonly unknown[], defaultNamespace: st
 export function checkDocuments(
   docs: readonly LoadedDoc[],
   loadProblems: readonly LoadProblem[],
-  opts: { now: Date; defaultNamespace?: string; compiler?: Compiler },
+  opts: { now: Date; defaultNamespace?: string; compiler?: Compiler; transform?: (objects: unknown[]) => unknown[] },
 ): CheckReport {
   const ns = opts.defaultNamespace ?? 'default';
   const lines: CheckLine[] = loadProblems.map((p) => ({
@@ -64,10 +65,11 @@ export function checkDocuments(
   ours = ours.filter((d) => !dupes.docs.has(d));
   const compiler = opts.compiler ?? createCompiler();
   const input = compileInputOf(docs.map((d) => d.object), ns);
-  const { verdicts } = compiler({ objects: ours.map((d) => d.object), secrets: input.secrets }, { now: opts.now, defaultNamespace: ns });
-  for (const v of verdicts) if (!v.ready) lines.push(...verdictLines(v, locate(ours, v, ns)));
+  const objects = ours.map((d) => d.object);
+  const compiled = compiler({ objects: opts.transform ? opts.transform(objects) : objects, secrets: input.secrets }, { now: opts.now, defaultNamespace: ns });
+  for (const v of compiled.verdicts) if (!v.ready) lines.push(...verdictLines(v, locate(ours, v, ns)));
   lines.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
-  return { lines, objects: ours.length, errors: lines.filter((l) => l.severity === 'error').length };
+  return { lines, compiled, objects: ours.length, errors: lines.filter((l) => l.severity === 'error').length };
 }
 
 /** A document that is not a Kubernetes object at all, or a kind of ours we do not know. */

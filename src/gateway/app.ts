@@ -1,0 +1,90 @@
+/**
+ * The gateway's HTTP application: the OpenAI-compatible API under /api/v1 and /v1, health
+ * endpoints, one error handler that shows 4xx messages and hides 5xx internals.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { LimitStore } from '../limits/store.js';
+import { ApiError, Errors } from './errors.js';
+import { ConfigHolder } from './config/config-holder.js';
+import { BackendHealth } from './routing/backend-health.js';
+import { UpstreamClient } from './upstream/client.js';
+import { type ChatEvent, registerChatRoute } from './routes/chat-completions.js';
+import { registerModelRoutes } from './routes/models.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { routeContext } from './routes/context.js';
+import { StoreUnavailableError } from '../limits/errors.js';
+
+export interface GatewayOptions {
+  readonly holder: ConfigHolder;
+  readonly store: LimitStore;
+  readonly upstream?: UpstreamClient;
+  readonly clock?: () => number;
+  readonly random?: () => number;
+  readonly logger?: FastifyServerOptions['logger'];
+  /** Request body limit in bytes (images inline as base64 make bodies large). */
+  readonly bodyLimit?: number;
+  /** Extra readiness condition (for example: the Kubernetes watches have synced). */
+  readonly ready?: () => boolean;
+  readonly onChat?: (e: ChatEvent) => void;
+}
+
+const API_PREFIXES = ['/api/v1', '/v1'] as const;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function buildGateway(opts: GatewayOptions): FastifyInstance {
+  const bodyLimit = opts.bodyLimit ?? 16 * 1024 * 1024;
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit,
+    // One access line per request comes from the chat route itself (see telemetry), not from fastify.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+  const clock = opts.clock ?? Date.now;
+  const upstream = opts.upstream ?? new UpstreamClient();
+  const ctx = routeContext(opts.holder, clock);
+  const deps = {
+    store: opts.store,
+    upstream,
+    health: new BackendHealth(),
+    clock,
+    random: opts.random ?? Math.random,
+    log: app.log,
+    onChat: opts.onChat ?? (() => {}),
+  };
+  for (const prefix of API_PREFIXES) {
+    void app.register(
+      async (api) => {
+        registerChatRoute(api, ctx, deps);
+        registerModelRoutes(api, ctx);
+      },
+      { prefix },
+    );
+  }
+  registerHealthRoutes(app, { holder: opts.holder, ready: opts.ready ?? (() => true) });
+  app.setNotFoundHandler((req, reply) => sendError(reply, Errors.notFound(req.url.split('?')[0] ?? '/')));
+  app.setErrorHandler((err, req, reply) => sendError(reply, toApiError(err, bodyLimit, (e) => req.log.error({ err: { message: e.message, code: e.code } }, 'unhandled error'))));
+  app.addHook('onClose', async () => {
+    if (opts.upstream === undefined) await upstream.close();
+  });
+  return app;
+}
+
+function sendError(reply: import('fastify').FastifyReply, err: ApiError) {
+  return reply.code(err.status).headers(err.headers).send(err.toBody());
+}
+
+function toApiError(err: unknown, bodyLimit: number, logUnexpected: (e: FastifyError) => void): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof StoreUnavailableError) return Errors.limiterUnavailable();
+  const fe = (err ?? {}) as FastifyError;
+  if (fe.statusCode === 413) return Errors.bodyTooLarge(bodyLimit);
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return Errors.invalidRequest('Send the body as application/json.');
+  if (fe.statusCode === 400 || fe.code?.startsWith('FST_ERR_CTP') === true) return Errors.invalidJson();
+  logUnexpected(fe);
+  return Errors.internal();
+}

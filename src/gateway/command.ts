@@ -1,0 +1,44 @@
+/** `tokenhub gateway --config PATH... [--port N] [--host H] [--redis URL]` */
+import { UsageError, parse, runCommand } from '../cli/args.js';
+import { closeOnSignals, startGateway } from './server.js';
+
+const USAGE = 'tokenhub gateway --config PATH [--config PATH...] [--port N] [--host H] [--redis URL] [--log-level L]';
+
+export async function gatewayCommand(args: string[]): Promise<number> {
+  return runCommand(USAGE, async () => {
+    const { values } = parse(args, {
+      config: { type: 'string', short: 'c', multiple: true },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      redis: { type: 'string' },
+      'log-level': { type: 'string' },
+      kubernetes: { type: 'boolean' },
+    });
+    if (values.kubernetes === true) {
+      const { kubernetesGateway } = await import('./kubernetes-mode.js');
+      return kubernetesGateway(args);
+    }
+    const paths = values.config ?? [];
+    if (paths.length === 0) throw new UsageError('give the config with --config PATH (files or directories of manifests)');
+    const port = Number(values.port ?? process.env['PORT'] ?? 8080);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port ${values.port}`);
+    const { createStore } = await import('../limits/create-store.js');
+    const redisUrl = values.redis ?? process.env['TOKENHUB_REDIS_URL'];
+    const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv() });
+    const gw = await startGateway({ configPaths: paths, port, host: values.host ?? '0.0.0.0', store, logger: { level: values['log-level'] ?? 'info' } });
+    gw.app.log.info({ url: gw.url, store: store.name }, 'gateway listening');
+    closeOnSignals(gw.close, gw.app.log);
+    await new Promise<never>(() => {});
+    return 0;
+  });
+}
+
+/** Fault mode and fleet size for the Redis store, from the environment (set by the operator). */
+function storeEnv(): { mode?: 'fail-open' | 'fail-closed'; replicas?: number } {
+  const mode = process.env['TOKENHUB_REDIS_FAILURE_MODE'];
+  const replicas = Number(process.env['TOKENHUB_REPLICAS'] ?? '');
+  return {
+    ...(mode === 'fail-open' || mode === 'fail-closed' ? { mode } : {}),
+    ...(Number.isInteger(replicas) && replicas > 0 ? { replicas } : {}),
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * Server-sent events from an OpenAI-compatible upstream, one event at a time: split, inspect
+ * (usage, produced chunks, [DONE]) and rewrite (the public model name, the usage chunk the client
+ * did not ask for). Pure: bytes in, strings out.
+ */
+
+export interface Usage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly cachedTokens: number;
+}
+
+export interface EventResult {
+  /** What to send to the client (with its trailing blank line), or null to drop the event. */
+  readonly out: string | null;
+  readonly usage?: Usage;
+  /** The event carried generated output (content, reasoning or tool call delta). */
+  readonly produced: boolean;
+  readonly done: boolean;
+}
+
+/** Accumulates bytes and returns complete events (without their blank-line terminator). */
+export class SseSplitter {
+  private buffer = '';
+  private readonly decoder = new TextDecoder();
+
+  push(chunk: Uint8Array): string[] {
+    this.buffer += this.decoder.decode(chunk, { stream: true });
+    const events: string[] = [];
+    for (;;) {
+      const m = /\r?\n\r?\n/.exec(this.buffer);
+      if (m === null) break;
+      events.push(this.buffer.slice(0, m.index));
+      this.buffer = this.buffer.slice(m.index + m[0].length);
+    }
+    return events;
+  }
+
+  /** Whatever is left when the stream ends without a final blank line. */
+  rest(): string {
+    const r = this.buffer + this.decoder.decode();
+    this.buffer = '';
+    return r;
+  }
+}
+
+const PRODUCED = /"(content|reasoning_content)":"(?!")|"tool_calls":\[/;
+const HAS_USAGE = /"usage":\s*\{/;
+
+export function processEvent(event: string, opts: { includeUsage: boolean; rename?: { from: string; to: string } }): EventResult {
+  const data = dataOf(event);
+  if (data === undefined) return { out: `${event}\n\n`, produced: false, done: false };
+  if (data.trim() === '[DONE]') return { out: 'data: [DONE]\n\n', produced: false, done: true };
+  let payload = data;
+  if (opts.rename !== undefined && opts.rename.from !== opts.rename.to) {
+    payload = payload.replace(`"model":${JSON.stringify(opts.rename.from)}`, `"model":${JSON.stringify(opts.rename.to)}`);
+  }
+  const produced = PRODUCED.test(payload);
+  if (!HAS_USAGE.test(payload)) return { out: `data: ${payload}\n\n`, produced, done: false };
+  return withUsage(payload, produced, opts.includeUsage);
+}
+
+function withUsage(payload: string, produced: boolean, includeUsage: boolean): EventResult {
+  let chunk: Record<string, unknown>;
+  try {
+    chunk = JSON.parse(payload) as Record<string, unknown>;
+  } catch {
+    return { out: `data: ${payload}\n\n`, produced, done: false };
+  }
+  const usage = usageOf(chunk['usage']);
+  if (includeUsage) return { out: `data: ${payload}\n\n`, ...(usage ? { usage } : {}), produced, done: false };
+  const choices = chunk['choices'];
+  // The client did not ask for usage: drop the usage-only chunk, or blank usage on a content chunk.
+  if (!Array.isArray(choices) || choices.length === 0) return { out: null, ...(usage ? { usage } : {}), produced, done: false };
+  return { out: `data: ${JSON.stringify({ ...chunk, usage: null })}\n\n`, ...(usage ? { usage } : {}), produced, done: false };
+}
+
+function dataOf(event: string): string | undefined {
+  const lines = event.split(/\r?\n/).filter((l) => l.startsWith('data:'));
+  if (lines.length === 0) return undefined;
+  return lines.map((l) => l.slice(l.startsWith('data: ') ? 6 : 5)).join('\n');
+}
+
+/** OpenAI usage object → ours; undefined when absent or malformed. */
+export function usageOf(u: unknown): Usage | undefined {
+  if (typeof u !== 'object' || u === null) return undefined;
+  const r = u as Record<string, unknown>;
+  const prompt = r['prompt_tokens'];
+  const completion = r['completion_tokens'];
+  if (typeof prompt !== 'number' || typeof completion !== 'number') return undefined;
+  const details = r['prompt_tokens_details'] as Record<string, unknown> | undefined;
+  const cached = typeof details?.['cached_tokens'] === 'number' ? details['cached_tokens'] : 0;
+  return { promptTokens: prompt, completionTokens: completion, cachedTokens: Math.min(cached, prompt) };
+}

@@ -1,0 +1,92 @@
+/**
+ * Relays an upstream SSE stream to the client chunk by chunk, with backpressure. The client's
+ * response starts only when the first upstream event is in hand, so a stream that fails before
+ * its first byte can still fall back. A client that goes away aborts the upstream call; a stream
+ * the upstream cuts ends with an OpenAI-style error event, never a silent 200.
+ */
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { type Usage, SseSplitter, processEvent } from './sse.js';
+import type { UpstreamResponse } from '../upstream/client.js';
+
+export interface StreamOutcome {
+  /** False: nothing reached the client; the caller may fall back. */
+  readonly started: boolean;
+  readonly usage?: Usage;
+  /** Events that carried generated output: the token count of a cut stream. */
+  readonly producedChunks: number;
+  readonly completed: boolean;
+  readonly clientGone: boolean;
+  readonly error?: unknown;
+}
+
+export interface RelayOptions {
+  readonly upstream: UpstreamResponse;
+  readonly raw: ServerResponse;
+  readonly headers: Record<string, string>;
+  readonly includeUsage: boolean;
+  readonly rename: { from: string; to: string };
+  readonly abort: AbortController;
+}
+
+const CUT_EVENT = `data: ${JSON.stringify({
+  error: { message: 'The upstream stream was interrupted before it finished.', type: 'api_error', param: null, code: 'upstream_stream_cut' },
+})}\n\n`;
+
+export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
+  const { raw, abort } = opts;
+  const splitter = new SseSplitter();
+  const state = { started: false, usage: undefined as Usage | undefined, produced: 0, done: false, clientGone: false };
+  const onClose = (): void => {
+    if (!raw.writableFinished) {
+      state.clientGone = true;
+      abort.abort();
+    }
+  };
+  raw.on('close', onClose);
+  let error: unknown;
+  try {
+    for await (const chunk of opts.upstream.body) {
+      for (const event of splitter.push(chunk as Uint8Array)) await handle(event, opts, state);
+    }
+    const rest = splitter.rest().trim();
+    if (rest !== '') await handle(rest, opts, state);
+  } catch (err) {
+    error = err;
+  } finally {
+    raw.off('close', onClose);
+  }
+  if (!state.started) {
+    return { started: false, producedChunks: 0, completed: false, clientGone: state.clientGone, error: error ?? new Error('empty stream') };
+  }
+  if (!state.clientGone && !raw.writableEnded) {
+    if (!state.done) raw.write(CUT_EVENT);
+    raw.end();
+  }
+  return {
+    started: true,
+    ...(state.usage === undefined ? {} : { usage: state.usage }),
+    producedChunks: state.produced,
+    completed: state.done && error === undefined,
+    clientGone: state.clientGone,
+    ...(error === undefined ? {} : { error }),
+  };
+}
+
+async function handle(
+  event: string,
+  opts: RelayOptions,
+  state: { started: boolean; usage: Usage | undefined; produced: number; done: boolean; clientGone: boolean },
+): Promise<void> {
+  if (state.clientGone) return;
+  const r = processEvent(event, { includeUsage: opts.includeUsage, rename: opts.rename });
+  if (r.usage !== undefined) state.usage = r.usage;
+  if (r.produced) state.produced++;
+  if (r.done) state.done = true;
+  if (r.out === null) return;
+  if (!state.started) {
+    state.started = true;
+    opts.raw.writeHead(200, { ...opts.headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  }
+  if (!opts.raw.write(r.out)) await Promise.race([once(opts.raw, 'drain'), once(opts.raw, 'close')]);
+}

@@ -1,0 +1,65 @@
+/** POST /chat/completions: authorise, parse, pick candidate models, serve (proxy/serve.ts). */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { ApiError, Errors } from '../errors.js';
+import { parseChatRequest } from '../request/chat-request.js';
+import { estimateInputTokens } from '../request/estimate.js';
+import { candidatesFor } from '../routing/candidates.js';
+import { type ProxyDeps, type ServeResult, serveChat } from '../proxy/serve.js';
+import type { RouteContext } from './context.js';
+
+/** One per finished request: the access log line, metrics and traces are built from it. */
+export interface ChatEvent {
+  readonly requestId: string;
+  readonly keyId?: string;
+  readonly requestedModel?: string;
+  readonly stream: boolean;
+  readonly result?: ServeResult;
+  readonly error?: ApiError;
+  readonly durationMs: number;
+}
+
+export function registerChatRoute(
+  app: FastifyInstance,
+  ctx: RouteContext,
+  deps: ProxyDeps & { onChat: (e: ChatEvent) => void },
+): void {
+  app.post('/chat/completions', async (req, reply) => {
+    const started = performance.now();
+    const requestId = String(req.id);
+    const event: { keyId?: string; requestedModel?: string; stream: boolean } = { stream: false };
+    try {
+      const { config, key } = ctx.authorize(req);
+      event.keyId = key.id;
+      const chat = parseChatRequest(req.body);
+      event.requestedModel = chat.model;
+      event.stream = chat.stream;
+      const { models } = candidatesFor({ config, key, model: chat.model, fallbackModels: chat.fallbackModels });
+      // A stream writes to the socket itself; errors before its first byte are written the same way.
+      if (chat.stream) reply.hijack();
+      const result = await serveChat(
+        { requestId, chat, key, candidates: models, inputTokens: estimateInputTokens(chat), reply, upstreamHeaders: { 'x-request-id': requestId } },
+        { ...deps, log: req.log },
+      );
+      deps.onChat({ requestId, ...event, result, durationMs: performance.now() - started });
+      return reply;
+    } catch (err) {
+      const apiError = err instanceof ApiError ? err : undefined;
+      deps.onChat({ requestId, ...event, ...(apiError ? { error: apiError } : {}), durationMs: performance.now() - started });
+      if (!reply.sent) throw err;
+      writeRawError(reply, apiError ?? Errors.internal(), requestId);
+      if (apiError === undefined) req.log.error({ err: { message: (err as Error).message } }, 'stream failed');
+      return reply;
+    }
+  });
+}
+
+/** For a hijacked (streaming) reply whose stream never started: the same error JSON as usual. */
+function writeRawError(reply: FastifyReply, err: ApiError, requestId: string): void {
+  const raw = reply.raw;
+  if (raw.headersSent || raw.destroyed) {
+    if (!raw.writableEnded) raw.end();
+    return;
+  }
+  raw.writeHead(err.status, { ...err.headers, 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId });
+  raw.end(JSON.stringify(err.toBody()));
+}

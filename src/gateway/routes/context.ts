@@ -1,0 +1,25 @@
+/** What the API routes share: the config holder, the clock, and authorisation of a request. */
+import type { FastifyRequest } from 'fastify';
+import type { CompiledKey, GatewayConfig } from '../../compile/types.js';
+import { authenticate } from '../auth.js';
+import { Errors } from '../errors.js';
+import type { ConfigHolder } from '../config/config-holder.js';
+
+export interface RouteContext {
+  readonly holder: ConfigHolder;
+  readonly clock: () => number;
+  /** The config snapshot for this request and the calling key; throws 401/503 ApiErrors. */
+  authorize(req: FastifyRequest): { config: GatewayConfig; key: CompiledKey };
+}
+
+export function routeContext(holder: ConfigHolder, clock: () => number): RouteContext {
+  return {
+    holder,
+    clock,
+    authorize(req) {
+      const config = holder.current();
+      if (config === undefined) throw Errors.notReady();
+      return { config, key: authenticate(config, req.headers.authorization, clock()) };
+    },
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * The single-instance store: everything in this process's memory. Same semantics as the Redis
+ * store (all-or-nothing admit, reserve then reconcile, idempotent usage), so a one-pod install
+ * and a fleet behave alike.
+ */
+import { gcra, gcraAdjust } from './gcra.js';
+import { PERIODS, periodId } from './periods.js';
+import { settlementDeltas } from './plan.js';
+import type { AdmitRequest, AdmitResult, LimitStore, RateState, Settlement, UsageRow } from './store.js';
+
+interface Counter {
+  value: number;
+  /** Epoch ms; undefined = never. */
+  expiresAt: number | undefined;
+}
+
+/** How long a settled request id is remembered to make replays no-ops. */
+const REPLAY_WINDOW_MS = 24 * 3600_000;
+
+export class MemoryLimitStore implements LimitStore {
+  readonly name = 'memory';
+  private readonly tats = new Map<string, number>();
+  private readonly counters = new Map<string, Counter>();
+  private readonly usageRows = new Map<string, Map<string, UsageRow>>();
+  private readonly settled = new Map<string, number>();
+
+  async admit(req: AdmitRequest, now: number): Promise<AdmitResult> {
+    const rates: RateState[] = [];
+    const newTats: [string, number][] = [];
+    for (const check of req.rates) {
+      const d = gcra({ tat: this.tats.get(check.id), now, limit: check.limit, cost: check.cost });
+      rates.push({ check, remaining: d.remaining, resetMs: d.resetMs });
+      if (!d.allowed) return { allowed: false, denial: { kind: 'rate', check, retryAfterMs: d.retryAfterMs }, rates };
+      newTats.push([check.id, d.tat]);
+    }
+    for (const check of req.budgets) {
+      const used = this.counterValue(check.id, now);
+      if (used >= check.limit) return { allowed: false, denial: { kind: 'budget', check, used }, rates };
+    }
+    for (const [id, tat] of newTats) this.tats.set(id, tat);
+    for (const check of req.budgets) this.addTo(check.id, check.cost, now, check.ttlSeconds);
+    return { allowed: true, rates };
+  }
+
+  async settle(s: Settlement, now: number): Promise<void> {
+    const id = s.reservation.requestId;
+    if (this.settled.has(id)) return;
+    this.settled.set(id, now + REPLAY_WINDOW_MS);
+    this.prune(now);
+    const deltas = settlementDeltas({ ...s.reservation, actual: s.actual, ...(s.failedAttempt === undefined ? {} : { failedAttempt: s.failedAttempt }) });
+    for (const { check, delta } of deltas.rates) {
+      this.tats.set(check.id, gcraAdjust({ tat: this.tats.get(check.id), now, limit: check.limit, delta }));
+    }
+    for (const { check, delta } of deltas.budgets) this.addTo(check.id, delta, now, check.ttlSeconds);
+    if (s.usage !== undefined) this.record(s.usage);
+  }
+
+  async usage(query: { periodId: string; keyId?: string }): Promise<UsageRow[]> {
+    const rows = [...(this.usageRows.get(query.periodId)?.values() ?? [])];
+    return rows.filter((r) => query.keyId === undefined || r.keyId === query.keyId).map((r) => ({ ...r }));
+  }
+
+  async budgetUsed(id: string): Promise<number> {
+    return this.counterValue(id, Date.now());
+  }
+
+  async credit(id: string, amount: number): Promise<void> {
+    this.addTo(id, -amount, Date.now(), undefined);
+  }
+
+  async close(): Promise<void> {}
+
+  private record(u: Settlement['usage'] & object): void {
+    for (const period of PERIODS) {
+      const pid = periodId(period, new Date(u.at));
+      const rows = this.usageRows.get(pid) ?? new Map<string, UsageRow>();
+      this.usageRows.set(pid, rows);
+      const k = `${u.keyId}\n${u.model}`;
+      const r = rows.get(k) ?? { keyId: u.keyId, model: u.model, requests: 0, inputTokens: 0, outputTokens: 0, costNanos: 0 };
+      rows.set(k, {
+        ...r,
+        requests: r.requests + 1,
+        inputTokens: r.inputTokens + u.inputTokens,
+        outputTokens: r.outputTokens + u.outputTokens,
+        costNanos: r.costNanos + u.costNanos,
+      });
+    }
+  }
+
+  private counterValue(id: string, now: number): number {
+    const c = this.counters.get(id);
+    if (c === undefined) return 0;
+    if (c.expiresAt !== undefined && c.expiresAt <= now) {
+      this.counters.delete(id);
+      return 0;
+    }
+    return c.value;
+  }
+
+  private addTo(id: string, delta: number, now: number, ttlSeconds: number | undefined): void {
+    const value = this.counterValue(id, now) + delta;
+    const existing = this.counters.get(id);
+    const expiresAt = existing?.expiresAt ?? (ttlSeconds === undefined ? undefined : now + ttlSeconds * 1000);
+    this.counters.set(id, { value, expiresAt });
+  }
+
+  /** Forget request ids past the replay window, a few at a time, so memory stays bounded. */
+  private prune(now: number): void {
+    let n = 0;
+    for (const [id, until] of this.settled) {
+      if (until > now || n++ > 100) break;
+      this.settled.delete(id);
+    }
+  }
+}

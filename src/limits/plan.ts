@@ -1,0 +1,66 @@
+/**
+ * Which counters a request touches: pure. From the key's effective limits and the model's
+ * fleet-wide limits, the rate checks and budget checks with their ids and reserved costs.
+ */
+import type { CompiledKey, CompiledModel } from '../compile/types.js';
+import { PERIODS, periodId, periodTtlSeconds } from './periods.js';
+import type { BudgetCheck, RateCheck } from './store.js';
+
+/** Redis Cluster hash tags: all of a key's counters share a slot; a model's fleet limit has its own. */
+export const keyTag = (keyId: string): string => `th:{k:${keyId}}`;
+export const modelTag = (model: string): string => `th:{m:${model}}`;
+export const budgetId = (keyId: string, unit: 'tokens' | 'cost', pid: string): string => `${keyTag(keyId)}:b:${unit}:${pid}`;
+
+export interface Estimate {
+  readonly inputTokens: number;
+  /** max_tokens in force for the request. */
+  readonly maxOutputTokens: number;
+  readonly costNanos: number;
+}
+
+export function planChecks(opts: {
+  key: CompiledKey;
+  model: CompiledModel;
+  estimate: Estimate;
+  now: Date;
+}): { rates: RateCheck[]; budgets: BudgetCheck[] } {
+  const { key, model, estimate, now } = opts;
+  const tokens = estimate.inputTokens + estimate.maxOutputTokens;
+  const rates: RateCheck[] = [];
+  const add = (id: string, scope: RateCheck['scope'], limits: { rpm?: number; tpm?: number }): void => {
+    if (limits.rpm !== undefined) rates.push({ id: `${id}:rpm`, scope, unit: 'requests', limit: limits.rpm, cost: 1 });
+    if (limits.tpm !== undefined) rates.push({ id: `${id}:tpm`, scope, unit: 'tokens', limit: limits.tpm, cost: tokens });
+  };
+  add(keyTag(key.id), 'key', key.limits.key);
+  add(`${keyTag(key.id)}:m:${model.id}`, 'key-model', key.limits.perModel.get(model.id) ?? {});
+  add(modelTag(model.id), 'model', model.rateLimits);
+  const budgets: BudgetCheck[] = [];
+  for (const period of PERIODS) {
+    const ttl = periodTtlSeconds(period, now);
+    const pid = periodId(period, now);
+    const t = key.limits.budgets.tokens[period];
+    if (t !== undefined) budgets.push({ id: budgetId(key.id, 'tokens', pid), unit: 'tokens', period, limit: t, cost: tokens, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
+    const c = key.limits.budgets.costNanos[period];
+    if (c !== undefined) budgets.push({ id: budgetId(key.id, 'cost', pid), unit: 'cost', period, limit: c, cost: estimate.costNanos, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
+  }
+  return { rates, budgets };
+}
+
+/** Settlement deltas: actual − reserved per check (negative refunds). */
+export function settlementDeltas(s: {
+  rates: readonly RateCheck[];
+  budgets: readonly BudgetCheck[];
+  actual: { tokens: number; costNanos: number };
+  failedAttempt?: boolean;
+}): { rates: { check: RateCheck; delta: number }[]; budgets: { check: BudgetCheck; delta: number }[] } {
+  const rates = s.rates
+    .map((check) => {
+      if (check.unit === 'tokens') return { check, delta: s.actual.tokens - check.cost };
+      return { check, delta: s.failedAttempt === true && check.scope !== 'model' ? -check.cost : 0 };
+    })
+    .filter((d) => d.delta !== 0);
+  const budgets = s.budgets
+    .map((check) => ({ check, delta: (check.unit === 'tokens' ? s.actual.tokens : s.actual.costNanos) - check.cost }))
+    .filter((d) => d.delta !== 0);
+  return { rates, budgets };
+}
