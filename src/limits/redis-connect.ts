@@ -1,0 +1,133 @@
+/**
+ * Redis connections for the limit store: URL parsing (standalone, TLS, Sentinel, Cluster) and
+ * client options tuned so Redis trouble never stalls a request: short timeouts, no offline
+ * queue, no resends. The caller (resilient-store.ts) decides what to do when a command fails.
+ */
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisConnectOptions {
+  /** `redis://`, `rediss://`, `redis+sentinel://h:p,h:p/master`, `redis+cluster://h:p,h:p`. */
+  readonly url: string;
+  /** Treat a `redis://` URL as a seed node of a Redis Cluster. */
+  readonly cluster?: boolean;
+  readonly commandTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+}
+
+/** A URL we cannot use. The message names the problem, never the URL (it may hold a password). */
+export class RedisUrlError extends Error {
+  override readonly name = 'RedisUrlError';
+}
+
+interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type ParsedRedisUrl =
+  | { readonly kind: 'standalone'; readonly url: string }
+  | { readonly kind: 'sentinel'; readonly sentinels: HostPort[]; readonly name: string; readonly auth: Auth; readonly db: number }
+  | { readonly kind: 'cluster'; readonly nodes: HostPort[]; readonly auth: Auth; readonly tls: boolean };
+
+interface Auth {
+  readonly username?: string;
+  readonly password?: string;
+}
+
+// Multi-host URLs are not WHATWG URLs (`h1:1,h2:2` is no valid authority), so split by hand.
+const MULTI_HOST = /^([a-z+]+):\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?(?:\?[^#]*)?$/i;
+
+export function parseRedisUrl(url: string, opts: { cluster?: boolean } = {}): ParsedRedisUrl {
+  const m = MULTI_HOST.exec(url.trim());
+  if (m === null) throw new RedisUrlError('invalid Redis URL: expected scheme://host:port');
+  const scheme = (m[1] ?? '').toLowerCase();
+  const auth = parseAuth(m[2]);
+  const path = (m[4] ?? '').replace(/^\//, '');
+  if (scheme === 'redis+sentinel') {
+    const [name = '', db = '0'] = path.split('/');
+    if (name === '') throw new RedisUrlError('invalid Redis Sentinel URL: the master name is missing (redis+sentinel://h:p,h:p/mastername)');
+    return { kind: 'sentinel', sentinels: parseHosts(m[3] ?? '', 26379), name: decodeURIComponent(name), auth, db: parseDb(db) };
+  }
+  if (scheme === 'redis+cluster') return { kind: 'cluster', nodes: parseHosts(m[3] ?? '', 6379), auth, tls: false };
+  if (scheme !== 'redis' && scheme !== 'rediss') {
+    throw new RedisUrlError(`invalid Redis URL: unsupported scheme "${scheme}" (redis, rediss, redis+sentinel, redis+cluster)`);
+  }
+  if (opts.cluster === true) return { kind: 'cluster', nodes: parseHosts(m[3] ?? '', 6379), auth, tls: scheme === 'rediss' };
+  return { kind: 'standalone', url };
+}
+
+function parseAuth(userinfo: string | undefined): Auth {
+  if (userinfo === undefined || userinfo === '') return {};
+  const colon = userinfo.indexOf(':');
+  const user = decodeURIComponent(colon < 0 ? userinfo : userinfo.slice(0, colon));
+  const password = colon < 0 ? undefined : decodeURIComponent(userinfo.slice(colon + 1));
+  // `redis://:secret@h` is the usual password-only form: no username.
+  return { ...(user === '' ? {} : { username: user }), ...(password === undefined ? {} : { password }) };
+}
+
+function parseHosts(list: string, defaultPort: number): HostPort[] {
+  const hosts = list.split(',').filter((h) => h !== '');
+  if (hosts.length === 0) throw new RedisUrlError('invalid Redis URL: no host');
+  return hosts.map((h) => {
+    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(h);
+    if (m === null) throw new RedisUrlError('invalid Redis URL: a host is not host:port');
+    return { host: (m[1] ?? '').replace(/^\[|\]$/g, ''), port: m[2] === undefined ? defaultPort : Number(m[2]) };
+  });
+}
+
+function parseDb(db: string): number {
+  if (!/^\d{1,2}$/.test(db)) throw new RedisUrlError('invalid Redis URL: the database must be a number');
+  return Number(db);
+}
+
+/** Options every connection gets; see the module comment for why. */
+function baseOptions(opts: RedisConnectOptions): RedisOptions {
+  return {
+    commandTimeout: opts.commandTimeoutMs ?? 400,
+    connectTimeout: opts.connectTimeoutMs ?? 1000,
+    // Commands in flight when the connection drops fail at once (0 retries) and are never
+    // re-sent after a reconnect: a re-sent admit would reserve for a request already answered.
+    // Settlements are retried by the resilient store's journal, idempotently.
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    enableOfflineQueue: false,
+    // Batches the commands of one tick (a settle's scripts for several slots) into one write.
+    enableAutoPipelining: true,
+    // Reconnect soon after Redis comes back; the resilient store probes on top of this.
+    retryStrategy: (times: number) => Math.min(100 * times, 1000),
+  };
+}
+
+export function connectRedis(opts: RedisConnectOptions): RedisClient {
+  const parsed = parseRedisUrl(opts.url, opts.cluster === undefined ? {} : { cluster: opts.cluster });
+  const base = baseOptions(opts);
+  if (parsed.kind === 'standalone') return new Redis(parsed.url, base);
+  if (parsed.kind === 'sentinel') {
+    return new Redis({ ...base, ...parsed.auth, sentinels: parsed.sentinels, name: parsed.name, db: parsed.db });
+  }
+  const cluster: ClusterOptions = {
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    maxRedirections: 4,
+    clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000),
+    redisOptions: { ...base, ...parsed.auth, ...(parsed.tls ? { tls: {} } : {}) },
+  };
+  return new Cluster(parsed.nodes, cluster);
+}
+
+/** Resolves once the client is connected, false after `timeoutMs` (it keeps trying). */
+export async function waitReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return true;
+  return new Promise((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = (): void => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    client.on('ready', onReady);
+  });
+}
