@@ -1,5 +1,50 @@
 /** `tokenhub gateway --kubernetes`: config from the cluster's ModelRoutes, ApiKeys and QuotaPolicies. */
-export async function kubernetesGateway(_args: string[]): Promise<number> {
-  process.stderr.write('tokenhub: gateway --kubernetes is not available in this build yet; use --config PATH\n');
-  return 2;
+import { createCompiler } from '../compile/compile.js';
+import { KubeClient } from '../kube/client.js';
+import { parse, runCommand } from '../cli/args.js';
+import { buildGateway } from './app.js';
+import { ConfigHolder } from './config/config-holder.js';
+import { KubeConfigSource } from './config/kube-source.js';
+import { closeOnSignals, loggerOptions } from './server.js';
+
+const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH]';
+
+export async function kubernetesGateway(args: string[]): Promise<number> {
+  return runCommand(USAGE, async () => {
+    const { values } = parse(args, {
+      kubernetes: { type: 'boolean' },
+      namespace: { type: 'string', short: 'n', multiple: true },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      redis: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'log-level': { type: 'string' },
+    });
+    const namespaces = namespacesOf(values.namespace ?? [], process.env['TOKENHUB_NAMESPACES']);
+    const client = await KubeClient.load(values.kubeconfig ?? process.env['KUBECONFIG']);
+    const { createStore } = await import('../limits/create-store.js');
+    const redisUrl = values.redis ?? process.env['TOKENHUB_REDIS_URL'];
+    const store = await createStore(redisUrl ? { redisUrl } : {});
+    const holder = new ConfigHolder();
+    let source: KubeConfigSource | undefined;
+    const app = buildGateway({ holder, store, logger: loggerOptions({ level: values['log-level'] ?? 'info' }), ready: () => source?.ready === true });
+    source = new KubeConfigSource({ client, namespaces, holder, compiler: createCompiler(), log: app.log });
+    source.start();
+    const url = await app.listen({ host: values.host ?? '0.0.0.0', port: Number(values.port ?? process.env['PORT'] ?? 8080) });
+    app.log.info({ url, namespaces: namespaces.length === 0 ? 'all' : namespaces, store: store.name }, 'gateway listening (cluster mode)');
+    closeOnSignals(async () => {
+      source?.stop();
+      await app.close();
+      await store.flush?.();
+      await store.close();
+      await client.close();
+    }, app.log);
+    await new Promise<never>(() => {});
+    return 0;
+  });
+}
+
+export function namespacesOf(flags: readonly string[], env: string | undefined): string[] {
+  const all = [...flags, ...(flags.length === 0 && env ? [env] : [])].flatMap((s) => s.split(','));
+  return [...new Set(all.map((s) => s.trim()).filter((s) => s !== ''))];
 }

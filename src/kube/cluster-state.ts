@@ -1,0 +1,67 @@
+/**
+ * The cluster as TokenHub sees it: caches of ModelRoutes, ApiKeys, QuotaPolicies and Secrets in
+ * the watched namespaces (or all), turned into compile input on demand. Shared by the operator
+ * and the gateway's cluster mode.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { CompileInput, SecretInput } from '../compile/types.js';
+import { KIND_NAMES } from '../schema/kinds.js';
+import type { KubeClient, KubeObject } from './client.js';
+import { Informer } from './informer.js';
+import { secretsPath, tokenhubPath } from './resources.js';
+
+export interface ClusterStateOptions {
+  readonly client: KubeClient;
+  /** Namespaces to watch; empty means all. */
+  readonly namespaces: readonly string[];
+  readonly log: FastifyBaseLogger;
+  readonly onChange: () => void;
+  readonly watchSeconds?: number;
+}
+
+export class ClusterState {
+  private readonly objects: Informer[] = [];
+  private readonly secrets: Informer[] = [];
+
+  constructor(opts: ClusterStateOptions) {
+    const scopes = opts.namespaces.length === 0 ? [undefined] : [...opts.namespaces];
+    const make = (path: string): Informer =>
+      new Informer({ client: opts.client, path, log: opts.log, onChange: opts.onChange, ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}) });
+    for (const namespace of scopes) {
+      for (const kind of KIND_NAMES) this.objects.push(make(tokenhubPath(kind, namespace === undefined ? {} : { namespace })));
+      this.secrets.push(make(secretsPath(namespace)));
+    }
+  }
+
+  start(): void {
+    for (const i of [...this.objects, ...this.secrets]) i.start();
+  }
+
+  stop(): void {
+    for (const i of [...this.objects, ...this.secrets]) i.stop();
+  }
+
+  /** True once every cache has listed at least once: never publish a config before that. */
+  get synced(): boolean {
+    return [...this.objects, ...this.secrets].every((i) => i.synced);
+  }
+
+  tokenhubObjects(): KubeObject[] {
+    return this.objects.flatMap((i) => i.list());
+  }
+
+  secretList(): KubeObject[] {
+    return this.secrets.flatMap((i) => i.list());
+  }
+
+  compileInput(): CompileInput {
+    return { objects: this.tokenhubObjects(), secrets: this.secretList().map(decodeSecret) };
+  }
+}
+
+export function decodeSecret(s: KubeObject): SecretInput {
+  const data: Record<string, string> = {};
+  const raw = (s['data'] ?? {}) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') data[k] = Buffer.from(v, 'base64').toString('utf8');
+  return { namespace: s.metadata.namespace ?? 'default', name: s.metadata.name, data };
+}

@@ -1,0 +1,125 @@
+/**
+ * A list-then-watch cache of one resource collection that does not stop: 410 Gone relists,
+ * errors back off and relist, a silent stream is cut by an inactivity deadline, and a periodic
+ * relist with jitter catches anything a watch missed. `onChange` only says "something changed":
+ * callers re-read the whole cache (reconcile the whole state, not each event).
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { type KubeClient, type KubeList, type KubeObject, KubeApiError } from './client.js';
+
+export interface InformerOptions {
+  readonly client: KubeClient;
+  /** Collection path, e.g. /apis/tokenhub.io/v1alpha1/modelroutes or /api/v1/namespaces/x/secrets. */
+  readonly path: string;
+  readonly labelSelector?: string;
+  readonly log: Pick<FastifyBaseLogger, 'warn' | 'info' | 'debug'>;
+  readonly onChange: () => void;
+  /** Server-side watch timeout; the watch is renewed after it. */
+  readonly watchSeconds?: number;
+  /** Full relist period (±20% jitter). */
+  readonly relistMs?: number;
+}
+
+export class Informer<T extends KubeObject = KubeObject> {
+  private readonly items = new Map<string, T>();
+  private resourceVersion = '';
+  private hasSynced = false;
+  private stopped = false;
+  private abort = new AbortController();
+  private lastRelist = 0;
+  private failures = 0;
+
+  constructor(private readonly opts: InformerOptions) {}
+
+  get synced(): boolean {
+    return this.hasSynced;
+  }
+
+  list(): T[] {
+    return [...this.items.values()];
+  }
+
+  start(): void {
+    void this.run();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (this.resourceVersion === '' || this.relistDue()) await this.relist();
+        await this.watchOnce();
+        this.failures = 0;
+      } catch (err) {
+        if (this.stopped) return;
+        const gone = err instanceof KubeApiError && err.status === 410;
+        if (gone) this.opts.log.info({ path: this.opts.path }, 'watch expired (410 Gone); relisting');
+        else this.opts.log.warn({ path: this.opts.path, err: { message: (err as Error).message } }, 'watch failed; relisting after a pause');
+        this.resourceVersion = '';
+        if (!gone) await this.pause(Math.min(10_000, 250 * 2 ** this.failures++));
+      }
+    }
+  }
+
+  private relistDue(): boolean {
+    const period = this.opts.relistMs ?? 300_000;
+    return Date.now() - this.lastRelist > period * (0.8 + 0.4 * Math.random());
+  }
+
+  private async relist(): Promise<void> {
+    const list = await this.opts.client.request<KubeList<T>>('GET', this.opts.path, {
+      query: { labelSelector: this.opts.labelSelector, limit: 5000 },
+    });
+    const before = this.fingerprint();
+    this.items.clear();
+    for (const item of list.items) this.items.set(keyOf(item), item);
+    this.resourceVersion = list.metadata.resourceVersion;
+    this.lastRelist = Date.now();
+    const first = !this.hasSynced;
+    this.hasSynced = true;
+    if (first || before !== this.fingerprint()) this.opts.onChange();
+  }
+
+  private async watchOnce(): Promise<void> {
+    const watchSeconds = this.opts.watchSeconds ?? 60;
+    this.abort = new AbortController();
+    await this.opts.client.watch(this.opts.path, {
+      query: { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchSeconds, labelSelector: this.opts.labelSelector },
+      signal: this.abort.signal,
+      // Bookmarks arrive about once a minute; silence well past the server timeout is a stall.
+      inactivityMs: (watchSeconds + 30) * 1000,
+      onEvent: (type, obj) => this.apply(type, obj as T),
+    });
+  }
+
+  private apply(type: string, obj: T): void {
+    const rv = obj.metadata.resourceVersion;
+    if (rv !== undefined) this.resourceVersion = rv;
+    if (type === 'BOOKMARK') return;
+    if (type === 'DELETED') this.items.delete(keyOf(obj));
+    else this.items.set(keyOf(obj), obj);
+    this.opts.onChange();
+  }
+
+  private fingerprint(): string {
+    return [...this.items.values()].map((o) => `${keyOf(o)}@${o.metadata.resourceVersion ?? ''}`).sort().join(',');
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.abort.signal.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve();
+      }, { once: true });
+    });
+  }
+}
+
+function keyOf(o: KubeObject): string {
+  return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
