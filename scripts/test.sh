@@ -21,11 +21,16 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
-if [ -x hack/controlplane/build.sh ] && [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
-  # Prints the cache directory on its last line; a no-op when the binaries are already built.
+# Each prints its directory on the last line; a no-op when the binaries are already built.
+if [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
   KUBEBUILDER_ASSETS="$(hack/controlplane/build.sh | tail -n 1)"
   export KUBEBUILDER_ASSETS
 fi
+if [ -z "${HELM_BIN_DIR:-}" ]; then
+  HELM_BIN_DIR="$(hack/controlplane/build-helm.sh | tail -n 1)"
+  export HELM_BIN_DIR
+fi
+export HELM="${HELM:-$HELM_BIN_DIR/helm}"
 
 [ -d node_modules ] || npm ci
 npm run build >/dev/null
