@@ -3,7 +3,10 @@
  * upstream over real HTTP, config compiled from the same YAML a platform team writes, and the
  * official `openai` SDK as the client.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
+import { expect } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { createCompiler } from '../../src/compile/compile.js';
 import { compileInputOf } from '../../src/manifests/check.js';
@@ -86,6 +89,8 @@ export function modelYaml(opts: {
   baseURL?: string;
   timeoutSeconds?: number;
   price?: [string, string];
+  /** Several backends instead of the one on the mock (`baseURL` defaults to the mock). */
+  backends?: readonly BackendSpec[];
 }): string {
   const lines = [
     '---',
@@ -96,7 +101,7 @@ export function modelYaml(opts: {
     `  model: ${opts.name}`,
     `  capabilities: [${(opts.capabilities ?? ['text']).join(', ')}]`,
     `  limits: {contextWindow: ${opts.contextWindow ?? 8192}, maxInput: ${opts.maxInput ?? opts.contextWindow ?? 8192}, maxOutput: ${opts.maxOutput ?? 1024}}`,
-    `  backends: [{name: main, baseURL: "${opts.baseURL ?? '${MOCK}'}", timeoutSeconds: ${opts.timeoutSeconds ?? 10}}]`,
+    `  backends: [${(opts.backends ?? [{ name: 'main', ...(opts.baseURL ? { baseURL: opts.baseURL } : {}) }]).map((b) => backendFlow(b, opts.timeoutSeconds)).join(', ')}]`,
   ];
   if (opts.rpm !== undefined || opts.tpm !== undefined) {
     lines.push(`  rateLimits: {${[opts.rpm === undefined ? '' : `rpm: ${opts.rpm}`, opts.tpm === undefined ? '' : `tpm: ${opts.tpm}`].filter(Boolean).join(', ')}}`);
@@ -104,6 +109,20 @@ export function modelYaml(opts: {
   if (opts.fallback) lines.push(`  fallbackModels: [${opts.fallback.join(', ')}]`);
   if (opts.price) lines.push(`  pricing: {inputPerMillion: "${opts.price[0]}", outputPerMillion: "${opts.price[1]}"}`);
   return `${lines.join('\n')}\n`;
+}
+
+export interface BackendSpec {
+  readonly name: string;
+  readonly baseURL?: string;
+  readonly upstreamModel?: string;
+  readonly priority?: number;
+}
+
+function backendFlow(b: BackendSpec, timeoutSeconds: number | undefined): string {
+  const fields = [`name: ${b.name}`, `baseURL: "${b.baseURL ?? '${MOCK}'}"`, `timeoutSeconds: ${timeoutSeconds ?? 10}`];
+  if (b.upstreamModel !== undefined) fields.push(`upstreamModel: ${b.upstreamModel}`);
+  if (b.priority !== undefined) fields.push(`priority: ${b.priority}`);
+  return `{${fields.join(', ')}}`;
 }
 
 /** An ApiKey whose clear value is `clear`, committed as a hash. */
@@ -136,4 +155,57 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+/** A loopback port nothing listens on (bound, then released): a backend that refuses connections. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  /** The parsed body, or undefined when it is not JSON. */
+  readonly json: unknown;
+}
+
+/** POST /chat/completions with fetch, for exact status, headers and body bytes. */
+export async function postChat(
+  baseURL: string,
+  opts: { key?: string; body: unknown; headers?: Record<string, string> },
+): Promise<RawResponse> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
+  if (opts.key !== undefined) headers['authorization'] = `Bearer ${opts.key}`;
+  const res = await fetch(`${baseURL}/chat/completions`, {
+    method: 'POST',
+    headers,
+    body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text) as unknown;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** The OpenAI error shape, exactly: `{"error":{"message","type","param","code"}}`, and the status. */
+export function expectOpenAIError(res: RawResponse, want: { status: number; code: string | null; type?: string; param?: string | null }): void {
+  expect(res.status, res.text).toBe(want.status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  const body = res.json as { error: Record<string, unknown> };
+  expect(Object.keys(body)).toEqual(['error']);
+  expect(Object.keys(body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+  expect(body.error['message']).toEqual(expect.any(String));
+  expect(body.error['code']).toBe(want.code);
+  if (want.type !== undefined) expect(body.error['type']).toBe(want.type);
+  if (want.param !== undefined) expect(body.error['param']).toBe(want.param);
+  expect(res.text).not.toMatch(/\n\s+at /);
 }
