@@ -5,7 +5,7 @@
  * rate-limited, falls back, and gets billed.
  */
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
-import type { CompiledKey, CompiledModel } from '../../compile/types.js';
+import type { CompiledBackend, CompiledKey, CompiledModel } from '../../compile/types.js';
 import { costNanos } from '../../billing/money.js';
 import { planChecks } from '../../limits/plan.js';
 import type { AdmitRequest, LimitStore, RateState } from '../../limits/store.js';
@@ -52,24 +52,34 @@ export interface ServeResult {
 
 type Failure = { readonly error: ApiError; readonly class: 'fit' | 'limited' | 'upstream' };
 
+/** A candidate model that fits the request, with the backends to try in one go. */
+interface Step {
+  readonly model: CompiledModel;
+  /** Position among the candidates: 0 is the requested model. */
+  readonly index: number;
+  readonly maxTokens: number;
+  readonly backends: readonly CompiledBackend[];
+}
+
 export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<ServeResult> {
   const failures: Failure[] = [];
-  let attempts = 0;
+  const fitting: Omit<Step, 'backends'>[] = [];
   for (const [index, model] of input.candidates.entries()) {
     const fit = fitModel(input.chat, model, input.inputTokens);
-    if (!fit.ok) {
-      failures.push({ error: fit.error, class: 'fit' });
-      continue;
-    }
-    const reservation = await reserve(input, deps, { model, maxTokens: fit.maxTokens, attempt: index });
+    if (fit.ok) fitting.push({ model, index, maxTokens: fit.maxTokens });
+    else failures.push({ error: fit.error, class: 'fit' });
+  }
+  let attempts = 0;
+  for (const [attempt, { model, index, maxTokens, backends }] of attemptPlan(fitting, deps).entries()) {
+    const reservation = await reserve(input, deps, { model, maxTokens, attempt });
     if ('error' in reservation) {
       failures.push({ error: reservation.error, class: 'limited' });
       continue;
     }
     const headers = { ...rateLimitHeaders(reservation.rates), 'x-request-id': input.requestId, 'x-tokenhub-model': model.id };
-    for (const backend of orderBackends({ model, health: deps.health, now: deps.clock(), random: deps.random })) {
+    for (const backend of backends) {
       attempts++;
-      const outcome = await runAttempt({ ...input, model, backend, maxTokens: fit.maxTokens, headers, upstream: deps.upstream });
+      const outcome = await runAttempt({ ...input, model, backend, maxTokens, headers, upstream: deps.upstream });
       const healthKey = BackendHealth.keyOf(model, backend);
       if (outcome.kind === 'retryable') {
         deps.health.failed(healthKey, deps.clock());
@@ -82,6 +92,22 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
     await settleQuietly(deps, { reservation: reservation.admit, actual: { tokens: 0, costNanos: 0 }, failedAttempt: true });
   }
   throw finalError(failures, input.candidates.length);
+}
+
+/**
+ * Healthy backends of every candidate first, in candidate order; backends cooling down after a
+ * failure only after all of them, so a primary that just failed costs its fallbacks no time.
+ */
+function attemptPlan(fitting: readonly Omit<Step, 'backends'>[], deps: ProxyDeps): Step[] {
+  const now = deps.clock();
+  const first: Step[] = [];
+  const last: Step[] = [];
+  for (const f of fitting) {
+    const { healthy, cooling } = orderBackends({ model: f.model, health: deps.health, now, random: deps.random });
+    if (healthy.length > 0) first.push({ ...f, backends: healthy });
+    if (cooling.length > 0) last.push({ ...f, backends: cooling });
+  }
+  return [...first, ...last];
 }
 
 /** Plans and reserves the counters for one model; a key-wide denial ends the request at once. */

@@ -36,20 +36,21 @@ export class BackendHealth {
 }
 
 /**
- * Backends in the order to try them: by priority; within a priority, a weighted random order;
- * cooling backends last (still tried when nothing else is left). `random` is injected for tests.
+ * Backends in the order to try them: by priority; within a priority, a weighted random order.
+ * Cooling backends apart: the caller tries them only when nothing else is left (not even a
+ * fallback model). `random` is injected for tests.
  */
 export function orderBackends(opts: {
   model: CompiledModel;
   health: BackendHealth;
   now: number;
   random: () => number;
-}): CompiledBackend[] {
+}): { healthy: CompiledBackend[]; cooling: CompiledBackend[] } {
   const { model, health, now, random } = opts;
   const healthy: CompiledBackend[] = [];
   const cooling: CompiledBackend[] = [];
   for (const b of model.backends) (health.isCooling(BackendHealth.keyOf(model, b), now) ? cooling : healthy).push(b);
-  return [...byPriority(healthy, random), ...byPriority(cooling, random)];
+  return { healthy: byPriority(healthy, random), cooling: byPriority(cooling, random) };
 }
 
 function byPriority(backends: CompiledBackend[], random: () => number): CompiledBackend[] {
