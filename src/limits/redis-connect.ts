@@ -21,6 +21,11 @@ export class RedisUrlError extends Error {
   override readonly name = 'RedisUrlError';
 }
 
+/** The URL with any credentials masked, for messages and logs. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
 interface HostPort {
   readonly host: string;
   readonly port: number;
@@ -117,17 +122,25 @@ export function connectRedis(opts: RedisConnectOptions): RedisClient {
   return new Cluster(parsed.nodes, cluster);
 }
 
-/** Resolves once the client is connected, false after `timeoutMs` (it keeps trying). */
-export async function waitReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+/**
+ * Resolves true once the client is connected; false after `timeoutMs` (it keeps trying) or,
+ * with `failFast` (a CLI, where nobody benefits from waiting), at the first connection error.
+ */
+export async function waitReady(client: RedisClient, opts: { timeoutMs: number; failFast?: boolean }): Promise<boolean> {
   if (client.status === 'ready') return true;
   return new Promise((resolve) => {
     const done = (ok: boolean): void => {
       clearTimeout(timer);
       client.off('ready', onReady);
+      client.off('error', onError);
       resolve(ok);
     };
     const onReady = (): void => done(true);
-    const timer = setTimeout(() => done(false), timeoutMs);
+    const onError = (): void => {
+      if (opts.failFast === true) done(false);
+    };
+    const timer = setTimeout(() => done(false), opts.timeoutMs);
     client.on('ready', onReady);
+    client.on('error', onError);
   });
 }

@@ -94,9 +94,9 @@ export class RedisLimitStore implements LimitStore {
     this.callerClock = opts.clock === 'caller';
   }
 
-  /** Waits for the connection (false after `timeoutMs`; the client keeps trying). */
-  ready(timeoutMs = 2000): Promise<boolean> {
-    return waitReady(this.client, timeoutMs);
+  /** Waits for the connection: false after `timeoutMs` (the client keeps trying), or at the first error with `failFast`. */
+  ready(timeoutMs = 2000, opts: { failFast?: boolean } = {}): Promise<boolean> {
+    return waitReady(this.client, { timeoutMs, ...opts });
   }
 
   async ping(): Promise<void> {

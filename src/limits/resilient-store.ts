@@ -39,6 +39,8 @@ export interface ResilientStoreOptions {
   /** Health probe backoff: first delay, doubled up to the max. */
   readonly probeInitialMs?: number;
   readonly probeMaxMs?: number;
+  /** How long the first admits wait for the first connection (default 1500 ms). */
+  readonly startupWaitMs?: number;
   /** Settlements replayed at once. */
   readonly replayConcurrency?: number;
   readonly onStateChange?: (state: StoreState, reason: string) => void;
@@ -138,7 +140,7 @@ export class ResilientStore implements LimitStore {
     this.journal = new Journal(opts.journalLimit ?? 100_000);
     // The first requests wait for the first connection (bounded by the connect timeout)
     // rather than starting degraded because the socket was still opening.
-    this.connecting = this.remote.ready?.(1500);
+    this.connecting = this.remote.ready?.(opts.startupWaitMs ?? 1500);
   }
 
   state(): StoreState {
@@ -206,7 +208,8 @@ export class ResilientStore implements LimitStore {
     if (this.journal.length === 0) return;
     try {
       await this.remote.ping();
-      await this.replay();
+      // A replay already under way may end just before entries that arrived meanwhile.
+      for (let round = 0; round < 3 && this.journal.length > 0; round++) await this.replay();
     } catch (err) {
       throw unavailable(err);
     }
@@ -266,10 +269,10 @@ export class ResilientStore implements LimitStore {
   private recover(): void {
     clearTimeout(this.probeTimer);
     this.probeTimer = undefined;
-    // A fresh fallback for the next outage: what this one counted is in Redis now.
+    // A fresh fallback for the next outage: what this one counted goes to Redis by the replay.
     this.local = new MemoryLimitStore();
     this.current = 'redis';
-    this.opts.onStateChange?.('redis', 'Redis reachable, journal replayed');
+    this.opts.onStateChange?.('redis', `Redis reachable again; replaying ${this.journal.length} journaled settlements`);
   }
 
   private scheduleProbe(delayMs: number): void {
@@ -281,17 +284,18 @@ export class ResilientStore implements LimitStore {
   }
 
   private async probe(delayMs: number): Promise<void> {
-    const max = this.opts.probeMaxMs ?? 5000;
     try {
       await this.remote.ping();
-      await this.replay();
     } catch {
-      this.scheduleProbe(Math.min(max, delayMs * 2));
+      this.scheduleProbe(Math.min(this.opts.probeMaxMs ?? 5000, delayMs * 2));
       return;
     }
-    // New entries may have arrived during the replay; take them on the next probe.
-    if (this.journal.length > 0) this.scheduleProbe(this.opts.probeInitialMs ?? 100);
-    else if (this.current === 'degraded' && !this.closed) this.recover();
+    if (this.closed) return;
+    // Back on Redis at once, replaying behind: under load a degraded pod journals faster than
+    // a replay drains, so waiting for an empty journal could keep it degraded for good. Until
+    // the replay is done, Redis is missing the outage's spend (budgets may admit a little more).
+    if (this.current === 'degraded') this.recover();
+    this.replay().catch((err: unknown) => this.degrade(err));
   }
 
   /** Drains the journal; one replay at a time. Throws (leaving the rest queued) on a failure. */
@@ -303,7 +307,7 @@ export class ResilientStore implements LimitStore {
   }
 
   private async drain(): Promise<void> {
-    const concurrency = this.opts.replayConcurrency ?? 32;
+    const concurrency = this.opts.replayConcurrency ?? 64;
     while (this.journal.length > 0) {
       const batch = this.journal.take(concurrency);
       const results = await Promise.allSettled(batch.map((e) => this.remote.settle(e.settlement, e.now)));
