@@ -18,6 +18,15 @@ export interface GcraDecision {
   readonly retryAfterMs: number;
 }
 
+/**
+ * Rounding slack, in ms. TATs are epoch ms in doubles and an interval like 60000/9 is inexact:
+ * N requests of a burst land N roundings (each up to ~1.2e-4 ms at today's epoch) past the exact
+ * TAT, which refused the 9th request of an rpm-9 limit. Within the slack, "at the window" counts
+ * as at it. Capped at half an interval, so the slack alone never admits a unit.
+ */
+const MAX_SLACK_MS = 1;
+const slackOf = (interval: number): number => Math.min(MAX_SLACK_MS, interval / 2);
+
 /** Decides whether `cost` units fit under `limit` per minute, given the stored TAT. */
 export function gcra(opts: { tat: number | undefined; now: number; limit: number; cost: number }): GcraDecision {
   const { now, limit, cost } = opts;
@@ -28,7 +37,7 @@ export function gcra(opts: { tat: number | undefined; now: number; limit: number
   if (cost > limit) {
     return { allowed: false, tat: base, remaining: remainingOf(base - now, interval, limit), resetMs: base - now, retryAfterMs: Infinity };
   }
-  if (used > WINDOW_MS) {
+  if (used > WINDOW_MS + slackOf(interval)) {
     return {
       allowed: false,
       tat: base,
@@ -41,7 +50,7 @@ export function gcra(opts: { tat: number | undefined; now: number; limit: number
 }
 
 function remainingOf(usedMs: number, interval: number, limit: number): number {
-  return Math.max(0, Math.min(limit, Math.floor((WINDOW_MS - usedMs) / interval)));
+  return Math.max(0, Math.min(limit, Math.floor((WINDOW_MS - usedMs + slackOf(interval)) / interval)));
 }
 
 /**

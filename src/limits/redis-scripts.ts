@@ -17,8 +17,10 @@ local function clock(arg)
   return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 end
 local function fmt(x) return string.format('%.17g', x) end
+-- gcra.ts's rounding slack: at most 1 ms, at most half an interval.
+local function slackOf(interval) return math.min(1, interval / 2) end
 local function remainingOf(used, interval, limit)
-  return math.max(0, math.min(limit, math.floor((WINDOW - used) / interval)))
+  return math.max(0, math.min(limit, math.floor((WINDOW - used + slackOf(interval)) / interval)))
 end
 -- A TAT is worthless once it has passed; keep it a bit over the window, or longer while it
 -- still carries debt from a settlement that used more than it reserved.
@@ -51,7 +53,7 @@ for i = 1, nr do
   local base = math.max(tonumber(redis.call('GET', KEYS[i])) or now, now)
   local newTat = base + cost * interval
   local used = newTat - now
-  if cost > limit or used > WINDOW then
+  if cost > limit or used > WINDOW + slackOf(interval) then
     out[#out + 1] = fmt(remainingOf(base - now, interval, limit))
     out[#out + 1] = fmt(base - now)
     out[1], out[2] = 'rate', tostring(i)
