@@ -83,6 +83,12 @@ export class RedisLimitStore implements LimitStore {
   readonly name = 'redis';
   readonly client: RedisClient;
   private readonly callerClock: boolean;
+  /**
+   * (key, period) pairs this instance indexed lately, until when: the index is a set, so
+   * re-adding is harmless but costs five commands a settlement. Re-added every minute anyway,
+   * so a Redis that lost its data is re-indexed soon.
+   */
+  private readonly indexed = new Map<string, number>();
 
   constructor(opts: RedisStoreOptions) {
     if (opts.client === undefined && opts.url === undefined) throw new TypeError('RedisLimitStore needs a url or a client');
@@ -197,6 +203,9 @@ export class RedisLimitStore implements LimitStore {
   }
 
   private async indexUsage(keyId: string, pids: { period: Period; pid: string }[]): Promise<void> {
+    const memo = `${keyId}\n${pids.map((p) => p.pid).join(' ')}`;
+    const now = Date.now();
+    if ((this.indexed.get(memo) ?? 0) > now) return;
     await Promise.all(
       pids.flatMap(({ period, pid }) => {
         const ttl = USAGE_RETENTION_S[period];
@@ -204,6 +213,8 @@ export class RedisLimitStore implements LimitStore {
         return [this.client.sadd(usageIndexKey(pid), keyId), ...(ttl > 0 ? [this.client.expire(usageIndexKey(pid), ttl)] : [])];
       }),
     );
+    if (this.indexed.size >= 10_000) this.indexed.clear();
+    this.indexed.set(memo, now + 60_000);
   }
 
   /** Undoes the slots already reserved; if Redis fails meanwhile, hands the refund to the caller. */
