@@ -114,10 +114,12 @@ export function connectRedis(opts: RedisConnectOptions): RedisClient {
   }
   const cluster: ClusterOptions = {
     enableOfflineQueue: false,
-    enableAutoPipelining: true,
+    // ioredis's cluster auto-pipelining takes a script's first argument (the key count) for
+    // its key, grouping scripts of different slots into one pipeline, which it then refuses.
+    enableAutoPipelining: false,
     maxRedirections: 4,
     clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000),
-    redisOptions: { ...base, ...parsed.auth, ...(parsed.tls ? { tls: {} } : {}) },
+    redisOptions: { ...base, enableAutoPipelining: false, ...parsed.auth, ...(parsed.tls ? { tls: {} } : {}) },
   };
   return new Cluster(parsed.nodes, cluster);
 }

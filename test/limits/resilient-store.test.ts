@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/limits/create-store.js';
 import { MemoryLimitStore } from '../../src/limits/memory-store.js';
 import { budgetId, keyTag, modelTag } from '../../src/limits/plan.js';
-import { RedisLimitStore } from '../../src/limits/redis-store.js';
+import { PartialAdmitError, RedisLimitStore } from '../../src/limits/redis-store.js';
 import { ResilientStore, StoreUnavailableError } from '../../src/limits/resilient-store.js';
 import type { AdmitRequest, Settlement, UsageRow } from '../../src/limits/store.js';
 import { freePort, startRedis, type RedisServer } from '../support/redis-server.js';
@@ -147,6 +147,27 @@ describe('ResilientStore against a real Redis that dies', () => {
     await until('back on Redis', () => p.state() === 'redis');
     expect(await p.usage({ periodId: 'total' })).toEqual([{ keyId: 'ns/fc', model: 'gpt-x', requests: 1, inputTokens: 11, outputTokens: 6, costNanos: 51 }]);
     expect(await p.budgetUsed(budgetId('ns/fc', 'cost', 'total'))).toBe(51);
+  });
+
+  it('journals the refund of a reservation that Redis could not complete, and replays it', async () => {
+    redis = await startRedis();
+    const real = new RedisLimitStore({ url: redis.url });
+    // Redis took the key's reservation, then the next call and the refund failed: what
+    // RedisLimitStore reports as a PartialAdmitError when a connection drops between slots.
+    const remote = Object.assign(Object.create(real) as RedisLimitStore, {
+      admit: async (r: AdmitRequest, now: number) => {
+        await real.admit(r, now);
+        const refund: Settlement = { reservation: { ...r, requestId: `${r.requestId}:refund` }, actual: { tokens: 0, costNanos: 0 }, failedAttempt: true };
+        throw new PartialAdmitError(refund, new Error('Connection is closed.'));
+      },
+    });
+    const p = new ResilientStore({ remote, probeInitialMs: 20 });
+    stores.push(p);
+    const r = request('partial-1', 'ns/partial');
+    expect((await p.admit(r, Date.now())).allowed).toBe(true);
+    expect(p.stats().degradedAdmits).toBe(1);
+    await until('refund replayed', () => p.state() === 'redis' && p.stats().replayed === 1);
+    expect(await real.budgetUsed(budgetId('ns/partial', 'cost', 'total'))).toBe(0);
   });
 
   it('bounds the journal, dropping (and counting) the oldest settlements', async () => {
