@@ -4,6 +4,7 @@
  * reconcile the reservation with what was really used. This is where a request gets
  * rate-limited, falls back, and gets billed.
  */
+import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import type { CompiledBackend, CompiledKey, CompiledModel } from '../../compile/types.js';
 import { costNanos } from '../../billing/money.js';
@@ -70,8 +71,10 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
     else failures.push({ error: fit.error, class: 'fit' });
   }
   let attempts = 0;
+  // The store settles each reservation id once; the client's x-request-id may repeat, this may not.
+  const serveId = randomUUID();
   for (const [attempt, { model, index, maxTokens, backends }] of attemptPlan(fitting, deps).entries()) {
-    const reservation = await reserve(input, deps, { model, maxTokens, attempt });
+    const reservation = await reserve(input, deps, { model, maxTokens, reservationId: `${serveId}#${attempt}` });
     if ('error' in reservation) {
       failures.push({ error: reservation.error, class: 'limited' });
       continue;
@@ -114,13 +117,13 @@ function attemptPlan(fitting: readonly Omit<Step, 'backends'>[], deps: ProxyDeps
 async function reserve(
   input: ServeInput,
   deps: ProxyDeps,
-  opts: { model: CompiledModel; maxTokens: number; attempt: number },
+  opts: { model: CompiledModel; maxTokens: number; reservationId: string },
 ): Promise<{ admit: AdmitRequest; rates: readonly RateState[] } | { error: ApiError }> {
   const { model, maxTokens } = opts;
   const now = deps.clock();
   const estimateCost = costNanos(input.inputTokens, model.pricing.input) + costNanos(maxTokens, model.pricing.output);
   const plan = planChecks({ key: input.key, model, estimate: { inputTokens: input.inputTokens, maxOutputTokens: maxTokens, costNanos: estimateCost }, now: new Date(now) });
-  const admit: AdmitRequest = { requestId: `${input.requestId}#${opts.attempt}`, keyId: input.key.id, ...plan };
+  const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
   const result = await deps.store.admit(admit, now);
   if (result.allowed) return { admit, rates: result.rates };
   const headers = rateLimitHeaders(result.rates);
@@ -193,7 +196,7 @@ async function settleQuietly(deps: ProxyDeps, s: Parameters<LimitStore['settle']
     await deps.store.settle(s, deps.clock());
   } catch (err) {
     // A resilient store journals what it cannot write; a failure here is logged, never thrown at the client.
-    deps.log.error({ err: { message: (err as Error).message }, requestId: s.reservation.requestId }, 'usage settlement failed');
+    deps.log.error({ err: { message: (err as Error).message }, reservation: s.reservation.requestId }, 'usage settlement failed');
   }
 }
 
