@@ -126,8 +126,8 @@ async function reserve(
   const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
   const result = await deps.store.admit(admit, now);
   if (result.allowed) return { admit, rates: result.rates };
-  const headers = rateLimitHeaders(result.rates);
   const d = result.denial;
+  const headers = rateLimitHeaders(result.rates, d.kind === 'rate' ? d.check : undefined);
   if (d.kind === 'budget') {
     const reset = secondsUntilReset(d.check.period, new Date(now));
     const what = d.check.unit === 'cost' ? 'spend' : 'token';
