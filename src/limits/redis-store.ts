@@ -33,7 +33,7 @@ declare module 'ioredis' {
 }
 
 /** How long a settled request id is remembered (replays after that would count twice). */
-const IDEMPOTENCY_TTL_S = 86_400;
+const REPLAY_WINDOW_S = 86_400;
 /** Usage kept long enough for invoices and audits, but not forever: Redis is memory. */
 const USAGE_RETENTION_S: Readonly<Record<Period, number>> = { day: 100 * 86_400, month: 800 * 86_400, total: 0 };
 /** One set per period lists the keys with usage in it, so `usage()` needs no SCAN. */
@@ -47,6 +47,12 @@ export interface RedisStoreOptions extends Partial<RedisConnectOptions> {
   readonly client?: RedisClient;
   /** 'redis' (default): Redis's TIME. 'caller': the `now` passed in (deterministic tests). */
   readonly clock?: 'redis' | 'caller';
+  /**
+   * How long settled request ids are kept so replays are no-ops (default 24 h). Each costs a
+   * small key in Redis: at very high volume a shorter window (longer than any outage whose
+   * journal you would replay) saves memory.
+   */
+  readonly replayWindowSeconds?: number;
 }
 
 /** admit's answer plus what the budget counters hold after it (the resilient store's fallback uses it). */
@@ -83,6 +89,7 @@ export class RedisLimitStore implements LimitStore {
   readonly name = 'redis';
   readonly client: RedisClient;
   private readonly callerClock: boolean;
+  private readonly replayWindowS: number;
   /**
    * (key, period) pairs this instance indexed lately, until when: the index is a set, so
    * re-adding is harmless but costs five commands a settlement. Re-added every minute anyway,
@@ -98,6 +105,7 @@ export class RedisLimitStore implements LimitStore {
     this.client.defineCommand('tokenhubAdmit', { lua: ADMIT_LUA });
     this.client.defineCommand('tokenhubAdjust', { lua: ADJUST_LUA });
     this.callerClock = opts.clock === 'caller';
+    this.replayWindowS = opts.replayWindowSeconds ?? REPLAY_WINDOW_S;
   }
 
   /** Waits for the connection: false after `timeoutMs` (the client keeps trying), or at the first error with `failFast`. */
@@ -192,7 +200,7 @@ export class RedisLimitStore implements LimitStore {
 
   private async adjustSlot(opts: { tag: string; slot: AdjustSlot; requestId: string; usage: UsageRecord | undefined; now: number }): Promise<void> {
     const { slot, usage } = opts;
-    const args: (string | number)[] = [this.callerClock ? String(opts.now) : '', IDEMPOTENCY_TTL_S, slot.rates.length, slot.budgets.length, slot.usageKeys.length];
+    const args: (string | number)[] = [this.callerClock ? String(opts.now) : '', this.replayWindowS, slot.rates.length, slot.budgets.length, slot.usageKeys.length];
     for (const r of slot.rates) args.push(r.check.limit, r.delta);
     for (const b of slot.budgets) args.push(b.delta, b.check.ttlSeconds ?? 0);
     if (usage !== undefined && slot.usageKeys.length > 0) {

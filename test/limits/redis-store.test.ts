@@ -1,4 +1,5 @@
 /** The Redis store against a real redis-server: atomicity, concurrency bounds, idempotency, periods. */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { periodId, periodTtlSeconds } from '../../src/limits/periods.js';
 import { budgetId, keyTag, modelTag } from '../../src/limits/plan.js';
@@ -15,8 +16,7 @@ function dayTokens(keyId: string, limit: number, cost: number): BudgetCheck {
   return { id: budgetId(keyId, 'tokens', periodId('day', now)), unit: 'tokens', period: 'day', limit, cost, ttlSeconds: periodTtlSeconds('day', now) ?? 0 };
 }
 
-let n = 0;
-const req = (keyId: string, rates: RateCheck[], budgets: BudgetCheck[] = []): AdmitRequest => ({ requestId: `r${++n}`, keyId, rates, budgets });
+const req = (keyId: string, rates: RateCheck[], budgets: BudgetCheck[] = []): AdmitRequest => ({ requestId: randomUUID(), keyId, rates, budgets });
 
 /** A fixed moment for the tests that read remaining capacity: Redis's clock would refill it. */
 const T = 1_800_000_000_000;
