@@ -18,8 +18,8 @@ const COMMANDS: Readonly<Record<string, CommandInfo>> = {
   gateway: { run: async () => (await import('../gateway/command.js')).gatewayCommand, summary: 'run the gateway: gateway --config PATH | --kubernetes' },
   demo: { run: async () => (await import('../gateway/demo.js')).demoCommand, summary: 'run the gateway on examples/ with an embedded mock upstream' },
   'mock-upstream': { run: async () => (await import('../mock-upstream/command.js')).mockUpstreamCommand, summary: 'run the mock OpenAI-compatible upstream' },
-  // operator: { run: async () => (await import('../operator/command.js')).operatorCommand, summary: 'run the operator (KUBECONFIG or in-cluster)' },
-  // usage: { run: async () => (await import('../usage/command.js')).usageCommand, summary: 'usage per key and model from Redis; usage recharge' },
+  operator: { run: async () => (await import('../operator/command.js')).operatorCommand, summary: 'run the operator (KUBECONFIG or in-cluster)' },
+  usage: { run: async () => (await import('../usage/command.js')).usageCommand, summary: 'usage per key and model from Redis; usage recharge' },
 };
 
 function help(): string {
