@@ -44,7 +44,8 @@ export class SseSplitter {
   }
 }
 
-const PRODUCED = /"(content|reasoning_content)":"(?!")|"tool_calls":\[/;
+// JSON from upstreams may have spaces after the colons (Python's json.dumps does).
+const PRODUCED = /"(content|reasoning_content)"\s*:\s*"(?!")|"tool_calls"\s*:\s*\[/;
 const HAS_USAGE = /"usage":\s*\{/;
 
 export function processEvent(event: string, opts: { includeUsage: boolean; rename?: { from: string; to: string } }): EventResult {
@@ -52,12 +53,19 @@ export function processEvent(event: string, opts: { includeUsage: boolean; renam
   if (data === undefined) return { out: `${event}\n\n`, produced: false, done: false };
   if (data.trim() === '[DONE]') return { out: 'data: [DONE]\n\n', produced: false, done: true };
   let payload = data;
-  if (opts.rename !== undefined && opts.rename.from !== opts.rename.to) {
-    payload = payload.replace(`"model":${JSON.stringify(opts.rename.from)}`, `"model":${JSON.stringify(opts.rename.to)}`);
-  }
+  if (opts.rename !== undefined && opts.rename.from !== opts.rename.to) payload = renameModel(payload, opts.rename);
   const produced = PRODUCED.test(payload);
   if (!HAS_USAGE.test(payload)) return { out: `data: ${payload}\n\n`, produced, done: false };
   return withUsage(payload, produced, opts.includeUsage);
+}
+
+/** The first `"model": "<from>"` (compact, or spaced by the upstream) becomes `"model":"<to>"`. */
+function renameModel(payload: string, rename: { from: string; to: string }): string {
+  const to = `"model":${JSON.stringify(rename.to)}`;
+  const compact = `"model":${JSON.stringify(rename.from)}`;
+  if (payload.includes(compact)) return payload.replace(compact, () => to);
+  const literal = JSON.stringify(rename.from).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return payload.replace(new RegExp(`"model"\\s*:\\s*${literal}`), () => to);
 }
 
 function withUsage(payload: string, produced: boolean, includeUsage: boolean): EventResult {

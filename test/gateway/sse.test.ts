@@ -1,0 +1,106 @@
+/** SSE splitting and per-event rewriting: model rename, produced chunks, usage. Pure. */
+import { describe, expect, it } from 'vitest';
+import { SseSplitter, processEvent, usageOf } from '../../src/gateway/proxy/sse.js';
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+const chunk = (fields: Record<string, unknown>) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', model: 'up-1', ...fields })}`;
+const rename = { from: 'up-1', to: 'public' };
+
+describe('SseSplitter', () => {
+  it('returns whole events only, across chunk boundaries and with CRLF line ends', () => {
+    const s = new SseSplitter();
+    expect(s.push(bytes('data: a\n\nda'))).toEqual(['data: a']);
+    expect(s.push(bytes('ta: b\r'))).toEqual([]);
+    expect(s.push(bytes('\n\r\ndata: c\n\n'))).toEqual(['data: b', 'data: c']);
+    expect(s.rest()).toBe('');
+  });
+
+  it('keeps a multi-byte character split between two chunks intact', () => {
+    const s = new SseSplitter();
+    const all = bytes('data: {"content":"héllo €"}\n\n');
+    const cut = all.indexOf(0xe2) + 1;
+    expect(s.push(all.slice(0, cut))).toEqual([]);
+    expect(s.push(all.slice(cut))).toEqual(['data: {"content":"héllo €"}']);
+  });
+
+  it('gives back what is left when the stream ends without a blank line', () => {
+    const s = new SseSplitter();
+    s.push(bytes('data: [DONE]'));
+    expect(s.rest()).toBe('data: [DONE]');
+  });
+});
+
+describe('processEvent', () => {
+  it('renames the upstream model to the public one and counts content as produced', () => {
+    const r = processEvent(chunk({ choices: [{ index: 0, delta: { content: 'Hi' } }] }), { includeUsage: false, rename });
+    expect(JSON.parse(r.out?.slice(6) ?? '')).toMatchObject({ model: 'public' });
+    expect(r).toMatchObject({ produced: true, done: false });
+  });
+
+  it('counts reasoning and tool call deltas as produced; a role-only or empty delta is not', () => {
+    const produced = (delta: unknown) => processEvent(chunk({ choices: [{ index: 0, delta }] }), { includeUsage: false }).produced;
+    expect(produced({ reasoning_content: 'thinking' })).toBe(true);
+    expect(produced({ tool_calls: [{ index: 0, function: { arguments: '{' } }] })).toBe(true);
+    expect(produced({ role: 'assistant', content: '' })).toBe(false);
+    expect(produced({ content: null })).toBe(false);
+  });
+
+  it('understands upstreams that write JSON with spaces after the colons (rename and produced were missed)', () => {
+    const spaced = `data: ${JSON.stringify({ model: 'up-1', choices: [{ index: 0, delta: { content: 'Hi' } }] }).replaceAll('":', '": ')}`;
+    const r = processEvent(spaced, { includeUsage: false, rename });
+    expect(JSON.parse(r.out?.slice(6) ?? '')).toMatchObject({ model: 'public' });
+    expect(r.produced).toBe(true);
+  });
+
+  it('renames a model whose name has regex characters, and only that name', () => {
+    const r = processEvent(chunk({ model: 'a.b+c', choices: [] }), { includeUsage: true, rename: { from: 'a.b+c', to: 'pub' } });
+    expect(r.out).toContain('"model":"pub"');
+    const other = processEvent(chunk({ model: 'axb+c', choices: [] }), { includeUsage: true, rename: { from: 'a.b+c', to: 'pub' } });
+    expect(other.out).toContain('"model":"axb+c"');
+  });
+
+  it('[DONE] ends the stream; comments and other fields pass through untouched', () => {
+    expect(processEvent('data: [DONE]', { includeUsage: false })).toEqual({ out: 'data: [DONE]\n\n', produced: false, done: true });
+    expect(processEvent(': keep-alive', { includeUsage: false })).toEqual({ out: ': keep-alive\n\n', produced: false, done: false });
+  });
+
+  const usage = { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10, prompt_tokens_details: { cached_tokens: 2 } };
+
+  it('passes the usage chunk through when the client asked, and reads it', () => {
+    const r = processEvent(chunk({ choices: [], usage }), { includeUsage: true });
+    expect(r.out).toContain('"usage":{"prompt_tokens":7');
+    expect(r.usage).toEqual({ promptTokens: 7, completionTokens: 3, cachedTokens: 2 });
+  });
+
+  it('drops the usage-only chunk the client did not ask for, but still reads it', () => {
+    const r = processEvent(chunk({ choices: [], usage }), { includeUsage: false });
+    expect(r.out).toBeNull();
+    expect(r.usage?.completionTokens).toBe(3);
+  });
+
+  it('blanks usage on a content chunk the client did not ask usage for', () => {
+    const r = processEvent(chunk({ choices: [{ index: 0, delta: { content: 'x' } }], usage }), { includeUsage: false, rename });
+    const out = JSON.parse(r.out?.slice(6) ?? '') as Record<string, unknown>;
+    expect(out['usage']).toBeNull();
+    expect(out['model']).toBe('public');
+    expect(r).toMatchObject({ produced: true, usage: { promptTokens: 7 } });
+  });
+
+  it('leaves `usage: null` chunks alone', () => {
+    const event = chunk({ choices: [{ index: 0, delta: { content: 'x' } }], usage: null });
+    expect(processEvent(event, { includeUsage: false }).out).toBe(`${event}\n\n`);
+  });
+});
+
+describe('usageOf', () => {
+  it('reads prompt, completion and cached tokens; cached never above prompt', () => {
+    expect(usageOf({ prompt_tokens: 5, completion_tokens: 1 })).toEqual({ promptTokens: 5, completionTokens: 1, cachedTokens: 0 });
+    expect(usageOf({ prompt_tokens: 5, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 9 } })?.cachedTokens).toBe(5);
+  });
+
+  it('is undefined for a missing or malformed usage', () => {
+    expect(usageOf(undefined)).toBeUndefined();
+    expect(usageOf(null)).toBeUndefined();
+    expect(usageOf({ prompt_tokens: '5', completion_tokens: 1 })).toBeUndefined();
+  });
+});
