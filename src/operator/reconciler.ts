@@ -1,0 +1,88 @@
+/**
+ * The policy reconciler: the whole state in, every object's status and the missing key Secrets
+ * out. Read the caches → compile (keeping each object's last good version) → desired status per
+ * object (pure) → write only what differs, through the one status writer. Only the leader
+ * writes; a standby compiles too, so its last-good memory is current when it takes over.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Compiler } from '../compile/compile.js';
+import { type LastGood, compileKeepingLastGood } from '../compile/last-good.js';
+import type { CompileResult, Verdict } from '../compile/types.js';
+import type { KubeObject } from '../kube/client.js';
+import type { ClusterState } from '../kube/cluster-state.js';
+import { isKindName } from '../schema/kinds.js';
+import type { SecretGenerator } from './keys/secret-generator.js';
+import type { OperatorMetrics } from './metrics.js';
+import { desiredStatus } from './status/desired.js';
+import type { StatusWriter, WriteOutcome } from './status/writer.js';
+
+export interface ReconcilerOptions {
+  readonly state: ClusterState;
+  readonly compiler: Compiler;
+  readonly writer: StatusWriter;
+  readonly secrets: SecretGenerator;
+  readonly metrics: OperatorMetrics;
+  readonly log: FastifyBaseLogger;
+  readonly isLeader: () => boolean;
+  readonly clock: () => number;
+}
+
+export const refKey = (r: { kind: string; namespace: string; name: string }): string => `${r.kind}/${r.namespace}/${r.name}`;
+
+export function objectKey(o: KubeObject): string {
+  return refKey({ kind: o.kind ?? '', namespace: o.metadata.namespace ?? 'default', name: o.metadata.name });
+}
+
+/** `Kind/Reason` → count, for the objects-by-condition gauge. */
+export function countByCondition(verdicts: readonly Verdict[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of verdicts) counts[`${v.ref.kind}/${v.reason}`] = (counts[`${v.ref.kind}/${v.reason}`] ?? 0) + 1;
+  return counts;
+}
+
+export class Reconciler {
+  private lastGood: LastGood = new Map();
+  private result: CompileResult | undefined;
+
+  constructor(private readonly opts: ReconcilerOptions) {}
+
+  /** The last compile (config in force and verdicts), for usage write-back. */
+  get lastResult(): CompileResult | undefined {
+    return this.result;
+  }
+
+  /** One pass; false when a write failed and the pass should be retried. */
+  async reconcile(): Promise<boolean> {
+    const { state, metrics } = this.opts;
+    if (!state.synced) return true;
+    const started = performance.now();
+    const now = new Date(this.opts.clock());
+    const objects = state.tokenhubObjects();
+    const result = compileKeepingLastGood(this.opts.compiler, state.compileInput(), { now, lastGood: this.lastGood });
+    this.lastGood = result.lastGood;
+    this.result = result;
+    metrics.objectsByCondition = countByCondition(result.verdicts);
+    let ok = true;
+    if (this.opts.isLeader()) {
+      const keys = objects.filter((o) => o.kind === 'ApiKey');
+      ok = await this.opts.secrets.ensure(keys, state.secretList());
+      ok = (await this.writeStatuses(result.verdicts, objects, now)) && ok;
+    }
+    metrics.reconciles += 1;
+    metrics.observeReconcile(performance.now() - started);
+    return ok;
+  }
+
+  private async writeStatuses(verdicts: readonly Verdict[], objects: readonly KubeObject[], now: Date): Promise<boolean> {
+    const live = new Map(objects.map((o) => [objectKey(o), o]));
+    const outcomes: WriteOutcome[] = [];
+    for (const verdict of verdicts) {
+      const object = live.get(refKey(verdict.ref));
+      const kind = verdict.ref.kind;
+      // A leadership loss mid-pass stops the writes; the new leader redoes the pass.
+      if (object === undefined || !isKindName(kind) || !this.opts.isLeader()) continue;
+      outcomes.push(await this.opts.writer.write({ kind, live: object, desired: (o) => desiredStatus({ verdict, object: o, now }) }));
+    }
+    return !outcomes.includes('failed');
+  }
+}

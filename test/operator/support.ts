@@ -1,0 +1,113 @@
+/**
+ * Operator tests: a real control plane, the CRDs, and the operator running in-process under a
+ * ServiceAccount identity bound to exactly the rules in charts/tokenhub/files/rbac/operator*.yaml
+ * (a missing or an excess permission shows up as a failing test).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { KubeClient } from '../../src/kube/client.js';
+import { type RunningOperator, type StartOperatorOptions, startOperator } from '../../src/operator/operator.js';
+import { type ControlPlane, impersonatingKubeconfig, serviceAccountIdentity } from '../support/control-plane.js';
+
+export const ROOT = join(import.meta.dirname, '../..');
+export const FLEET_NS = 'tokenhub';
+const SA = 'tokenhub-operator';
+
+const rules = (file: string): unknown => parseYaml(readFileSync(join(ROOT, 'charts/tokenhub/files/rbac', file), 'utf8'));
+
+/** Runs kubectl as admin and fails the test with its stderr if it exits non-zero. */
+export async function kubectl(cp: ControlPlane, args: string[], input?: string): Promise<string> {
+  const res = await cp.kubectl(args, input === undefined ? {} : { input });
+  expect(res.code, `kubectl ${args.join(' ')}: ${res.stderr}`).toBe(0);
+  return res.stdout.trim();
+}
+
+export async function getJson<T = Record<string, unknown>>(cp: ControlPlane, args: string[]): Promise<T> {
+  return JSON.parse(await kubectl(cp, ['get', ...args, '-o', 'json'])) as T;
+}
+
+/** CRDs, the fleet namespace, and the operator's RBAC exactly as the chart's rule files say. */
+export async function prepareCluster(cp: ControlPlane): Promise<string> {
+  await kubectl(cp, ['apply', '-f', join(ROOT, 'crds')]);
+  await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=30s', 'crd', '--all']);
+  await kubectl(cp, ['create', 'namespace', FLEET_NS]);
+  const subject = [{ kind: 'ServiceAccount', name: SA, namespace: FLEET_NS }];
+  const docs = [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: SA }, rules: rules('operator.yaml') },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: SA },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: SA }, subjects: subject,
+    },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: SA, namespace: FLEET_NS }, rules: rules('operator-fleet.yaml') },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: SA, namespace: FLEET_NS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SA }, subjects: subject,
+    },
+  ];
+  await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
+  return impersonatingKubeconfig(cp, serviceAccountIdentity(FLEET_NS, SA));
+}
+
+/** Lease timings short enough for a failover test, long enough for a loaded CI machine. */
+export const FAST_LEASE = { leaseDurationMs: 3_000, renewIntervalMs: 500, renewDeadlineMs: 2_000 };
+
+export interface TestOperator extends RunningOperator {
+  readonly client: KubeClient;
+}
+
+export async function runOperator(kubeconfig: string, opts: Partial<StartOperatorOptions> = {}): Promise<TestOperator> {
+  const client = await KubeClient.load(kubeconfig);
+  const op = await startOperator({
+    client,
+    health: { port: 0, host: '127.0.0.1' },
+    leaderElection: { timings: FAST_LEASE },
+    debounceMs: 50,
+    logger: process.env['TOKENHUB_TEST_LOG'] ? { level: process.env['TOKENHUB_TEST_LOG'] } : false,
+    ...opts,
+  });
+  return {
+    ...op,
+    client,
+    isLeader: op.isLeader,
+    ready: op.ready,
+    stop: async () => {
+      await op.stop();
+      await client.close();
+    },
+  };
+}
+
+/** Polls until `probe` returns a value other than undefined/false, or fails with the last seen value. */
+export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, opts: { timeoutMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}; last: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface Obj {
+  metadata: { name: string; resourceVersion: string; generation?: number; ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[]; annotations?: Record<string, string>; uid: string };
+  spec?: Record<string, unknown>;
+  status?: {
+    ready?: string;
+    observedGeneration?: number;
+    conditions?: { type: string; status: string; reason: string; message: string; observedGeneration?: number; lastTransitionTime: string }[];
+    [k: string]: unknown;
+  };
+}
+
+export const readyOf = (o: Obj): { status?: string; reason?: string } => {
+  const c = o.status?.conditions?.find((x) => x.type === 'Ready');
+  return { status: c?.status, reason: c?.reason };
+};
