@@ -173,6 +173,12 @@ describe('5xx after the fallbacks are exhausted', () => {
     expect((res.json as { error: { message: string } }).error.message).toMatch(/every fallback/);
   });
 
+  it('the same JSON error for a stream that never started, and the SDK raises it', async () => {
+    expectOpenAIError(await chat(ask('down', { stream: true })), { status: 502, code: 'upstream_error' });
+    await expect(gw.client(KEY).chat.completions.create({ ...ask('down'), stream: true } as OpenAI.ChatCompletionCreateParamsStreaming))
+      .rejects.toMatchObject({ constructor: OpenAI.InternalServerError, status: 502, code: 'upstream_error' });
+  });
+
   it('503 when the upstreams answer 503 and 429', async () => {
     expectOpenAIError(await chat(ask('busy')), { status: 503, code: 'upstream_unavailable' });
     await expect(gw.client(KEY).chat.completions.create(ask('busy') as OpenAI.ChatCompletionCreateParamsNonStreaming))
