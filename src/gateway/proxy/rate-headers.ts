@@ -6,7 +6,8 @@ export function formatReset(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.ceil(ms))}ms`;
   const s = ms / 1000;
   if (s < 60) return `${Number(s.toFixed(3))}s`;
-  return `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)}m${whole % 60}s`;
 }
 
 /**
