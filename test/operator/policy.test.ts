@@ -3,7 +3,6 @@
  * Secrets, broken references, observedGeneration, no-op reconciles and usage write-back from a
  * real Redis. The operator runs under exactly the chart's RBAC rules.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey, keyFingerprint } from '../../src/keys/hash.js';
 import { periodId } from '../../src/limits/periods.js';
@@ -14,7 +13,7 @@ import { OperatorMetrics } from '../../src/operator/metrics.js';
 import { StatusWriter } from '../../src/operator/status/writer.js';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
 import { type RedisServer, startRedis } from '../support/redis-server.js';
-import { FLEET_NS, type Obj, ROOT, type TestOperator, getJson, kubectl, prepareCluster, readyOf, runOperator, waitFor } from './support.js';
+import { FLEET_NS, type Obj, type TestOperator, applyExamples, getJson, kubectl, prepareCluster, readyOf, runOperator, waitFor } from './support.js';
 
 const NS = FLEET_NS;
 
@@ -28,11 +27,6 @@ spec:
   limits: { contextWindow: 1000, maxInput: 800, maxOutput: 200${extra} }
   backends: [{ name: primary, baseURL: "http://127.0.0.1:9/v1" }]
 `;
-
-/** The policy objects of examples/ (its gitops/ folder holds Argo CD, Flux and CI files, not for a bare cluster). */
-export async function applyExamples(cp: ControlPlane): Promise<void> {
-  await kubectl(cp, ['apply', '-R', ...['models', 'policies', 'keys'].flatMap((d) => ['-f', join(ROOT, 'examples', d)])]);
-}
 
 async function allObjects(cp: ControlPlane): Promise<Obj[]> {
   return (await getJson<{ items: Obj[] }>(cp, ['modelroutes,apikeys,quotapolicies', '-n', NS])).items;

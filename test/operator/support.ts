@@ -50,6 +50,11 @@ export async function prepareCluster(cp: ControlPlane): Promise<string> {
   return impersonatingKubeconfig(cp, serviceAccountIdentity(FLEET_NS, SA));
 }
 
+/** The policy objects of examples/ (its gitops/ folder holds Argo CD, Flux and CI files, not for a bare cluster). */
+export async function applyExamples(cp: ControlPlane): Promise<void> {
+  await kubectl(cp, ['apply', '-R', ...['models', 'policies', 'keys'].flatMap((d) => ['-f', join(ROOT, 'examples', d)])]);
+}
+
 /** Lease timings short enough for a failover test, long enough for a loaded CI machine. */
 export const FAST_LEASE = { leaseDurationMs: 3_000, renewIntervalMs: 500, renewDeadlineMs: 2_000 };
 

@@ -67,13 +67,16 @@ export class LeaderElector {
     this.loop ??= this.run();
   }
 
-  /** Stops campaigning; a leader clears the Lease's holder so a standby need not wait it out. */
-  async stop(): Promise<void> {
+  /**
+   * Stops campaigning; a leader clears the Lease's holder so a standby need not wait it out.
+   * `release: false` leaves the Lease to expire, as a crashed process would.
+   */
+  async stop(opts: { release?: boolean } = {}): Promise<void> {
     this.stopped = true;
     this.wake?.();
     await this.loop;
     if (!this.leading) return;
-    await this.release().catch((err: Error) => this.opts.log.warn({ err: { message: err.message } }, 'could not release the Lease; it expires by itself'));
+    if (opts.release !== false) await this.release().catch((err: Error) => this.opts.log.warn({ err: { message: err.message } }, 'could not release the Lease; it expires by itself'));
     this.setLeading(false);
   }
 
