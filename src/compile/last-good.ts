@@ -1,7 +1,9 @@
 /**
  * "An invalid object never replaces the last good config": compile, and where an object that
- * used to be good is now invalid, compile again with its last good version in its place. Pure:
- * the memory of good versions goes in and comes out.
+ * used to be good has changed into one compile rejects (a bad spec, but also a fallback to a
+ * missing model, a model id another route already serves, a missing Secret or policy…), compile
+ * again with its last good version in its place. Disabling or expiring a key is a change that
+ * takes effect, not one to hold back. Pure: the memory of good versions goes in and comes out.
  */
 import type { Compiler } from './compile.js';
 import { Reason } from './reasons.js';
@@ -19,6 +21,27 @@ function refKeyOf(obj: unknown, defaultNamespace: string): string | undefined {
 
 const verdictKey = (v: Verdict): string => `${v.ref.kind}/${v.ref.namespace}/${v.ref.name}`;
 
+/** Rejections that are what the change asked for: the new version is in force. */
+const INTENDED: ReadonlySet<string> = new Set([Reason.KeyDisabled, Reason.KeyExpired]);
+
+/** JSON with object keys sorted, so that the same content always reads the same. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/** Whether the object differs from its remembered version in what compile reads. */
+function changed(previous: unknown, current: unknown): boolean {
+  const view = (o: unknown): string => {
+    const { spec, metadata } = (o ?? {}) as { spec?: unknown; metadata?: { labels?: unknown; annotations?: unknown } };
+    return canonical([spec, metadata?.labels, metadata?.annotations]);
+  };
+  return view(previous) !== view(current);
+}
+
 export function compileKeepingLastGood(
   compiler: Compiler,
   input: CompileInput,
@@ -26,8 +49,16 @@ export function compileKeepingLastGood(
 ): CompileResult & { lastGood: LastGood; heldBack: readonly string[] } {
   const ns = opts.defaultNamespace ?? 'default';
   const first = compiler(input, opts);
+  const currentByKey = new Map<string, unknown>();
+  for (const o of input.objects) {
+    const k = refKeyOf(o, ns);
+    if (k !== undefined) currentByKey.set(k, o);
+  }
   const held = new Set(
-    first.verdicts.filter((v) => v.reason === Reason.InvalidSpec && opts.lastGood.has(verdictKey(v))).map(verdictKey),
+    first.verdicts
+      .filter((v) => !v.ready && !INTENDED.has(v.reason))
+      .map(verdictKey)
+      .filter((k) => opts.lastGood.has(k) && changed(opts.lastGood.get(k), currentByKey.get(k))),
   );
   const objects = input.objects.map((o) => {
     const k = refKeyOf(o, ns);
@@ -35,6 +66,7 @@ export function compileKeepingLastGood(
   });
   const result = held.size === 0 ? first : compiler({ ...input, objects }, opts);
   const readyKeys = new Set(result.verdicts.filter((v) => v.ready || v.reason === Reason.KeyDisabled).map(verdictKey));
+  const inForce = new Set([...held].filter((k) => readyKeys.has(k)));
   const lastGood = new Map<string, unknown>();
   for (const o of objects) {
     const k = refKeyOf(o, ns);
@@ -45,7 +77,8 @@ export function compileKeepingLastGood(
     const k = verdictKey(v);
     const invalid = firstByKey.get(k);
     if (!held.has(k) || invalid === undefined) return v;
-    return { ...invalid, message: `${invalid.message}; the last good version stays in force` };
+    // The object's own verdict is about its new version; say whether the old one still serves.
+    return inForce.has(k) ? { ...invalid, message: `${invalid.message}; the last good version stays in force` } : invalid;
   });
-  return { config: result.config, verdicts, lastGood, heldBack: [...held] };
+  return { config: result.config, verdicts, lastGood, heldBack: [...inForce] };
 }

@@ -5,6 +5,11 @@ import { closeOnSignals, startGateway } from './server.js';
 const USAGE = 'tokenhub gateway --config PATH [--config PATH...] [--port N] [--host H] [--redis URL] [--log-level L]';
 
 export async function gatewayCommand(args: string[]): Promise<number> {
+  // Cluster mode has options of its own (--namespace, --kubeconfig): hand over before parsing.
+  if (args.includes('--kubernetes')) {
+    const { kubernetesGateway } = await import('./kubernetes-mode.js');
+    return kubernetesGateway(args);
+  }
   return runCommand(USAGE, async () => {
     const { values } = parse(args, {
       config: { type: 'string', short: 'c', multiple: true },
@@ -12,12 +17,7 @@ export async function gatewayCommand(args: string[]): Promise<number> {
       host: { type: 'string' },
       redis: { type: 'string' },
       'log-level': { type: 'string' },
-      kubernetes: { type: 'boolean' },
     });
-    if (values.kubernetes === true) {
-      const { kubernetesGateway } = await import('./kubernetes-mode.js');
-      return kubernetesGateway(args);
-    }
     const paths = values.config ?? [];
     if (paths.length === 0) throw new UsageError('give the config with --config PATH (files or directories of manifests)');
     const port = Number(values.port ?? process.env['PORT'] ?? 8080);
@@ -34,7 +34,7 @@ export async function gatewayCommand(args: string[]): Promise<number> {
 }
 
 /** Fault mode and fleet size for the Redis store, from the environment (set by the operator). */
-function storeEnv(): { mode?: 'fail-open' | 'fail-closed'; replicas?: number } {
+export function storeEnv(): { mode?: 'fail-open' | 'fail-closed'; replicas?: number } {
   const mode = process.env['TOKENHUB_REDIS_FAILURE_MODE'];
   const replicas = Number(process.env['TOKENHUB_REPLICAS'] ?? '');
   return {

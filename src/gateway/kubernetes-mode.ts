@@ -5,6 +5,7 @@ import { parse, runCommand } from '../cli/args.js';
 import { buildGateway } from './app.js';
 import { ConfigHolder } from './config/config-holder.js';
 import { KubeConfigSource } from './config/kube-source.js';
+import { storeEnv } from './command.js';
 import { closeOnSignals, loggerOptions } from './server.js';
 
 const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH]';
@@ -24,11 +25,12 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     const client = await KubeClient.load(values.kubeconfig ?? process.env['KUBECONFIG']);
     const { createStore } = await import('../limits/create-store.js');
     const redisUrl = values.redis ?? process.env['TOKENHUB_REDIS_URL'];
-    const store = await createStore(redisUrl ? { redisUrl } : {});
+    // The fleet's Redis failure mode and size come from the environment the operator sets.
+    const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv() });
     const holder = new ConfigHolder();
     let source: KubeConfigSource | undefined;
     const app = buildGateway({ holder, store, logger: loggerOptions({ level: values['log-level'] ?? 'info' }), ready: () => source?.ready === true });
-    source = new KubeConfigSource({ client, namespaces, holder, compiler: createCompiler(), log: app.log });
+    source = new KubeConfigSource({ client, namespaces, holder, compiler: createCompiler(), log: app.log, ...watchSecondsOf(process.env['TOKENHUB_WATCH_SECONDS']) });
     source.start();
     const url = await app.listen({ host: values.host ?? '0.0.0.0', port: Number(values.port ?? process.env['PORT'] ?? 8080) });
     app.log.info({ url, namespaces: namespaces.length === 0 ? 'all' : namespaces, store: store.name }, 'gateway listening (cluster mode)');
@@ -47,4 +49,13 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
 export function namespacesOf(flags: readonly string[], env: string | undefined): string[] {
   const all = [...flags, ...(flags.length === 0 && env ? [env] : [])].flatMap((s) => s.split(','));
   return [...new Set(all.map((s) => s.trim()).filter((s) => s !== ''))];
+}
+
+/**
+ * TOKENHUB_WATCH_SECONDS: how long each watch runs before it is renewed from its resourceVersion
+ * (default 60). Shorter renewals find a compacted history (410 Gone → relist) sooner.
+ */
+export function watchSecondsOf(env: string | undefined): { watchSeconds?: number } {
+  const n = Number(env);
+  return env !== undefined && Number.isInteger(n) && n > 0 ? { watchSeconds: n } : {};
 }

@@ -102,9 +102,11 @@ export class KubeClient {
       const res = await this.send('GET', path, { query: { ...opts.query, watch: true }, signal: local.signal });
       if (res.statusCode >= 300) throw apiError(res.statusCode, await res.body.text());
       let buffer = '';
+      // One decoder for the whole stream: a multi-byte character can straddle two chunks.
+      const decoder = new TextDecoder('utf-8');
       for await (const chunk of res.body) {
         touch();
-        buffer += (chunk as Buffer).toString('utf8');
+        buffer += decoder.decode(chunk as Buffer, { stream: true });
         let nl: number;
         while ((nl = buffer.indexOf('\n')) >= 0) {
           const line = buffer.slice(0, nl).trim();

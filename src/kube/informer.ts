@@ -18,6 +18,8 @@ export interface InformerOptions {
   readonly watchSeconds?: number;
   /** Full relist period (±20% jitter). */
   readonly relistMs?: number;
+  /** Objects per list page (the list follows `continue` to the end); default 500. */
+  readonly pageSize?: number;
 }
 
 export class Informer<T extends KubeObject = KubeObject> {
@@ -71,13 +73,19 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const list = await this.opts.client.request<KubeList<T>>('GET', this.opts.path, {
-      query: { labelSelector: this.opts.labelSelector, limit: 5000 },
-    });
+    const items: T[] = [];
+    let page: KubeList<T> | undefined;
+    do {
+      page = await this.opts.client.request<KubeList<T>>('GET', this.opts.path, {
+        query: { labelSelector: this.opts.labelSelector, limit: this.opts.pageSize ?? 500, continue: page?.metadata.continue },
+      });
+      items.push(...page.items);
+    } while (page.metadata.continue);
     const before = this.fingerprint();
     this.items.clear();
-    for (const item of list.items) this.items.set(keyOf(item), item);
-    this.resourceVersion = list.metadata.resourceVersion;
+    for (const item of items) this.items.set(keyOf(item), item);
+    // Every page of one list is served at the first page's resourceVersion.
+    this.resourceVersion = page.metadata.resourceVersion;
     this.lastRelist = Date.now();
     const first = !this.hasSynced;
     this.hasSynced = true;
