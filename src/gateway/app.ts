@@ -14,6 +14,8 @@ import { registerModelRoutes } from './routes/models.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { routeContext } from './routes/context.js';
 import { StoreUnavailableError } from '../limits/errors.js';
+import { accessLogLine } from '../telemetry/access-log.js';
+import type { GatewayObserver } from './observe.js';
 
 export interface GatewayOptions {
   readonly holder: ConfigHolder;
@@ -27,6 +29,8 @@ export interface GatewayOptions {
   /** Extra readiness condition (for example: the Kubernetes watches have synced). */
   readonly ready?: () => boolean;
   readonly onChat?: (e: ChatEvent) => void;
+  /** Telemetry hooks (spans, metrics); see src/telemetry. None: not observed. */
+  readonly observer?: GatewayObserver;
 }
 
 const API_PREFIXES = ['/api/v1', '/v1'] as const;
@@ -54,7 +58,12 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     clock,
     random: opts.random ?? Math.random,
     log: app.log,
-    onChat: opts.onChat ?? (() => {}),
+    // The one access line per chat request (no body, no key: see telemetry/access-log.ts).
+    onChat: (e: ChatEvent): void => {
+      app.log.info(accessLogLine(e), 'request completed');
+      opts.onChat?.(e);
+    },
+    ...(opts.observer ? { observer: opts.observer } : {}),
   };
   for (const prefix of API_PREFIXES) {
     void app.register(
@@ -67,11 +76,34 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   }
   registerHealthRoutes(app, { holder: opts.holder, ready: opts.ready ?? (() => true) });
   app.setNotFoundHandler((req, reply) => sendError(reply, Errors.notFound(req.url.split('?')[0] ?? '/')));
-  app.setErrorHandler((err, req, reply) => sendError(reply, toApiError(err, bodyLimit, (e) => req.log.error({ err: { message: e.message, code: e.code } }, 'unhandled error'))));
+  app.setErrorHandler((err, req, reply) => {
+    const apiError = toApiError(err, bodyLimit, (e) => req.log.error({ err: { message: e.message, code: e.code } }, 'unhandled error'));
+    if (isBodyError(err) && /\/chat\/completions$/.test(req.url.split('?')[0] ?? '')) reportUnparsed(req, reply, apiError, deps);
+    return sendError(reply, apiError);
+  });
   app.addHook('onClose', async () => {
     if (opts.upstream === undefined) await upstream.close();
   });
   return app;
+}
+
+/** Fastify's own body errors (unreadable JSON, too large, wrong type) happen before the route runs. */
+function isBodyError(err: unknown): boolean {
+  const fe = (err ?? {}) as FastifyError;
+  return !(err instanceof ApiError) && (fe.statusCode === 400 || fe.statusCode === 413 || fe.statusCode === 415 || fe.code?.startsWith('FST_ERR_CTP') === true);
+}
+
+/** A chat request whose body never reached the route still gets its access line, metrics and span. */
+function reportUnparsed(
+  req: import('fastify').FastifyRequest,
+  reply: import('fastify').FastifyReply,
+  error: ApiError,
+  deps: { onChat(e: ChatEvent): void; observer?: GatewayObserver },
+): void {
+  const requestId = String(req.id);
+  const event: ChatEvent = { requestId, stream: false, error, durationMs: reply.elapsedTime, startedAt: performance.now() - reply.elapsedTime };
+  deps.observer?.watchChat({ requestId, method: req.method, url: req.url, headers: req.headers }).end(event);
+  deps.onChat(event);
 }
 
 function sendError(reply: import('fastify').FastifyReply, err: ApiError) {

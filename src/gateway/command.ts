@@ -1,8 +1,8 @@
 /** `tokenhub gateway --config PATH... [--port N] [--host H] [--redis URL]` */
 import { UsageError, parse, runCommand } from '../cli/args.js';
-import { closeOnSignals, startGateway } from './server.js';
+import { closeOnSignals, metricsPortOf, startGateway } from './server.js';
 
-const USAGE = 'tokenhub gateway --config PATH [--config PATH...] [--port N] [--host H] [--redis URL] [--log-level L]';
+const USAGE = 'tokenhub gateway --config PATH [--config PATH...] [--port N] [--host H] [--redis URL] [--log-level L] [--metrics-port N]';
 
 export async function gatewayCommand(args: string[]): Promise<number> {
   // Cluster mode has options of its own (--namespace, --kubeconfig): hand over before parsing.
@@ -17,6 +17,7 @@ export async function gatewayCommand(args: string[]): Promise<number> {
       host: { type: 'string' },
       redis: { type: 'string' },
       'log-level': { type: 'string' },
+      'metrics-port': { type: 'string' },
     });
     const paths = values.config ?? [];
     if (paths.length === 0) throw new UsageError('give the config with --config PATH (files or directories of manifests)');
@@ -25,8 +26,10 @@ export async function gatewayCommand(args: string[]): Promise<number> {
     const { createStore } = await import('../limits/create-store.js');
     const redisUrl = values.redis ?? process.env['TOKENHUB_REDIS_URL'];
     const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv() });
-    const gw = await startGateway({ configPaths: paths, port, host: values.host ?? '0.0.0.0', store, logger: { level: values['log-level'] ?? 'info' } });
-    gw.app.log.info({ url: gw.url, store: store.name }, 'gateway listening');
+    const metricsPort = metricsPortOf(values['metrics-port']);
+    const telemetry = metricsPort === undefined ? {} : { metricsPort };
+    const gw = await startGateway({ configPaths: paths, port, host: values.host ?? '0.0.0.0', store, logger: { level: values['log-level'] ?? 'info' }, telemetry });
+    gw.app.log.info({ url: gw.url, store: store.name, telemetry: gw.telemetry.describe() }, 'gateway listening');
     closeOnSignals(gw.close, gw.app.log);
     await new Promise<never>(() => {});
     return 0;

@@ -5,9 +5,9 @@
 import { fileURLToPath } from 'node:url';
 import { startMockUpstream } from '../mock-upstream/server.js';
 import { parse, runCommand } from '../cli/args.js';
-import { closeOnSignals, startGateway } from './server.js';
+import { closeOnSignals, metricsPortOf, startGateway } from './server.js';
 
-const USAGE = 'tokenhub demo [--port N] [--host H]';
+const USAGE = 'tokenhub demo [--port N] [--host H] [--metrics-port N]';
 /** From dist/src/gateway/demo.js (or src/gateway/demo.ts) up to the package root. */
 const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
 export const DEMO_KEY = 'th-demo-key-for-local-use-only';
@@ -25,7 +25,8 @@ export function pointBackendsAt(baseURL: string): (objects: unknown[]) => unknow
 
 export async function demoCommand(args: string[]): Promise<number> {
   return runCommand(USAGE, async () => {
-    const { values } = parse(args, { port: { type: 'string', short: 'p' }, host: { type: 'string' } });
+    const { values } = parse(args, { port: { type: 'string', short: 'p' }, host: { type: 'string' }, 'metrics-port': { type: 'string' } });
+    const metricsPort = metricsPortOf(values['metrics-port']);
     const mock = await startMockUpstream({ host: '127.0.0.1', port: 0 });
     const port = Number(values.port ?? process.env['PORT'] ?? 8080);
     const gw = await startGateway({
@@ -34,11 +35,14 @@ export async function demoCommand(args: string[]): Promise<number> {
       port,
       transform: pointBackendsAt(mock.url),
       logger: { level: 'info' },
+      telemetry: metricsPort === undefined ? {} : { metricsPort },
     });
     const base = `${gw.url.replace('127.0.0.1', 'localhost')}/api/v1`;
     process.stdout.write(
       `\nTokenHub demo: ${gw.holder.current()?.modelIds.length ?? 0} models, mock upstream at ${mock.url}\n` +
-        `  base_url: ${base}\n  api_key:  ${DEMO_KEY}\n\n` +
+        `  base_url: ${base}\n  api_key:  ${DEMO_KEY}\n` +
+        (gw.telemetry.metricsUrl === undefined ? '' : `  metrics:  ${gw.telemetry.metricsUrl}\n`) +
+        '\n' +
         `  curl ${base}/chat/completions -H 'Authorization: Bearer ${DEMO_KEY}' -H 'Content-Type: application/json' \\\n` +
         `    -d '{"model":"doubao-seed-2-0-lite-260215","messages":[{"role":"user","content":"Hello"}]}'\n\n`,
     );

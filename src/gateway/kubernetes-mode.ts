@@ -6,9 +6,10 @@ import { buildGateway } from './app.js';
 import { ConfigHolder } from './config/config-holder.js';
 import { KubeConfigSource } from './config/kube-source.js';
 import { storeEnv } from './command.js';
-import { closeOnSignals, loggerOptions } from './server.js';
+import { closeOnSignals, loggerOptions, metricsPortOf } from './server.js';
+import { GatewayTelemetry } from '../telemetry/index.js';
 
-const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH]';
+const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH] [--metrics-port N]';
 
 export async function kubernetesGateway(args: string[]): Promise<number> {
   return runCommand(USAGE, async () => {
@@ -20,6 +21,7 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
       redis: { type: 'string' },
       kubeconfig: { type: 'string' },
       'log-level': { type: 'string' },
+      'metrics-port': { type: 'string' },
     });
     const namespaces = namespacesOf(values.namespace ?? [], process.env['TOKENHUB_NAMESPACES']);
     const client = await KubeClient.load(values.kubeconfig ?? process.env['KUBECONFIG']);
@@ -29,17 +31,26 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv() });
     const holder = new ConfigHolder();
     let source: KubeConfigSource | undefined;
-    const app = buildGateway({ holder, store, logger: loggerOptions({ level: values['log-level'] ?? 'info' }), ready: () => source?.ready === true });
+    let log: { warn(o: object, m: string): void } | undefined;
+    const metricsPort = metricsPortOf(values['metrics-port']);
+    const telemetry = await GatewayTelemetry.start({ log: { warn: (o, m) => log?.warn(o, m) }, ...(metricsPort === undefined ? {} : { metricsPort }) });
+    telemetry.watchConfig(holder);
+    const app = buildGateway({
+      holder, store: telemetry.timeStore(store), logger: loggerOptions({ level: values['log-level'] ?? 'info' }),
+      ready: () => source?.ready === true, observer: telemetry.observer(holder),
+    });
+    log = app.log;
     source = new KubeConfigSource({ client, namespaces, holder, compiler: createCompiler(), log: app.log, ...watchSecondsOf(process.env['TOKENHUB_WATCH_SECONDS']) });
     source.start();
     const url = await app.listen({ host: values.host ?? '0.0.0.0', port: Number(values.port ?? process.env['PORT'] ?? 8080) });
-    app.log.info({ url, namespaces: namespaces.length === 0 ? 'all' : namespaces, store: store.name }, 'gateway listening (cluster mode)');
+    app.log.info({ url, namespaces: namespaces.length === 0 ? 'all' : namespaces, store: store.name, telemetry: telemetry.describe() }, 'gateway listening (cluster mode)');
     closeOnSignals(async () => {
       source?.stop();
       await app.close();
       await store.flush?.();
       await store.close();
       await client.close();
+      await telemetry.shutdown();
     }, app.log);
     await new Promise<never>(() => {});
     return 0;

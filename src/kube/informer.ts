@@ -54,8 +54,9 @@ export class Informer<T extends KubeObject = KubeObject> {
     while (!this.stopped) {
       try {
         if (this.resourceVersion === '' || this.relistDue()) await this.relist();
-        await this.watchOnce();
+        // A list that succeeded means the API server is back: the next blip starts the backoff afresh.
         this.failures = 0;
+        await this.watchOnce();
       } catch (err) {
         if (this.stopped) return;
         const gone = err instanceof KubeApiError && err.status === 410;

@@ -7,12 +7,17 @@ import type { CompiledBackend, CompiledModel } from '../../compile/types.js';
 import { ApiError, Errors } from '../errors.js';
 import { type ChatRequest, upstreamBody } from '../request/chat-request.js';
 import { type UpstreamClient, UpstreamFailure, classify } from '../upstream/client.js';
+import type { AttemptObserver } from '../observe.js';
 import { type Usage, usageOf } from './sse.js';
 import { relayStream } from './stream-relay.js';
 
 export type AttemptOutcome =
   /** The client got its answer (or a started stream). */
-  | { readonly kind: 'served'; readonly usage?: Usage; readonly producedChunks: number; readonly status: number; readonly cut: boolean; readonly clientGone: boolean }
+  | {
+      readonly kind: 'served'; readonly usage?: Usage; readonly producedChunks: number; readonly status: number; readonly cut: boolean; readonly clientGone: boolean;
+      /** Streams: performance.now() of the first produced chunk, and the gaps between chunks (ms). */
+      readonly firstChunkAt?: number; readonly chunkGapsMs?: readonly number[];
+    }
   /** Nothing reached the client and another backend or model may do better. */
   | { readonly kind: 'retryable'; readonly error: ApiError }
   /** The upstream rejected the request itself (a 4xx other than 429): pass it on, no fallback. */
@@ -27,9 +32,23 @@ export interface AttemptInput {
   readonly headers: Record<string, string>;
   readonly upstream: UpstreamClient;
   readonly upstreamHeaders: Record<string, string>;
+  /** Watches the attempt (a client span, trace context for the upstream); none: not watched. */
+  readonly observer?: AttemptObserver;
 }
 
 export async function runAttempt(input: AttemptInput): Promise<AttemptOutcome> {
+  const watch = input.observer?.start({ model: input.model, backend: input.backend, stream: input.chat.stream });
+  if (watch === undefined) return attemptOnce(input);
+  let outcome: AttemptOutcome | undefined;
+  try {
+    outcome = await attemptOnce({ ...input, upstreamHeaders: { ...input.upstreamHeaders, ...watch.headers } });
+    return outcome;
+  } finally {
+    watch.end(outcome);
+  }
+}
+
+async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   const { chat, model, backend, reply } = input;
   const abort = new AbortController();
   const onClose = (): void => {
@@ -61,6 +80,7 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptOutcome> {
       status: 200,
       cut: !out.completed && !out.clientGone,
       clientGone: out.clientGone,
+      ...(out.firstChunkAt === undefined ? {} : { firstChunkAt: out.firstChunkAt, chunkGapsMs: out.chunkGapsMs ?? [] }),
     };
   } catch (err) {
     const failure = classify(err);

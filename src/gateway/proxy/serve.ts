@@ -19,6 +19,7 @@ import type { UpstreamClient } from '../upstream/client.js';
 import { type AttemptOutcome, runAttempt } from './attempt.js';
 import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
 import type { Usage } from './sse.js';
+import type { AttemptObserver } from '../observe.js';
 
 export interface ProxyDeps {
   readonly store: LimitStore;
@@ -37,6 +38,8 @@ export interface ServeInput {
   readonly inputTokens: number;
   readonly reply: FastifyReply;
   readonly upstreamHeaders: Record<string, string>;
+  /** Watches each upstream attempt (client spans, trace context); optional. */
+  readonly observer?: AttemptObserver;
 }
 
 /** What happened, for the access log, metrics and traces. */
@@ -49,6 +52,9 @@ export interface ServeResult {
   readonly reservedTokens?: number;
   readonly cut?: boolean;
   readonly clientGone?: boolean;
+  /** Streams: performance.now() of the first produced chunk, and the gaps between chunks (ms). */
+  readonly firstChunkAt?: number;
+  readonly chunkGapsMs?: readonly number[];
 }
 
 type Failure = { readonly error: ApiError; readonly class: 'fit' | 'limited' | 'upstream' };
@@ -175,6 +181,7 @@ async function finish(opts: {
   return {
     status: outcome.status, servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks, usage,
     ...(reservedTokens === undefined ? {} : { reservedTokens }), cut: outcome.cut, clientGone: outcome.clientGone,
+    ...(outcome.firstChunkAt === undefined ? {} : { firstChunkAt: outcome.firstChunkAt, chunkGapsMs: outcome.chunkGapsMs ?? [] }),
   };
 }
 

@@ -18,7 +18,19 @@ export interface StreamOutcome {
   readonly completed: boolean;
   readonly clientGone: boolean;
   readonly error?: unknown;
+  /** performance.now() when the first produced chunk went to the client (time to first chunk). */
+  readonly firstChunkAt?: number;
+  /** Milliseconds between consecutive produced chunks (the first MAX_CHUNK_GAPS of them). */
+  readonly chunkGapsMs?: readonly number[];
 }
+
+/** Bounds the per-stream timing kept for metrics (8 bytes each). */
+export const MAX_CHUNK_GAPS = 8192;
+
+type RelayState = {
+  started: boolean; usage: Usage | undefined; produced: number; done: boolean; clientGone: boolean;
+  firstChunkAt?: number; lastChunkAt?: number; gaps: number[];
+};
 
 export interface RelayOptions {
   readonly upstream: UpstreamResponse;
@@ -36,7 +48,7 @@ const CUT_EVENT = `data: ${JSON.stringify({
 export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
   const { raw, abort } = opts;
   const splitter = new SseSplitter();
-  const state = { started: false, usage: undefined as Usage | undefined, produced: 0, done: false, clientGone: false };
+  const state: RelayState = { started: false, usage: undefined, produced: 0, done: false, clientGone: false, gaps: [] };
   const onClose = (): void => {
     if (!raw.writableFinished) {
       state.clientGone = true;
@@ -70,14 +82,11 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
     completed: state.done && error === undefined,
     clientGone: state.clientGone,
     ...(error === undefined ? {} : { error }),
+    ...(state.firstChunkAt === undefined ? {} : { firstChunkAt: state.firstChunkAt, chunkGapsMs: state.gaps }),
   };
 }
 
-async function handle(
-  event: string,
-  opts: RelayOptions,
-  state: { started: boolean; usage: Usage | undefined; produced: number; done: boolean; clientGone: boolean },
-): Promise<void> {
+async function handle(event: string, opts: RelayOptions, state: RelayState): Promise<void> {
   if (state.clientGone) return;
   const r = processEvent(event, { includeUsage: opts.includeUsage, rename: opts.rename });
   if (r.usage !== undefined) state.usage = r.usage;
@@ -89,4 +98,11 @@ async function handle(
     opts.raw.writeHead(200, { ...opts.headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   }
   if (!opts.raw.write(r.out)) await Promise.race([once(opts.raw, 'drain'), once(opts.raw, 'close')]);
+  if (r.produced) markChunk(state, performance.now());
+}
+
+function markChunk(state: RelayState, now: number): void {
+  if (state.lastChunkAt === undefined) state.firstChunkAt = now;
+  else if (state.gaps.length < MAX_CHUNK_GAPS) state.gaps.push(now - state.lastChunkAt);
+  state.lastChunkAt = now;
 }

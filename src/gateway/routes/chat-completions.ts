@@ -6,6 +6,7 @@ import { estimateInputTokens } from '../request/estimate.js';
 import { candidatesFor } from '../routing/candidates.js';
 import { type ProxyDeps, type ServeResult, serveChat } from '../proxy/serve.js';
 import type { RouteContext } from './context.js';
+import { type GatewayObserver, NOOP_OBSERVER } from '../observe.js';
 
 /** One per finished request: the access log line, metrics and traces are built from it. */
 export interface ChatEvent {
@@ -16,16 +17,24 @@ export interface ChatEvent {
   readonly result?: ServeResult;
   readonly error?: ApiError;
   readonly durationMs: number;
+  /** performance.now() when the request arrived (stream timings in `result` are on the same clock). */
+  readonly startedAt: number;
 }
 
 export function registerChatRoute(
   app: FastifyInstance,
   ctx: RouteContext,
-  deps: ProxyDeps & { onChat: (e: ChatEvent) => void },
+  deps: ProxyDeps & { onChat: (e: ChatEvent) => void; observer?: GatewayObserver },
 ): void {
+  const observer = deps.observer ?? NOOP_OBSERVER;
   app.post('/chat/completions', async (req, reply) => {
     const started = performance.now();
     const requestId = String(req.id);
+    const watch = observer.watchChat({ requestId, method: req.method, url: req.url, headers: req.headers });
+    const done = (e: ChatEvent): void => {
+      watch.end(e);
+      deps.onChat(e);
+    };
     const event: { keyId?: string; requestedModel?: string; stream: boolean } = { stream: false };
     try {
       const { config, key } = ctx.authorize(req);
@@ -37,14 +46,14 @@ export function registerChatRoute(
       // A stream writes to the socket itself; errors before its first byte are written the same way.
       if (chat.stream) reply.hijack();
       const result = await serveChat(
-        { requestId, chat, key, candidates: models, inputTokens: estimateInputTokens(chat), reply, upstreamHeaders: { 'x-request-id': requestId } },
+        { requestId, chat, key, candidates: models, inputTokens: estimateInputTokens(chat), reply, upstreamHeaders: { 'x-request-id': requestId }, observer: watch.attempts },
         { ...deps, log: req.log },
       );
-      deps.onChat({ requestId, ...event, result, durationMs: performance.now() - started });
+      done({ requestId, ...event, result, durationMs: performance.now() - started, startedAt: started });
       return reply;
     } catch (err) {
       const apiError = err instanceof ApiError ? err : undefined;
-      deps.onChat({ requestId, ...event, ...(apiError ? { error: apiError } : {}), durationMs: performance.now() - started });
+      done({ requestId, ...event, ...(apiError ? { error: apiError } : {}), durationMs: performance.now() - started, startedAt: started });
       if (!reply.sent) throw err;
       writeRawError(reply, apiError ?? Errors.internal(), requestId);
       if (apiError === undefined) req.log.error({ err: { message: (err as Error).message } }, 'stream failed');
