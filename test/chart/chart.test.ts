@@ -88,7 +88,7 @@ describe('default values', () => {
     expect(podSpec(dep).serviceAccountName).toBe('tokenhub-operator');
     const c = container(dep, 'operator');
     expect(c.image).toBe('tokenhub:0.1.0');
-    expect(c.args).toEqual(['operator', '--fleet-config=tokenhub-gateway', '--health-port=8081', '--lease-name=tokenhub-operator']);
+    expect(c.args).toEqual(['operator', '--fleet-config=tokenhub-gateway', '--health-port=8081', '--lease-name=tokenhub-operator', '--log-level=info']);
     expect(c.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }]);
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
