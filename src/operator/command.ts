@@ -5,6 +5,7 @@ import { KubeClient } from '../kube/client.js';
 import { namespacesOf } from '../gateway/kubernetes-mode.js';
 import { closeOnSignals } from '../gateway/server.js';
 import { startOperator } from './operator.js';
+import { startOperatorTelemetry } from '../telemetry/operator-metrics.js';
 
 const USAGE = [
   'tokenhub operator [--namespace NS[,NS...]] [--fleet-namespace NS] [--fleet-config NAME] [--kubeconfig PATH]',
@@ -63,11 +64,14 @@ export async function operatorCommand(args: string[]): Promise<number> {
       usageIntervalMs: usageSeconds * 1000,
       logger: { level: values['log-level'] ?? 'info' },
     });
-    op.log.info({ health: op.healthUrl, usage: store === undefined ? 'off (no --redis)' : 'on' }, 'operator started');
+    // Reconcile metrics: OTEL_* variables and TOKENHUB_METRICS_PORT, as for the gateway (docs/observability.md).
+    const telemetry = await startOperatorTelemetry(op.metrics, { log: op.log });
+    op.log.info({ health: op.healthUrl, usage: store === undefined ? 'off (no --redis)' : 'on', metrics: telemetry.metricsUrl }, 'operator started');
     closeOnSignals(async () => {
       await op.stop();
       await store?.close();
       await client.close();
+      await telemetry.shutdown();
     }, op.log);
     await new Promise<never>(() => {});
     return 0;
