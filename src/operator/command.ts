@@ -45,10 +45,13 @@ export async function operatorCommand(args: string[]): Promise<number> {
     const healthPort = intFlag('health-port', values['health-port'], 8081, 0);
     const usageSeconds = intFlag('usage-interval-seconds', values['usage-interval-seconds'], 30, 1);
     const leaderElect = boolFlag('leader-elect', values['leader-elect'], true);
-    const client = await KubeClient.load(values.kubeconfig ?? process.env['KUBECONFIG']);
+    // Without --kubeconfig, client-node's default: KUBECONFIG (which may list several files), ~/.kube/config, in-cluster.
+    const client = await KubeClient.load(values.kubeconfig);
     const redisUrl = values.redis ?? process.env['TOKENHUB_REDIS_URL'];
-    const { createStore } = await import('../limits/create-store.js');
-    const store = redisUrl ? createStore({ redisUrl }) : undefined;
+    // Redis itself, not the gateway's resilient store: its fail-open fallback would answer with
+    // this process's empty local counters, and the operator would write zeros into status.
+    const { RedisLimitStore } = await import('../limits/redis-store.js');
+    const store = redisUrl ? new RedisLimitStore({ url: redisUrl }) : undefined;
     const op = await startOperator({
       client,
       namespaces: namespacesOf(values.namespace ?? [], process.env['TOKENHUB_NAMESPACES']),

@@ -74,6 +74,8 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Running
   const ready = (): boolean => parts !== undefined && parts.state.synced && parts.fleet.synced;
   const app = buildHealthServer({ ready, logger: opts.logger });
   const log = app.log;
+  // First, so that a port already in use fails the start before anything runs.
+  const healthUrl = await app.listen({ port: opts.health?.port ?? 8081, host: opts.health?.host ?? '0.0.0.0' });
   const fleetNamespace = opts.fleetNamespace ?? 'tokenhub';
   const elector = opts.leaderElection === false ? undefined : new LeaderElector({
     client: opts.client,
@@ -95,7 +97,6 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Running
   parts.fleet.start();
   elector?.start();
   const usageTimer = setInterval(() => parts?.tasks.usage.trigger(0), opts.usageIntervalMs ?? 30_000);
-  const healthUrl = await app.listen({ port: opts.health?.port ?? 8081, host: opts.health?.host ?? '0.0.0.0' });
   const running = parts;
   return {
     metrics,

@@ -3,11 +3,13 @@
  * the other takes over when the leader stops (released Lease) or dies (expired Lease); a
  * restarted operator converges to the same statuses without rewriting them.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ServerProcess, freePort } from '../../src/devtools/control-plane-process.js';
 import { KubeClient } from '../../src/kube/client.js';
 import { LeaderElector } from '../../src/operator/leader/lease.js';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
-import { FAST_LEASE, FLEET_NS, type Obj, type TestOperator, applyExamples, getJson, kubectl, prepareCluster, readyOf, runOperator, waitFor } from './support.js';
+import { FAST_LEASE, FLEET_NS, type Obj, ROOT, type TestOperator, applyExamples, ensureBuilt, getJson, kubectl, prepareCluster, readyOf, runOperator, waitFor } from './support.js';
 
 interface Lease extends Obj {
   spec: { holderIdentity?: string; leaseTransitions?: number };
@@ -120,5 +122,27 @@ describe('leader election', () => {
       expect(now.metadata.resourceVersion, name).toBe(o.metadata.resourceVersion);
     }
     expect(op.metrics.statusWrites).toBe(1);
+  });
+
+  it('runs as `tokenhub operator`: ready on its health port, and SIGTERM releases the Lease', async () => {
+    ensureBuilt();
+    const port = await freePort();
+    const proc = new ServerProcess({
+      name: 'tokenhub operator',
+      binary: process.execPath,
+      args: [join(ROOT, 'bin/tokenhub.js'), 'operator', '--kubeconfig', kubeconfig, '--health-port', String(port), '--identity', 'cli-op', '--lease-name', 'cli-lease', '--log-level', 'warn'],
+      logFile: join(cp.dir, 'operator-cli.log'),
+      env: { ...process.env, POD_NAMESPACE: FLEET_NS },
+    });
+    proc.start();
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { what: `/readyz (log: ${proc.tail(5)})` });
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      await waitFor(async () => (await lease('cli-lease')).spec.holderIdentity === 'cli-op', { what: 'the CLI operator to lead' });
+    } finally {
+      await proc.stop();
+    }
+    expect(proc.exited).toBe('exited with code 0');
+    expect((await lease('cli-lease')).spec.holderIdentity).toBe('');
   });
 });

@@ -3,7 +3,8 @@
  * ServiceAccount identity bound to exactly the rules in charts/tokenhub/files/rbac/operator*.yaml
  * (a missing or an excess permission shows up as a failing test).
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -53,6 +54,19 @@ export async function prepareCluster(cp: ControlPlane): Promise<string> {
 /** The policy objects of examples/ (its gitops/ folder holds Argo CD, Flux and CI files, not for a bare cluster). */
 export async function applyExamples(cp: ControlPlane): Promise<void> {
   await kubectl(cp, ['apply', '-R', ...['models', 'policies', 'keys'].flatMap((d) => ['-f', join(ROOT, 'examples', d)])]);
+}
+
+/** Newest modification time below `dir` (0 when it does not exist). */
+function newest(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  return Math.max(0, ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => statSync(join(dir, f)).mtimeMs));
+}
+
+/** The CLI runs from dist/ (scripts/test.sh builds it): rebuild when the operator's sources are newer. */
+export function ensureBuilt(): void {
+  if (newest(join(ROOT, 'dist/src/operator')) >= newest(join(ROOT, 'src/operator'))) return;
+  // tsc emits even when another module has a type error; what matters is that ours is there.
+  spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
 }
 
 /** Lease timings short enough for a failover test, long enough for a loaded CI machine. */
