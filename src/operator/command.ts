@@ -13,7 +13,8 @@ const USAGE = [
   '  [--usage-interval-seconds N] [--log-level L]',
 ].join('\n');
 
-function intFlag(name: string, value: string | undefined, fallback: number, min: number): number {
+function intFlag(name: string, value: string | undefined, range: { fallback: number; min: number }): number {
+  const { fallback, min } = range;
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}, got "${value}"`);
@@ -42,8 +43,8 @@ export async function operatorCommand(args: string[]): Promise<number> {
       'usage-interval-seconds': { type: 'string' },
       'log-level': { type: 'string' },
     });
-    const healthPort = intFlag('health-port', values['health-port'], 8081, 0);
-    const usageSeconds = intFlag('usage-interval-seconds', values['usage-interval-seconds'], 30, 1);
+    const healthPort = intFlag('health-port', values['health-port'], { fallback: 8081, min: 0 });
+    const usageSeconds = intFlag('usage-interval-seconds', values['usage-interval-seconds'], { fallback: 30, min: 1 });
     const leaderElect = boolFlag('leader-elect', values['leader-elect'], true);
     // Without --kubeconfig, client-node's default: KUBECONFIG (which may list several files), ~/.kube/config, in-cluster.
     const client = await KubeClient.load(values.kubeconfig);
