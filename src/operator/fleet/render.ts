@@ -111,7 +111,8 @@ function renderPodTemplate(config: FleetConfig): Record<string, unknown> {
       serviceAccountName: config.serviceAccountName,
       // Streams may run for minutes; the gateway stops accepting and drains on SIGTERM.
       terminationGracePeriodSeconds: 60,
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      // The image's own numeric user (Dockerfile), so runAsNonRoot can verify it.
+      securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
       containers: [renderContainer(config)],
       // The root filesystem is read-only; Node and its libraries may still want a scratch dir.
       volumes: [{ name: 'tmp', emptyDir: {} }],
