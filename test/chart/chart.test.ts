@@ -118,6 +118,7 @@ describe('default values', () => {
       imagePullPolicy: 'IfNotPresent',
       replicas: 2,
       port: 8080,
+      metricsPort: 9464,
       namespaces: [],
       serviceAccountName: 'tokenhub-gateway',
       resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } },
@@ -136,11 +137,11 @@ describe('default values', () => {
     });
   });
 
-  it('lets ingress reach only the gateway port and the operator health port; egress is open', () => {
+  it('lets ingress reach only the gateway API and metrics ports and the operator health port; egress is open', () => {
     const gw = find(objects, 'NetworkPolicy', 'tokenhub-gateway')['spec'] as Record<string, unknown>;
     expect(gw['podSelector']).toEqual({ matchLabels: fleet(objects)['podLabels'] });
     expect(gw['policyTypes']).toEqual(['Ingress']);
-    expect(gw['ingress']).toEqual([{ ports: [{ protocol: 'TCP', port: 8080 }] }]);
+    expect(gw['ingress']).toEqual([{ ports: [{ protocol: 'TCP', port: 8080 }, { protocol: 'TCP', port: 9464 }] }]);
     const op = find(objects, 'NetworkPolicy', 'tokenhub-operator')['spec'] as Record<string, unknown>;
     expect(op['ingress']).toEqual([{ ports: [{ protocol: 'TCP', port: 8081 }] }]);
   });

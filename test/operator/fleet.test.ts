@@ -83,7 +83,7 @@ describe('gateway fleet', () => {
     const pod = (await deployment()).spec.template.spec;
     const c = pod.containers[0]!;
     expect(pod.serviceAccountName).toBe('tokenhub-gateway');
-    expect([...c.command, ...c.args].join(' ')).toBe('tokenhub gateway --kubernetes --port 8080 --log-level info --namespace tokenhub,team-a');
+    expect([...c.command, ...c.args].join(' ')).toBe('tokenhub gateway --kubernetes --port 8080 --log-level info --namespace tokenhub,team-a --metrics-port 9464');
     const env = Object.fromEntries(c.env.map((e) => [e.name, e.value ?? 'from-field']));
     expect(env).toMatchObject({
       TOKENHUB_REDIS_URL: 'redis://redis.tokenhub.svc:6379', TOKENHUB_REDIS_FAILURE_MODE: 'fail-closed', TOKENHUB_REPLICAS: '3',

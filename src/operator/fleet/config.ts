@@ -15,6 +15,8 @@ export interface FleetConfig {
   readonly imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   readonly replicas: number;
   readonly port: number;
+  /** Prometheus scrape port of each gateway (`--metrics-port`); 0 turns the endpoint off. */
+  readonly metricsPort: number;
   /** Namespaces the gateways watch (`--namespace`); empty means all. */
   readonly namespaces: readonly string[];
   readonly serviceAccountName: string;
@@ -42,6 +44,7 @@ export const FLEET_DEFAULTS: Omit<FleetConfig, 'image'> = {
   imagePullPolicy: 'IfNotPresent',
   replicas: 2,
   port: 8080,
+  metricsPort: 9464,
   namespaces: [],
   serviceAccountName: 'tokenhub-gateway',
   resources: {},
@@ -69,6 +72,7 @@ const fleetSchema = object({
   imagePullPolicy: { enum: ['Always', 'IfNotPresent', 'Never'] },
   replicas: { type: 'integer', minimum: 0 },
   port,
+  metricsPort: { type: 'integer', minimum: 0, maximum: 65535 },
   namespaces: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } },
   serviceAccountName: { type: 'string', minLength: 1 },
   resources: { type: 'object' },

@@ -50,7 +50,11 @@ export function renderFleet(input: RenderInput): FleetObjects {
     Service: withHash(object(input, { apiVersion: 'v1', kind: 'Service', annotations: config.service.annotations }, {
       type: config.service.type,
       selector: SELECTOR,
-      ports: [{ name: 'http', port: config.service.port, targetPort: 'http', protocol: 'TCP' }],
+      ports: [
+        { name: 'http', port: config.service.port, targetPort: 'http', protocol: 'TCP' },
+        // Named `metrics` so a ServiceMonitor (the chart's) can select it.
+        ...(config.metricsPort > 0 ? [{ name: 'metrics', port: config.metricsPort, targetPort: 'metrics', protocol: 'TCP' }] : []),
+      ],
     })),
     PodDisruptionBudget: config.podDisruptionBudget.enabled
       ? withHash(object(input, { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }, {
@@ -126,6 +130,7 @@ function renderPodTemplate(config: FleetConfig): Record<string, unknown> {
 function renderContainer(config: FleetConfig): Record<string, unknown> {
   const args = ['gateway', '--kubernetes', '--port', String(config.port), '--log-level', config.logLevel];
   if (config.namespaces.length > 0) args.push('--namespace', config.namespaces.join(','));
+  if (config.metricsPort > 0) args.push('--metrics-port', String(config.metricsPort));
   const probe = (path: string, periodSeconds: number): unknown => ({ httpGet: { path, port: 'http' }, periodSeconds, failureThreshold: 3 });
   return {
     name: 'gateway',
@@ -133,7 +138,10 @@ function renderContainer(config: FleetConfig): Record<string, unknown> {
     imagePullPolicy: config.imagePullPolicy,
     command: ['tokenhub'],
     args,
-    ports: [{ name: 'http', containerPort: config.port, protocol: 'TCP' }],
+    ports: [
+      { name: 'http', containerPort: config.port, protocol: 'TCP' },
+      ...(config.metricsPort > 0 ? [{ name: 'metrics', containerPort: config.metricsPort, protocol: 'TCP' }] : []),
+    ],
     env: renderEnv(config),
     resources: config.resources,
     readinessProbe: probe('/readyz', 5),
