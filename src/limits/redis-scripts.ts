@@ -34,9 +34,13 @@ end
 `;
 
 /**
- * admit: KEYS = rate TAT ids (nr), then budget counter ids (nb).
+ * admit: KEYS = rate TAT ids (nr), then budget counter ids (nb), then optionally the request's
+ * reservation mark (the key's slot only).
  * ARGV = now ('' = Redis TIME), nr, nb, then `limit cost` per rate, then `limit cost ttl` per
- * budget (ttl 0 = none).
+ * budget (ttl 0 = none), then (with a mark) the mark's ttl in seconds.
+ * The mark says "Redis holds this reservation" until its settlement deletes it: when the reply
+ * of an admit is lost (a timeout, a connection killed after Redis wrote), an undo applies only
+ * if the mark is there, so the reservation is neither leaked nor refunded twice.
  * Returns { verdict ('ok' | 'rate' | 'budget'), 1-based index of the denying check, its
  * retry-after ms ('inf' = never) or the budget's used, the budgets' used after this
  * reservation (comma-separated, on 'ok'), then `remaining resetMs` per rate evaluated }.
@@ -75,6 +79,7 @@ for j = 1, nb do
   useds[j] = used
 end
 for i = 1, nr do storeTat(KEYS[i], tats[i], now) end
+if #KEYS > nr + nb then redis.call('SET', KEYS[nr + nb + 1], '1', 'EX', ARGV[#ARGV]) end
 for j = 1, nb do
   local p = b0 + 3 * (j - 1)
   useds[j] = fmt(redis.call('INCRBY', KEYS[nr + j], ARGV[p + 1]))
@@ -86,16 +91,22 @@ return out
 
 /**
  * adjust (settle, refund): KEYS = idempotency key, then rate TAT ids (nr), budget counter ids
- * (nb), usage hash ids (nu).
+ * (nb), usage hash ids (nu), then optionally the reservation mark (see ADMIT_LUA).
  * ARGV = now ('' = Redis TIME), idempotency ttl (s), nr, nb, nu, then `limit delta` per rate,
  * `delta ttl` per budget, then (when nu > 0) `model inputTokens outputTokens costNanos`, then
- * `ttl` per usage hash.
- * Returns 1 when applied, 0 when this request id was already applied (a replay).
+ * `ttl` per usage hash, then (with a mark) 'clear' (delete it) or 'require' (apply only if it
+ * is there, then delete it).
+ * Returns 1 when applied, 0 when this request id was already applied (a replay), 2 when the
+ * mark was required and absent (Redis never held the reservation, or it was settled already).
  */
 export const ADJUST_LUA = `${PRELUDE}
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end
 local now = clock(ARGV[1])
 local nr, nb, nu = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if #KEYS > 1 + nr + nb + nu then
+  if ARGV[#ARGV] == 'require' and redis.call('EXISTS', KEYS[#KEYS]) == 0 then return 2 end
+  redis.call('DEL', KEYS[#KEYS])
+end
 for i = 1, nr do
   local limit, delta = tonumber(ARGV[4 + 2 * i]), tonumber(ARGV[5 + 2 * i])
   -- gcraAdjust: move the TAT by delta intervals, never before now.

@@ -17,6 +17,14 @@
  *
  * settle applies `actual − reserved` (settlementDeltas) and the usage record atomically per
  * slot, guarded by a `SET … NX EX 86400` on the request id, so a replayed settlement is a no-op.
+ *
+ * An admit that reserved leaves a mark in the key's slot until its settlement deletes it (or
+ * the replay window passes: a request never settled, its pod gone). An admit whose reply was
+ * lost (Redis SIGKILLed after writing, a timeout) is undone by a refund that requires the mark
+ * (undoAdmit): applied once if Redis held the reservation, a no-op if not. Without it a
+ * fail-open pod charged such a request twice: the lost reservation, and the actual use of its
+ * fallback admit. Only the key's slot is marked (budgets all live there); a model's fleet-wide
+ * TAT heals within its window.
  */
 import { PERIODS, periodId, type Period } from './periods.js';
 import { keyTag, settlementDeltas } from './plan.js';
@@ -40,6 +48,10 @@ const USAGE_RETENTION_S: Readonly<Record<Period, number>> = { day: 100 * 86_400,
 const USAGE_INDEX_TAG = 'th:{usage}';
 
 export const usageKey = (keyId: string, pid: string): string => `${keyTag(keyId)}:u:${pid}`;
+/** "Redis holds this reservation": set by admit, deleted by its settlement or undo. */
+export const reservationMark = (keyId: string, requestId: string): string => `${keyTag(keyId)}:r:${requestId}`;
+/** A refund's idempotency id is its reservation's id plus this; the mark is the reservation's. */
+const REFUND_SUFFIX = ':refund';
 export const usageIndexKey = (pid: string): string => `${USAGE_INDEX_TAG}:keys:${pid}`;
 
 export interface RedisStoreOptions extends Partial<RedisConnectOptions> {
@@ -122,10 +134,11 @@ export class RedisLimitStore implements LimitStore {
     const states: RateState[] = [];
     const budgetsUsed = new Map<string, number>();
     const reserved: SlotChecks[] = [];
+    const keySlot = tagOf(keyTag(req.keyId));
     for (const slot of slotsOf(req)) {
       let verdict: SlotVerdict;
       try {
-        verdict = await this.admitSlot(slot, now);
+        verdict = await this.admitSlot(slot, now, slot.tag === keySlot ? reservationMark(req.keyId, req.requestId) : undefined);
       } catch (err) {
         if (reserved.length > 0) await this.refundOrThrow(req, reserved, now, err);
         throw err;
@@ -150,8 +163,15 @@ export class RedisLimitStore implements LimitStore {
       slots.set(tag, existing);
       return existing;
     };
-    // The key's slot always runs: it records the request id even when nothing changes.
-    slot(tagOf(keyTag(s.reservation.keyId)));
+    // The key's slot always runs: it records the request id even when nothing changes, and
+    // clears (or, for an undo, requires) the reservation's mark.
+    const keySlot = tagOf(keyTag(s.reservation.keyId));
+    if (s.reserved !== false) {
+      const rid = s.reservation.requestId;
+      const id = s.reserved === 'unknown' && rid.endsWith(REFUND_SUFFIX) ? rid.slice(0, -REFUND_SUFFIX.length) : rid;
+      slot(keySlot).mark = { id: reservationMark(s.reservation.keyId, id), mode: s.reserved === 'unknown' ? 'require' : 'clear' };
+    }
+    slot(keySlot);
     for (const d of deltas.rates) slot(tagOf(d.check.id)).rates.push(d);
     for (const d of deltas.budgets) slot(tagOf(d.check.id)).budgets.push(d);
     const usage = s.usage;
@@ -159,6 +179,8 @@ export class RedisLimitStore implements LimitStore {
     if (usage !== undefined) {
       for (const { period, pid } of pids) slot(tagOf(keyTag(usage.keyId))).usageKeys.push({ id: usageKey(usage.keyId, pid), ttl: USAGE_RETENTION_S[period] });
     }
+    // An undo cannot tell whether another slot's reservation was made: those TATs heal by themselves.
+    if (s.reserved === 'unknown') for (const tag of slots.keys()) if (tag !== keySlot) slots.delete(tag);
     const calls: Promise<unknown>[] = [...slots].map(([tag, a]) => this.adjustSlot({ tag, slot: a, requestId: s.reservation.requestId, usage, now }));
     // Indexing first would be tidier, but it is idempotent and a failed settle is replayed
     // whole, so issuing both in the same tick (one round trip) loses nothing.
@@ -189,11 +211,15 @@ export class RedisLimitStore implements LimitStore {
     }
   }
 
-  private async admitSlot(slot: SlotChecks, now: number): Promise<SlotVerdict> {
+  private async admitSlot(slot: SlotChecks, now: number, mark: string | undefined): Promise<SlotVerdict> {
     const args: (string | number)[] = [this.callerClock ? String(now) : '', slot.rates.length, slot.budgets.length];
     for (const r of slot.rates) args.push(r.limit, r.cost);
     for (const b of slot.budgets) args.push(b.limit, b.cost, b.ttlSeconds ?? 0);
     const keys = [...slot.rates.map((r) => r.id), ...slot.budgets.map((b) => b.id)];
+    if (mark !== undefined) {
+      keys.push(mark);
+      args.push(this.replayWindowS);
+    }
     const reply = await this.client.tokenhubAdmit(keys.length, ...keys, ...args);
     return parseAdmitReply(slot, reply);
   }
@@ -207,6 +233,10 @@ export class RedisLimitStore implements LimitStore {
       args.push(usage.model, usage.inputTokens, usage.outputTokens, usage.costNanos, ...slot.usageKeys.map((u) => u.ttl));
     }
     const keys = [`th:{${opts.tag}}:s:${opts.requestId}`, ...slot.rates.map((r) => r.check.id), ...slot.budgets.map((b) => b.check.id), ...slot.usageKeys.map((u) => u.id)];
+    if (slot.mark !== undefined) {
+      keys.push(slot.mark.id);
+      args.push(slot.mark.mode);
+    }
     await this.client.tokenhubAdjust(keys.length, ...keys, ...args);
   }
 
@@ -240,6 +270,7 @@ interface AdjustSlot {
   readonly rates: { check: RateCheck; delta: number }[];
   readonly budgets: { check: BudgetCheck; delta: number }[];
   readonly usageKeys: { id: string; ttl: number }[];
+  mark?: { readonly id: string; readonly mode: 'clear' | 'require' };
 }
 
 /** The Redis Cluster hash tag of a key, as Redis computes it (the whole key when none). */
@@ -266,16 +297,25 @@ export function slotsOf(req: AdmitRequest): SlotChecks[] {
 
 /**
  * A settlement that gives back everything the reserved slots took: failedAttempt with zero
- * use refunds every token, cost and (key-scoped) request reservation.
+ * use refunds every token, cost and (key-scoped) request reservation. It requires the mark, so
+ * it is applied at most once whoever sends it (this refund, or an undo of the same admit).
  */
 function refundOf(req: AdmitRequest, reserved: SlotChecks[]): Settlement {
   const reservation: AdmitRequest = {
-    requestId: `${req.requestId}:refund`,
+    requestId: `${req.requestId}${REFUND_SUFFIX}`,
     keyId: req.keyId,
     rates: reserved.flatMap((s) => s.rates),
     budgets: reserved.flatMap((s) => s.budgets),
   };
-  return { reservation, actual: { tokens: 0, costNanos: 0 }, failedAttempt: true };
+  return { reservation, actual: { tokens: 0, costNanos: 0 }, failedAttempt: true, reserved: 'unknown' };
+}
+
+/**
+ * Undoes an admit whose answer never came: the reservation is refunded if (and only if) Redis
+ * made it. For the resilient store's journal; replays are no-ops.
+ */
+export function undoAdmit(req: AdmitRequest): Settlement {
+  return refundOf(req, slotsOf(req));
 }
 
 function parseAdmitReply(slot: SlotChecks, reply: string[]): SlotVerdict {

@@ -7,14 +7,15 @@
  * admits throw StoreUnavailableError (the gateway answers 503).
  *
  * Settlements are never dropped silently: whatever cannot reach Redis (a degraded pod's
- * usage and spend, a settlement that failed mid-way, a refund that could not be made) goes to
- * a bounded in-memory journal, replayed when a probe (with backoff) finds Redis again. Replays
- * are idempotent (request ids), so a settlement that did reach Redis before its reply was lost
- * is not counted twice. Only a journal overflow loses entries, and those are counted.
+ * usage and spend, a settlement that failed mid-way, the undo of an admit whose answer was
+ * lost) goes to a bounded in-memory journal, replayed when a probe (with backoff) finds Redis
+ * again. Replays are idempotent (request ids), so a settlement that did reach Redis before its
+ * reply was lost is not counted twice. Only a journal overflow loses entries, and those are
+ * counted.
  */
 import { StoreUnavailableError } from './errors.js';
 import { MemoryLimitStore } from './memory-store.js';
-import { PartialAdmitError } from './redis-store.js';
+import { undoAdmit } from './redis-store.js';
 import type { AdmitRequest, AdmitResult, LimitStore, Settlement, UsageRow } from './store.js';
 
 export { StoreUnavailableError };
@@ -169,7 +170,9 @@ export class ResilientStore implements LimitStore {
         return res;
       } catch (err) {
         if (isBug(err)) throw err;
-        if (err instanceof PartialAdmitError) this.journal.push({ settlement: err.refund, now });
+        // The answer is lost, not necessarily the reservation (Redis may have made it, or part
+        // of it: a PartialAdmitError). The undo refunds it once Redis is back, if it was made.
+        this.journal.push({ settlement: undoAdmit(req), now });
         this.degrade(err);
       }
     }
@@ -205,6 +208,9 @@ export class ResilientStore implements LimitStore {
 
   /** Replays the journal now (graceful shutdown); rejects if Redis cannot take all of it. */
   async flush(): Promise<void> {
+    // The last batch of a replay under way is out of the journal but not yet in Redis: wait
+    // for it (if it fails, its entries are back in the journal and replayed below).
+    await this.replaying?.catch(() => undefined);
     if (this.journal.length === 0) return;
     try {
       await this.remote.ping();
@@ -329,7 +335,7 @@ export class ResilientStore implements LimitStore {
  */
 function chargeOf(s: Settlement): Settlement {
   const reservation: AdmitRequest = { ...s.reservation, rates: [], budgets: s.reservation.budgets.map((b) => ({ ...b, cost: 0 })) };
-  return { reservation, actual: s.actual, ...(s.usage === undefined ? {} : { usage: s.usage }) };
+  return { reservation, actual: s.actual, reserved: false, ...(s.usage === undefined ? {} : { usage: s.usage }) };
 }
 
 /**

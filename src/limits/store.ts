@@ -76,6 +76,14 @@ export interface Settlement {
   readonly failedAttempt?: boolean;
   /** Recorded once per requestId (replays are no-ops). Absent for failed attempts. */
   readonly usage?: UsageRecord;
+  /**
+   * Whether this store holds the reservation. Absent or true: it does (its admit answered).
+   * false: it never did (a request admitted by a fallback store, charged here in full).
+   * 'unknown': the admit's reply was lost (Redis may have applied it or not), so the settlement
+   * applies only where the store finds that admit's mark; see redis-store.ts. A store that
+   * cannot lose a reply (memory) never sees 'unknown'.
+   */
+  readonly reserved?: boolean | 'unknown';
 }
 
 export interface UsageRow {

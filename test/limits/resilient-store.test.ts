@@ -141,7 +141,8 @@ describe('ResilientStore against a real Redis that dies', () => {
     await redis.kill();
     await expect(p.admit(request('fc-2', 'ns/fc'), Date.now())).rejects.toThrow(StoreUnavailableError);
     await p.settle(settlement(r, 1), Date.now());
-    expect(p.stats()).toMatchObject({ state: 'degraded', journal: 1 });
+    // fc-1's settlement, and the undo of fc-2's admit (Redis may have made it before dying)
+    expect(p.stats()).toMatchObject({ state: 'degraded', journal: 2 });
     await expect(p.usage({ periodId: 'total' })).rejects.toThrow(StoreUnavailableError);
     await redis.restart();
     await until('back on Redis', () => p.state() === 'redis');
@@ -170,6 +171,67 @@ describe('ResilientStore against a real Redis that dies', () => {
     expect(await real.budgetUsed(budgetId('ns/partial', 'cost', 'total'))).toBe(0);
   });
 
+  it('undoes an admit whose answer was lost once, and only if Redis made it: budgets hold the actual use, no reservation besides', async () => {
+    redis = await startRedis();
+    const real = new RedisLimitStore({ url: redis.url });
+    // 'lost': Redis applied the admit but the reply never came (SIGKILLed after its AOF write);
+    // 'unsent': the command never reached Redis. The pod cannot tell the two apart.
+    let fault: 'lost' | 'unsent' | undefined;
+    const remote = Object.assign(Object.create(real) as RedisLimitStore, {
+      admit: async (r: AdmitRequest, now: number) => {
+        const f = fault;
+        fault = undefined;
+        if (f === 'unsent') throw new Error('Stream isn\'t writeable');
+        const res = await real.admit(r, now);
+        if (f === 'lost') throw new Error('Connection is closed.');
+        return res;
+      },
+    });
+    const p = new ResilientStore({ remote, probeInitialMs: 20 });
+    stores.push(p);
+    for (const [i, f] of (['lost', 'unsent', undefined] as const).entries()) {
+      await until('on Redis', () => p.state() === 'redis');
+      fault = f;
+      const r = request(`lost-${i}`, 'ns/lost');
+      expect((await p.admit(r, Date.now())).allowed).toBe(true);
+      await p.settle(settlement(r, 1), Date.now());
+    }
+    await until('replayed', () => p.state() === 'redis' && p.stats().journal === 0);
+    expect(p.stats().degradedAdmits).toBe(2);
+    // settlement(r, 1) costs 51: three requests, 153, and nothing of the 3000 each reserved.
+    expect(await real.budgetUsed(budgetId('ns/lost', 'cost', 'total'))).toBe(153);
+    expect(await real.usage({ periodId: 'total', keyId: 'ns/lost' })).toMatchObject([{ requests: 3, costNanos: 153 }]);
+    // Every reservation mark is gone: settled, undone, or never made.
+    expect(await real.client.keys('*:r:*')).toEqual([]);
+  });
+
+  it('flush waits for a replay under way (the graceful shutdown must not close Redis under it)', async () => {
+    redis = await startRedis();
+    const real = new RedisLimitStore({ url: redis.url });
+    let down = true;
+    const remote = Object.assign(Object.create(real) as RedisLimitStore, {
+      admit: async (r: AdmitRequest, now: number) => {
+        if (down) throw new Error('Connection is closed.');
+        return real.admit(r, now);
+      },
+      // Replays are slow: the journal is empty while they are still on their way.
+      settle: async (st: Settlement, now: number) => {
+        await sleep(300);
+        return real.settle(st, now);
+      },
+    });
+    const p = new ResilientStore({ remote, probeInitialMs: 20 });
+    stores.push(p);
+    const r = request('flush-1', 'ns/flush');
+    expect((await p.admit(r, Date.now())).allowed).toBe(true);
+    down = false;
+    await p.settle(settlement(r, 1), Date.now());
+    await until('replay under way', () => p.state() === 'redis' && p.stats().journal === 0);
+    expect(p.stats().replayed).toBe(0);
+    await p.flush();
+    expect(await real.usage({ periodId: 'total', keyId: 'ns/flush' })).toMatchObject([{ requests: 1, costNanos: 51 }]);
+  });
+
   it('bounds the journal, dropping (and counting) the oldest settlements', async () => {
     const url = `redis://127.0.0.1:${await freePort()}`;
     const p = pod(url, { journalLimit: 5, probeInitialMs: 10_000, startupWaitMs: 50 });
@@ -179,7 +241,8 @@ describe('ResilientStore against a real Redis that dies', () => {
       expect((await p.admit(r, Date.now())).allowed).toBe(true);
       await p.settle(settlement(r, i), Date.now());
     }
-    expect(p.stats()).toMatchObject({ state: 'degraded', journal: 5, dropped: 3, degradedAdmits: 8 });
+    // 8 settlements and the undo of the first admit, which found no Redis: 9 for 5 places
+    expect(p.stats()).toMatchObject({ state: 'degraded', journal: 5, dropped: 4, degradedAdmits: 8 });
     await expect(p.flush()).rejects.toThrow(StoreUnavailableError);
   });
 });
