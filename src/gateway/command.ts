@@ -25,15 +25,36 @@ export async function gatewayCommand(args: string[]): Promise<number> {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port ${values.port}`);
     const { createStore } = await import('../limits/create-store.js');
     const redisUrl = values.redis ?? process.env['TOKENHUB_REDIS_URL'];
-    const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv() });
+    const storeLog = storeStateLogger();
+    const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv(), onStateChange: storeLog.onStateChange });
     const metricsPort = metricsPortOf(values['metrics-port']);
     const telemetry = metricsPort === undefined ? {} : { metricsPort };
     const gw = await startGateway({ configPaths: paths, port, host: values.host ?? '0.0.0.0', store, logger: { level: values['log-level'] ?? 'info' }, telemetry });
+    storeLog.bind(gw.app.log);
     gw.app.log.info({ url: gw.url, store: store.name, telemetry: gw.telemetry.describe() }, 'gateway listening');
     closeOnSignals(gw.close, gw.app.log);
     await new Promise<never>(() => {});
     return 0;
   });
+}
+
+type StateLog = { error(o: object, m: string): void; info(o: object, m: string): void };
+
+/**
+ * Logs the fleet store's state changes on a logger that exists only once the app is built
+ * (the store is made first): `bind` it then. A lost Redis is an error line, its return info.
+ */
+export function storeStateLogger(): { onStateChange: (state: 'redis' | 'degraded', reason: string) => void; bind: (log: StateLog) => void } {
+  let log: StateLog | undefined;
+  return {
+    onStateChange: (state, reason) => {
+      if (state === 'degraded') log?.error({ store: 'redis', reason }, 'Redis unreachable: limiting per pod and journaling usage until it is back');
+      else log?.info({ store: 'redis', reason }, 'Redis reachable again: fleet-wide limits restored, replaying the usage journal');
+    },
+    bind: (l) => {
+      log = l;
+    },
+  };
 }
 
 /** Fault mode and fleet size for the Redis store, from the environment (set by the operator). */

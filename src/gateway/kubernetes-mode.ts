@@ -5,7 +5,7 @@ import { parse, runCommand } from '../cli/args.js';
 import { buildGateway } from './app.js';
 import { ConfigHolder } from './config/config-holder.js';
 import { KubeConfigSource } from './config/kube-source.js';
-import { storeEnv } from './command.js';
+import { storeEnv, storeStateLogger } from './command.js';
 import { closeOnSignals, loggerOptions, metricsPortOf } from './server.js';
 import { GatewayTelemetry } from '../telemetry/index.js';
 
@@ -28,7 +28,8 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     const { createStore } = await import('../limits/create-store.js');
     const redisUrl = values.redis ?? process.env['TOKENHUB_REDIS_URL'];
     // The fleet's Redis failure mode and size come from the environment the operator sets.
-    const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv() });
+    const storeLog = storeStateLogger();
+    const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv(), onStateChange: storeLog.onStateChange });
     const holder = new ConfigHolder();
     let source: KubeConfigSource | undefined;
     let log: { warn(o: object, m: string): void } | undefined;
@@ -40,6 +41,7 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
       ready: () => source?.ready === true, observer: telemetry.observer(holder),
     });
     log = app.log;
+    storeLog.bind(app.log);
     source = new KubeConfigSource({ client, namespaces, holder, compiler: createCompiler(), log: app.log, ...watchSecondsOf(process.env['TOKENHUB_WATCH_SECONDS']) });
     source.start();
     const url = await app.listen({ host: values.host ?? '0.0.0.0', port: Number(values.port ?? process.env['PORT'] ?? 8080) });

@@ -14,6 +14,8 @@ export interface CreateStoreOptions {
   readonly replicas?: number;
   /** Treat a `redis://` URL as a Redis Cluster seed (`redis+cluster://` says so by itself). */
   readonly cluster?: boolean;
+  /** Told when the fleet store is lost or found again (the gateway logs it). */
+  readonly onStateChange?: (state: 'redis' | 'degraded', reason: string) => void;
 }
 
 export function createStore(opts: CreateStoreOptions = {}): LimitStore & { flush?(): Promise<void> } {
@@ -23,5 +25,6 @@ export function createStore(opts: CreateStoreOptions = {}): LimitStore & { flush
     remote,
     ...(opts.mode === undefined ? {} : { mode: opts.mode }),
     ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
+    ...(opts.onStateChange === undefined ? {} : { onStateChange: opts.onStateChange }),
   });
 }

@@ -6,6 +6,7 @@
  * reported: requests and tokens, nothing lost and nothing counted twice. In fail-closed mode a
  * request with Redis down gets 503 limiter_unavailable.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
 import { budgetId } from '../../src/limits/plan.js';
@@ -81,6 +82,8 @@ describe('fail-open: Redis killed and restarted under load', () => {
     const during = outcomes.filter((o) => o.at > outage.from && o.at < outage.to).length;
     // Requests kept flowing while Redis was away (a stall would leave this near zero).
     expect(during).toBeGreaterThan(100);
+    // Each pod told its operators that it lost Redis (regression: the state change went unlogged).
+    for (const g of fleet.gateways) expect(readFileSync(g.logFile, 'utf8'), g.logFile).toContain('Redis unreachable');
     // Graceful shutdown: requests in flight finish, journals replay to Redis, processes exit 0.
     await fleet.stop();
     expect(fleet.gateways.map((g) => g.exited())).toEqual(fleet.gateways.map(() => 'exited with code 0'));
