@@ -11,7 +11,20 @@ export interface DurationSummary {
   lastMs: number;
 }
 
+/** One finished whole-state reconcile, for traces. */
+export interface ReconcileRecord {
+  /** Epoch ms. */
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly objects: number;
+  readonly notReady: number;
+  readonly leader: boolean;
+  readonly ok: boolean;
+}
+
 export class OperatorMetrics {
+  /** Told of every reconcile (the telemetry module turns them into spans); default none. */
+  onReconcile: ((r: ReconcileRecord) => void) | undefined;
   /** Whole-state reconciles that ran to the end (with or without write errors). */
   reconciles = 0;
   /** Reconciles that threw before finishing (a bug or an unreadable cache), logged and retried. */

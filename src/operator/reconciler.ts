@@ -56,6 +56,7 @@ export class Reconciler {
     const { state, metrics } = this.opts;
     if (!state.synced) return true;
     const started = performance.now();
+    const startedAt = Date.now();
     const now = new Date(this.opts.clock());
     const objects = state.tokenhubObjects();
     const result = compileKeepingLastGood(this.opts.compiler, state.compileInput(), { now, lastGood: this.lastGood });
@@ -63,13 +64,17 @@ export class Reconciler {
     this.result = result;
     metrics.objectsByCondition = countByCondition(result.verdicts);
     let ok = true;
-    if (this.opts.isLeader()) {
+    const leader = this.opts.isLeader();
+    if (leader) {
       const keys = objects.filter((o) => o.kind === 'ApiKey');
       ok = await this.opts.secrets.ensure(keys, state.secretList());
       ok = (await this.writeStatuses(result.verdicts, objects, now)) && ok;
     }
     metrics.reconciles += 1;
-    metrics.observeReconcile(performance.now() - started);
+    const durationMs = performance.now() - started;
+    metrics.observeReconcile(durationMs);
+    const notReady = result.verdicts.filter((v) => !v.ready).length;
+    metrics.onReconcile?.({ startedAt, durationMs, objects: result.verdicts.length, notReady, leader, ok });
     return ok;
   }
 

@@ -3,11 +3,23 @@
  * them as numbers so it needs no OpenTelemetry) by observable instruments at each collection.
  * The shape is structural so this module does not depend on the operator's code.
  */
-import type { Meter, ObservableResult } from '@opentelemetry/api';
+import { type Meter, type ObservableResult, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { type TelemetryOptions, type TelemetrySdk, startTelemetrySdk } from './setup.js';
+
+/** One finished reconcile, as src/operator/metrics.ts ReconcileRecord describes it. */
+export interface ReconcileRecord {
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly objects: number;
+  readonly notReady: number;
+  readonly leader: boolean;
+  readonly ok: boolean;
+}
 
 /** What src/operator/metrics.ts OperatorMetrics holds. */
 export interface OperatorCounters {
+  /** Set here when traces are exported: one span per reconcile. */
+  onReconcile?: ((r: ReconcileRecord) => void) | undefined;
   readonly reconciles: number;
   readonly reconcileErrors: number;
   readonly reconcileDuration: { readonly count: number; readonly sumMs: number; readonly maxMs: number; readonly lastMs: number };
@@ -75,5 +87,23 @@ export function exportOperatorMetrics(meter: Meter, m: OperatorCounters): void {
 export async function startOperatorTelemetry(m: OperatorCounters, opts: TelemetryOptions = {}): Promise<TelemetrySdk> {
   const sdk = await startTelemetrySdk({ serviceName: 'tokenhub-operator', ...opts });
   exportOperatorMetrics(sdk.meter, m);
+  if (sdk.tracer !== undefined) traceReconciles(sdk.tracer, m);
   return sdk;
+}
+
+/** A span per whole-state reconcile, made after the fact from its record (start and duration). */
+export function traceReconciles(tracer: Tracer, m: Pick<OperatorCounters, 'onReconcile'>): void {
+  m.onReconcile = (r) => {
+    const span = tracer.startSpan('reconcile', {
+      kind: SpanKind.INTERNAL,
+      startTime: r.startedAt,
+      attributes: {
+        'tokenhub.reconcile.objects': r.objects,
+        'tokenhub.reconcile.not_ready': r.notReady,
+        'tokenhub.reconcile.leader': r.leader,
+      },
+    });
+    if (!r.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: 'a status, Secret or fleet write failed; retried' });
+    span.end(r.startedAt + r.durationMs);
+  };
 }
