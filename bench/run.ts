@@ -37,6 +37,8 @@
  *                       (the profiler slows them down: numbers of such a run are not comparable)
  *   BENCH_GATEWAY_NODE_ARGS  extra node flags for the gateway processes, e.g. "--trace-gc" (their
  *                       output goes to the gateway logs: use with BENCH_KEEP=1)
+ *   BENCH_GATEWAY_LOG_LEVEL  the gateways' --log-level; unset = their default (info), which writes
+ *                       one access line per request (to a log file here, to stdout in a pod)
  *   BENCH_KEEP          1: keep the temp directory (logs, manifests, profiles)
  *   BENCH_QUIET_WAIT    seconds to wait, before measuring, for other processes to go under 25%
  *                       of a core (60; 0 = do not wait). Busy neighbours are reported either way.
@@ -84,6 +86,8 @@ const settings = {
   redisUrl: process.env['TOKENHUB_REDIS_URL'] || undefined,
   profile: process.env['BENCH_PROFILE'] === '1',
   gatewayNodeArgs: (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== ''),
+  /** Unset: the gateway's default (info: one access line per request, to its log file here as to stdout in a pod). */
+  gatewayLogLevel: process.env['BENCH_GATEWAY_LOG_LEVEL'] || undefined,
   keep: process.env['BENCH_KEEP'] === '1',
   quietWait: process.env['BENCH_QUIET_WAIT'] === '0' ? 0 : envNumber('BENCH_QUIET_WAIT', 60),
 };
@@ -576,7 +580,10 @@ async function main(): Promise<void> {
       const proc = startProcess({
         name,
         command: process.execPath,
-        args: [...nodeArgs, CLI, 'gateway', '--config', configDir, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', ...extra],
+        args: [
+          ...nodeArgs, CLI, 'gateway', '--config', configDir, '--port', String(port), '--host', '127.0.0.1',
+          ...(settings.gatewayLogLevel === undefined ? [] : ['--log-level', settings.gatewayLogLevel]), ...extra,
+        ],
         logFile: join(dir, `${logName}.log`),
         env: gatewayEnv,
       });
@@ -638,6 +645,11 @@ async function main(): Promise<void> {
       notes.push('no gateway+redis row: redis-server is not on PATH and TOKENHUB_REDIS_URL is unset');
     }
     if (settings.profile) notes.push('BENCH_PROFILE=1: the gateways ran under the CPU profiler; their numbers are slower than usual');
+    notes.push(
+      settings.gatewayLogLevel === undefined
+        ? 'gateways at their default log level (info): one access log line per request, written to a file'
+        : `gateways at --log-level ${settings.gatewayLogLevel}`,
+    );
     if (settings.gatewayNodeArgs.length > 0) notes.push(`gateways ran with node ${settings.gatewayNodeArgs.join(' ')}`);
 
     const { live, failed } = await startAll(targets, mock.child.pid);
