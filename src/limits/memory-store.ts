@@ -4,7 +4,7 @@
  * and a fleet behave alike.
  */
 import { gcra, gcraAdjust } from './gcra.js';
-import { PERIODS, periodId } from './periods.js';
+import { PERIODS, periodIds } from './periods.js';
 import { settlementDeltas } from './plan.js';
 import type { AdmitRequest, AdmitResult, LimitStore, RateState, Settlement, UsageRow } from './store.js';
 
@@ -14,8 +14,15 @@ interface Counter {
   expiresAt: number | undefined;
 }
 
-/** How long a settled request id is remembered to make replays no-ops. */
+/**
+ * How long, and how many, settled request ids are remembered to make a repeated settlement a
+ * no-op (the Redis store's window is the same day). One process settles each request once and
+ * nothing replays a journal into this store, so the newest ids are what matters: the count is
+ * capped, since keeping every id of a day grew the heap by ~0.5 KB a request and brought full
+ * GCs that stalled requests (bench/README).
+ */
 const REPLAY_WINDOW_MS = 24 * 3600_000;
+const REPLAY_MAX_IDS = 100_000;
 
 export class MemoryLimitStore implements LimitStore {
   readonly name = 'memory';
@@ -23,6 +30,11 @@ export class MemoryLimitStore implements LimitStore {
   private readonly counters = new Map<string, Counter>();
   private readonly usageRows = new Map<string, Map<string, UsageRow>>();
   private readonly settled = new Map<string, number>();
+
+  /** Settled request ids held for replay protection (bounded; see REPLAY_MAX_IDS). */
+  get rememberedIds(): number {
+    return this.settled.size;
+  }
 
   async admit(req: AdmitRequest, now: number): Promise<AdmitResult> {
     const rates: RateState[] = [];
@@ -71,19 +83,20 @@ export class MemoryLimitStore implements LimitStore {
   async close(): Promise<void> {}
 
   private record(u: Settlement['usage'] & object): void {
+    const ids = periodIds(new Date(u.at));
+    const k = `${u.keyId}\n${u.model}`;
     for (const period of PERIODS) {
-      const pid = periodId(period, new Date(u.at));
-      const rows = this.usageRows.get(pid) ?? new Map<string, UsageRow>();
-      this.usageRows.set(pid, rows);
-      const k = `${u.keyId}\n${u.model}`;
-      const r = rows.get(k) ?? { keyId: u.keyId, model: u.model, requests: 0, inputTokens: 0, outputTokens: 0, costNanos: 0 };
-      rows.set(k, {
-        ...r,
-        requests: r.requests + 1,
-        inputTokens: r.inputTokens + u.inputTokens,
-        outputTokens: r.outputTokens + u.outputTokens,
-        costNanos: r.costNanos + u.costNanos,
-      });
+      const pid = ids[period];
+      let rows = this.usageRows.get(pid);
+      if (rows === undefined) this.usageRows.set(pid, (rows = new Map()));
+      let r = rows.get(k);
+      if (r === undefined) rows.set(k, (r = { keyId: u.keyId, model: u.model, requests: 0, inputTokens: 0, outputTokens: 0, costNanos: 0 }));
+      // Rows are private and handed out as copies (usage()), so they are updated in place.
+      const row = r as { -readonly [F in keyof UsageRow]: UsageRow[F] };
+      row.requests += 1;
+      row.inputTokens += u.inputTokens;
+      row.outputTokens += u.outputTokens;
+      row.costNanos += u.costNanos;
     }
   }
 
@@ -104,11 +117,11 @@ export class MemoryLimitStore implements LimitStore {
     this.counters.set(id, { value, expiresAt });
   }
 
-  /** Forget request ids past the replay window, a few at a time, so memory stays bounded. */
+  /** Forget the oldest ids past the window (or past the cap), a few at a time: memory stays bounded. */
   private prune(now: number): void {
     let n = 0;
     for (const [id, until] of this.settled) {
-      if (until > now || n++ > 100) break;
+      if ((until > now && this.settled.size <= REPLAY_MAX_IDS) || n++ > 100) break;
       this.settled.delete(id);
     }
   }

@@ -11,6 +11,12 @@ export function periodId(period: Period, now: Date): string {
   return 'total';
 }
 
+/** The ids of all three periods a moment falls in, from one date formatting (the hot path's form). */
+export function periodIds(now: Date): Readonly<Record<Period, string>> {
+  const iso = now.toISOString();
+  return { day: `d${iso.slice(0, 10)}`, month: `m${iso.slice(0, 7)}`, total: 'total' };
+}
+
 /** Seconds until the period ends (for counter expiry), with a margin for reporting; none for total. */
 export function periodTtlSeconds(period: Period, now: Date): number | undefined {
   if (period === 'total') return undefined;

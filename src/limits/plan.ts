@@ -3,7 +3,7 @@
  * fleet-wide limits, the rate checks and budget checks with their ids and reserved costs.
  */
 import type { CompiledKey, CompiledModel } from '../compile/types.js';
-import { PERIODS, periodId, periodTtlSeconds } from './periods.js';
+import { PERIODS, type Period, periodIds, periodTtlSeconds } from './periods.js';
 import type { BudgetCheck, RateCheck } from './store.js';
 
 /** Redis Cluster hash tags: all of a key's counters share a slot; a model's fleet limit has its own. */
@@ -35,9 +35,14 @@ export function planChecks(opts: {
   add(`${keyTag(key.id)}:m:${model.id}`, 'key-model', key.limits.perModel.get(model.id) ?? {});
   add(modelTag(model.id), 'model', model.rateLimits);
   const budgets: BudgetCheck[] = [];
+  const { tokens: tokenBudgets, costNanos: costBudgets } = key.limits.budgets;
+  let ids: Readonly<Record<Period, string>> | undefined;
   for (const period of PERIODS) {
+    // Most keys have one budget or none: date work only for the periods that have one.
+    if (tokenBudgets[period] === undefined && costBudgets[period] === undefined) continue;
+    ids ??= periodIds(now);
     const ttl = periodTtlSeconds(period, now);
-    const pid = periodId(period, now);
+    const pid = ids[period];
     const t = key.limits.budgets.tokens[period];
     if (t !== undefined) budgets.push({ id: budgetId(key.id, 'tokens', pid), unit: 'tokens', period, limit: t, cost: tokens, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
     const c = key.limits.budgets.costNanos[period];
