@@ -6,7 +6,7 @@ import { buildGateway } from './app.js';
 import { ConfigHolder } from './config/config-holder.js';
 import { KubeConfigSource } from './config/kube-source.js';
 import { storeEnv, storeStateLogger } from './command.js';
-import { closeOnSignals, loggerOptions, metricsPortOf } from './server.js';
+import { closeOnSignals, metricsPortOf, processLoggerOptions } from './server.js';
 import { GatewayTelemetry } from '../telemetry/index.js';
 
 const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH] [--metrics-port N]';
@@ -37,7 +37,7 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     const telemetry = await GatewayTelemetry.start({ log: { warn: (o, m) => log?.warn(o, m) }, ...(metricsPort === undefined ? {} : { metricsPort }) });
     telemetry.watchConfig(holder);
     const app = buildGateway({
-      holder, store: telemetry.timeStore(store), logger: loggerOptions({ level: values['log-level'] ?? 'info' }),
+      holder, store: telemetry.timeStore(store), logger: processLoggerOptions({ level: values['log-level'] ?? 'info' }),
       ready: () => source?.ready === true, observer: telemetry.observer(holder),
     });
     log = app.log;

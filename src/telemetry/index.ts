@@ -20,9 +20,12 @@ export { TelemetryConfigError } from './plan.js';
 
 export class GatewayTelemetry {
   private readonly metrics: GatewayMetrics;
+  /** False when no metric leaves the process: then the per-request recording is skipped. */
+  private readonly metricsOn: boolean;
 
   private constructor(private readonly sdk: TelemetrySdk) {
     this.metrics = new GatewayMetrics(sdk.meter);
+    this.metricsOn = sdk.plan.metrics !== undefined || sdk.plan.prometheus !== undefined;
   }
 
   static async start(opts: TelemetryOptions = {}): Promise<GatewayTelemetry> {
@@ -54,6 +57,8 @@ export class GatewayTelemetry {
 
   /** The limiter store, timed (`tokenhub.limiter.operation.duration`). */
   timeStore(store: LimitStore): LimitStore {
+    // Timing every call costs on the hot path; without an exporter nobody reads it.
+    if (!this.metricsOn) return store;
     return new TimedLimitStore(store, this.sdk.meter);
   }
 
@@ -105,13 +110,13 @@ export class GatewayTelemetry {
             headers: client?.headers ?? {},
             end: (o) => {
               guarded(() => client?.end(o));
-              guarded(() => this.metrics.attempt(a.model, a.backend, o));
+              if (this.metricsOn) guarded(() => this.metrics.attempt(a.model, a.backend, o));
             },
           };
         },
       },
       end: (e) => {
-        guarded(() => this.metrics.record(e, config));
+        if (this.metricsOn) guarded(() => this.metrics.record(e, config));
         guarded(() => span?.end(e, config));
       },
     };
