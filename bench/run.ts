@@ -62,7 +62,9 @@ const CHAT_PATH = '/v1/chat/completions';
 const MODEL = 'bench-model';
 const API_KEY = 'th-bench-key-not-a-secret';
 
+/** Throughput targets against the bare proxy: issue #3 for the gateway, issue #5 with Redis. */
 const TARGET_THROUGHPUT_RATIO = 0.7;
+const TARGET_THROUGHPUT_RATIO_REDIS = 0.6;
 const TARGET_ADDED_P99_MS = 2;
 
 function envNumber(name: string, fallback: number): number {
@@ -515,7 +517,8 @@ function report(rows: readonly Row[], notes: readonly string[]): string {
     const acBare = added(bare, (r) => r.rate);
     const t = (label: string, value: string, target = '', v = ''): string => `    ${label.padEnd(40)} ${value.padStart(10)}   ${target.padEnd(14)} ${v}`;
     lines.push(`  ${gw.name}:`);
-    lines.push(t('throughput / bare proxy', pct(tb), `target ≥ ${TARGET_THROUGHPUT_RATIO * 100}%`, `${verdict(tb === undefined ? undefined : tb >= TARGET_THROUGHPUT_RATIO)}  (${cpuRatio(bare)})`));
+    const target = gw.name.includes('redis') ? TARGET_THROUGHPUT_RATIO_REDIS : TARGET_THROUGHPUT_RATIO;
+    lines.push(t('throughput / bare proxy', pct(tb), `target ≥ ${target * 100}%`, `${verdict(tb === undefined ? undefined : tb >= target)}  (${cpuRatio(bare)})`));
     lines.push(t('throughput / direct', pct(thr(direct, (r) => r.max))));
     lines.push(t(`added p99 @${settings.rate}/s vs bare proxy, paced`, msSigned(pacedBare), `target < ${TARGET_ADDED_P99_MS} ms`, verdict(pacedBare === undefined ? undefined : pacedBare < TARGET_ADDED_P99_MS)));
     lines.push(t(`added p99 @${settings.rate}/s vs bare proxy, autocannon`, msSigned(acBare), `target < ${TARGET_ADDED_P99_MS} ms`, `${verdict(acBare === undefined ? undefined : acBare < TARGET_ADDED_P99_MS)}  (bursty load, see bench/load.ts)`));
