@@ -3,23 +3,16 @@
  * them (OpenTelemetry observable instruments read them on collection) without this module
  * knowing about OpenTelemetry.
  */
+// A type only (erased at build): it lives with its consumer, which must not depend on the operator.
+import type { ReconcileRecord } from '../telemetry/operator-metrics.js';
+
+export type { ReconcileRecord };
 
 export interface DurationSummary {
   count: number;
   sumMs: number;
   maxMs: number;
   lastMs: number;
-}
-
-/** One finished whole-state reconcile, for traces. */
-export interface ReconcileRecord {
-  /** Epoch ms. */
-  readonly startedAt: number;
-  readonly durationMs: number;
-  readonly objects: number;
-  readonly notReady: number;
-  readonly leader: boolean;
-  readonly ok: boolean;
 }
 
 export class OperatorMetrics {

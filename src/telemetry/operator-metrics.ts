@@ -6,7 +6,7 @@
 import { type Meter, type ObservableResult, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { type TelemetryOptions, type TelemetrySdk, startTelemetrySdk } from './setup.js';
 
-/** One finished reconcile, as src/operator/metrics.ts ReconcileRecord describes it. */
+/** One finished whole-state reconcile (the operator hands it over; telemetry makes a span of it). */
 export interface ReconcileRecord {
   readonly startedAt: number;
   readonly durationMs: number;
