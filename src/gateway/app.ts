@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { LimitStore } from '../limits/store.js';
-import { ApiError, Errors } from './errors.js';
+import { ApiError, Errors, knownApiError } from './errors.js';
 import { ConfigHolder } from './config/config-holder.js';
 import { BackendHealth } from './routing/backend-health.js';
 import { UpstreamClient } from './upstream/client.js';
@@ -13,7 +13,6 @@ import { type ChatEvent, registerChatRoute } from './routes/chat-completions.js'
 import { registerModelRoutes } from './routes/models.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { routeContext } from './routes/context.js';
-import { StoreUnavailableError } from '../limits/errors.js';
 import { accessLogLine } from '../telemetry/access-log.js';
 import type { GatewayObserver } from './observe.js';
 
@@ -111,8 +110,8 @@ function sendError(reply: import('fastify').FastifyReply, err: ApiError) {
 }
 
 function toApiError(err: unknown, bodyLimit: number, logUnexpected: (e: FastifyError) => void): ApiError {
-  if (err instanceof ApiError) return err;
-  if (err instanceof StoreUnavailableError) return Errors.limiterUnavailable();
+  const known = knownApiError(err);
+  if (known !== undefined) return known;
   const fe = (err ?? {}) as FastifyError;
   if (fe.statusCode === 413) return Errors.bodyTooLarge(bodyLimit);
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return Errors.invalidRequest('Send the body as application/json.');

@@ -3,6 +3,8 @@
  * OpenAI `type`/`code`, defined once. Messages never carry keys, prompts or stack traces.
  */
 
+import { StoreUnavailableError } from '../limits/errors.js';
+
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
@@ -66,3 +68,10 @@ export const Errors = {
   notReady: () => new ApiError(503, 'api_error', 'not_ready', 'The gateway has no configuration yet.'),
   internal: () => new ApiError(500, 'api_error', 'internal_error', 'The gateway failed to handle the request.'),
 } as const;
+
+/** The client-facing error for a typed error from inside; undefined for anything unexpected. */
+export function knownApiError(err: unknown): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  if (err instanceof StoreUnavailableError) return Errors.limiterUnavailable();
+  return undefined;
+}

@@ -21,7 +21,7 @@ export type AttemptOutcome =
   /** Nothing reached the client and another backend or model may do better. */
   | { readonly kind: 'retryable'; readonly error: ApiError }
   /** The upstream rejected the request itself (a 4xx other than 429): pass it on, no fallback. */
-  | { readonly kind: 'rejected'; readonly status: number; readonly body: unknown };
+  | { readonly kind: 'rejected'; readonly status: number; readonly error: ApiError };
 
 export interface AttemptInput {
   readonly chat: ChatRequest;
@@ -48,8 +48,12 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptOutcome> {
   }
 }
 
+const CLIENT_GONE: AttemptOutcome = { kind: 'served', producedChunks: 0, status: 499, cut: false, clientGone: true };
+
 async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   const { chat, model, backend, reply } = input;
+  // The client left while we were admitting or falling back: its 'close' has fired already.
+  if (reply.raw.destroyed) return CLIENT_GONE;
   const abort = new AbortController();
   const onClose = (): void => {
     if (!reply.raw.writableFinished) abort.abort();
@@ -84,7 +88,7 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
     };
   } catch (err) {
     const failure = classify(err);
-    if (failure.kind === 'aborted') return { kind: 'served', producedChunks: 0, status: 499, cut: false, clientGone: true };
+    if (failure.kind === 'aborted') return CLIENT_GONE;
     return { kind: 'retryable', error: errorOf(failure, model) };
   } finally {
     reply.raw.off('close', onClose);
@@ -104,21 +108,15 @@ async function failedStatus(status: number, body: AsyncIterable<unknown> & { jso
   if (status >= 500 || status === 401 || status === 403 || status === 404 || status === 408) {
     return { kind: 'retryable', error: Errors.upstreamError(`The upstream for \`${model.id}\` failed (HTTP ${status}).`) };
   }
-  return { kind: 'rejected', status, body: sanitizeUpstreamError(payload, status) };
+  return { kind: 'rejected', status, error: upstreamRejection(payload, status) };
 }
 
 /** An upstream's 4xx body, reduced to the OpenAI error shape (never its headers or internals). */
-function sanitizeUpstreamError(payload: unknown, status: number): unknown {
+function upstreamRejection(payload: unknown, status: number): ApiError {
   const e = (payload as { error?: Record<string, unknown> } | undefined)?.error;
   const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-  return {
-    error: {
-      message: str(e?.['message']) ?? `The upstream rejected the request (HTTP ${status}).`,
-      type: str(e?.['type']) ?? 'invalid_request_error',
-      param: str(e?.['param']),
-      code: str(e?.['code']),
-    },
-  };
+  const message = str(e?.['message']) ?? `The upstream rejected the request (HTTP ${status}).`;
+  return new ApiError(status, str(e?.['type']) ?? 'invalid_request_error', str(e?.['code']), message, str(e?.['param']));
 }
 
 async function complete(input: AttemptInput, body: { json(): Promise<unknown> }): Promise<AttemptOutcome> {
@@ -127,7 +125,7 @@ async function complete(input: AttemptInput, body: { json(): Promise<unknown> })
     payload = (await body.json()) as Record<string, unknown>;
   } catch (err) {
     const failure = classify(err);
-    if (failure.kind === 'aborted') return { kind: 'served', producedChunks: 0, status: 499, cut: false, clientGone: true };
+    if (failure.kind === 'aborted') return CLIENT_GONE;
     return { kind: 'retryable', error: Errors.upstreamError(`The upstream for \`${input.model.id}\` sent an unreadable answer.`) };
   }
   if (typeof payload !== 'object' || payload === null) {
@@ -139,4 +137,3 @@ async function complete(input: AttemptInput, body: { json(): Promise<unknown> })
   return { kind: 'served', ...(usage === undefined ? {} : { usage }), producedChunks: 0, status: 200, cut: false, clientGone: false };
 }
 
-export { UpstreamFailure };

@@ -17,6 +17,7 @@ import { fitModel } from '../request/fit.js';
 import { BackendHealth, orderBackends } from '../routing/backend-health.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { type AttemptOutcome, runAttempt } from './attempt.js';
+import { sendApiError } from '../reply-error.js';
 import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
 import type { Usage } from './sse.js';
 import type { AttemptObserver } from '../observe.js';
@@ -167,7 +168,7 @@ async function finish(opts: {
   const { input, deps, model, outcome, admit } = opts;
   if (outcome.kind === 'rejected') {
     await settleQuietly(deps, { reservation: admit, actual: { tokens: 0, costNanos: 0 } });
-    await input.reply.code(outcome.status).header('x-request-id', input.requestId).send(outcome.body);
+    await sendApiError(input.reply, outcome.error, input.requestId);
     return { status: outcome.status, servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks };
   }
   const usage = billedUsage(outcome.usage, outcome.producedChunks, input.inputTokens, model);

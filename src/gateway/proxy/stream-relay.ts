@@ -97,7 +97,8 @@ async function handle(event: string, opts: RelayOptions, state: RelayState): Pro
     state.started = true;
     opts.raw.writeHead(200, { ...opts.headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   }
-  if (!opts.raw.write(r.out)) await Promise.race([once(opts.raw, 'drain'), once(opts.raw, 'close')]);
+  // A destroyed socket never drains and may have closed already: waiting for either would hang.
+  if (!opts.raw.write(r.out) && !opts.raw.destroyed) await Promise.race([once(opts.raw, 'drain'), once(opts.raw, 'close')]);
   if (r.produced) markChunk(state, performance.now());
 }
 

@@ -1,6 +1,7 @@
 /** POST /chat/completions: authorise, parse, pick candidate models, serve (proxy/serve.ts). */
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { ApiError, Errors } from '../errors.js';
+import type { FastifyInstance } from 'fastify';
+import { type ApiError, Errors, knownApiError } from '../errors.js';
+import { sendApiError } from '../reply-error.js';
 import { parseChatRequest } from '../request/chat-request.js';
 import { estimateInputTokens } from '../request/estimate.js';
 import { candidatesFor } from '../routing/candidates.js';
@@ -52,23 +53,12 @@ export function registerChatRoute(
       done({ requestId, ...event, result, durationMs: performance.now() - started, startedAt: started });
       return reply;
     } catch (err) {
-      const apiError = err instanceof ApiError ? err : undefined;
+      const apiError = knownApiError(err);
       done({ requestId, ...event, ...(apiError ? { error: apiError } : {}), durationMs: performance.now() - started, startedAt: started });
       if (!reply.sent) throw err;
-      writeRawError(reply, apiError ?? Errors.internal(), requestId);
       if (apiError === undefined) req.log.error({ err: { message: (err as Error).message } }, 'stream failed');
+      await sendApiError(reply, apiError ?? Errors.internal(), requestId);
       return reply;
     }
   });
-}
-
-/** For a hijacked (streaming) reply whose stream never started: the same error JSON as usual. */
-function writeRawError(reply: FastifyReply, err: ApiError, requestId: string): void {
-  const raw = reply.raw;
-  if (raw.headersSent || raw.destroyed) {
-    if (!raw.writableEnded) raw.end();
-    return;
-  }
-  raw.writeHead(err.status, { ...err.headers, 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId });
-  raw.end(JSON.stringify(err.toBody()));
 }
