@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The tests run Debian's binaries by path (test/support/redis-server.ts), so check those paths.
+[ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-cli ] || need_apt+=(redis-server)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

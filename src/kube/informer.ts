@@ -54,9 +54,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     while (!this.stopped) {
       try {
         if (this.resourceVersion === '' || this.relistDue()) await this.relist();
-        // A list that succeeded means the API server is back: the next blip starts the backoff afresh.
-        this.failures = 0;
         await this.watchOnce();
+        this.failures = 0;
       } catch (err) {
         if (this.stopped) return;
         const gone = err instanceof KubeApiError && err.status === 410;
@@ -106,6 +105,9 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private apply(type: string, obj: T): void {
+    // A watch that delivers is healthy: the next failure starts the backoff afresh. (Not a mere
+    // successful list: a watch refused every time would then be retried every 250 ms for ever.)
+    this.failures = 0;
     const rv = obj.metadata.resourceVersion;
     if (rv !== undefined) this.resourceVersion = rv;
     if (type === 'BOOKMARK') return;

@@ -5,10 +5,7 @@ export type Period = (typeof PERIODS)[number];
 
 /** `d2026-11-28`, `m2026-11`, `total`: part of the counter's key, so a new period starts at zero. */
 export function periodId(period: Period, now: Date): string {
-  const iso = now.toISOString();
-  if (period === 'day') return `d${iso.slice(0, 10)}`;
-  if (period === 'month') return `m${iso.slice(0, 7)}`;
-  return 'total';
+  return periodIds(now)[period];
 }
 
 /** The ids of all three periods a moment falls in, from one date formatting (the hot path's form). */

@@ -43,9 +43,9 @@ export function planChecks(opts: {
     ids ??= periodIds(now);
     const ttl = periodTtlSeconds(period, now);
     const pid = ids[period];
-    const t = key.limits.budgets.tokens[period];
+    const t = tokenBudgets[period];
     if (t !== undefined) budgets.push({ id: budgetId(key.id, 'tokens', pid), unit: 'tokens', period, limit: t, cost: tokens, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
-    const c = key.limits.budgets.costNanos[period];
+    const c = costBudgets[period];
     if (c !== undefined) budgets.push({ id: budgetId(key.id, 'cost', pid), unit: 'cost', period, limit: c, cost: estimate.costNanos, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
   }
   return { rates, budgets };

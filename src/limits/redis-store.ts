@@ -26,7 +26,7 @@
  * fallback admit. Only the key's slot is marked (budgets all live there); a model's fleet-wide
  * TAT heals within its window.
  */
-import { PERIODS, periodId, type Period } from './periods.js';
+import { PERIODS, periodIds, type Period } from './periods.js';
 import { keyTag, settlementDeltas } from './plan.js';
 import { ADJUST_LUA, ADMIT_LUA } from './redis-scripts.js';
 import { connectRedis, waitReady, type RedisClient, type RedisConnectOptions } from './redis-connect.js';
@@ -175,7 +175,8 @@ export class RedisLimitStore implements LimitStore {
     for (const d of deltas.rates) slot(tagOf(d.check.id)).rates.push(d);
     for (const d of deltas.budgets) slot(tagOf(d.check.id)).budgets.push(d);
     const usage = s.usage;
-    const pids = usage === undefined ? [] : PERIODS.map((p) => ({ period: p, pid: periodId(p, new Date(usage.at)) }));
+    const ids = usage === undefined ? undefined : periodIds(new Date(usage.at));
+    const pids = ids === undefined ? [] : PERIODS.map((p) => ({ period: p, pid: ids[p] }));
     if (usage !== undefined) {
       for (const { period, pid } of pids) slot(tagOf(keyTag(usage.keyId))).usageKeys.push({ id: usageKey(usage.keyId, pid), ttl: USAGE_RETENTION_S[period] });
     }

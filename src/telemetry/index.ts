@@ -87,7 +87,9 @@ export class GatewayTelemetry {
   }
 
   /** The hooks the gateway calls per chat request and per upstream attempt. */
-  observer(holder: ConfigHolder): GatewayObserver {
+  observer(holder: ConfigHolder): GatewayObserver | undefined {
+    // Nothing exported: no hooks at all on the request path.
+    if (!this.metricsOn && this.sdk.tracer === undefined) return undefined;
     return { watchChat: (req) => this.watchChat(req, holder.current()) };
   }
 

@@ -56,7 +56,9 @@ describe('compile golden files', () => {
     const result = compiler(compileInputOf(objects, 'default'), { now: NOW });
     const actual = stringify(render(result), { lineWidth: 0, sortMapEntries: false });
     const outPath = join(DIR, `${name}.out.yaml`);
-    if (UPDATE || !existsSync(outPath)) writeFileSync(outPath, actual);
+    if (UPDATE) writeFileSync(outPath, actual);
+    // A new case without its expected output fails: run with UPDATE_GOLDEN=1 and review the YAML.
+    expect(existsSync(outPath), `${name}.out.yaml is missing`).toBe(true);
     expect(actual).toBe(readFileSync(outPath, 'utf8'));
   });
 

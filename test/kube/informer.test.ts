@@ -5,7 +5,7 @@ import { Informer } from '../../src/kube/informer.js';
 import { corePath } from '../../src/kube/resources.js';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
 import { eventually } from '../support/gateway.js';
-import { kubectlOk } from '../support/kube.js';
+import { bindRules, canI, kubectlOk } from '../support/kube.js';
 
 const NS = 'informer';
 const silent = { warn: () => undefined, info: () => undefined, debug: () => undefined };
@@ -58,5 +58,30 @@ describe('Informer', () => {
     await kubectlOk(cp, ['create', '-f', '-'], JSON.stringify(cm));
     await eventually(() => dataOf(informer, 'wide') !== undefined, 5_000);
     expect(dataOf(informer, 'wide')?.['text'] === text).toBe(true);
+  });
+});
+
+describe('Informer backoff', () => {
+  it('backs off when every watch is refused though lists succeed (regression: a relist and watch every 250 ms for ever)', async () => {
+    // An identity that may list configmaps but not watch them.
+    const kubeconfig = await bindRules({
+      cp, namespace: NS, serviceAccount: 'list-only', clusterWide: false,
+      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
+    });
+    const listOnly = await KubeClient.load(kubeconfig);
+    let failures = 0;
+    const log = { ...silent, warn: () => void failures++ };
+    await eventually(async () => (await canI(cp, kubeconfig, ['list', 'configmaps', '-n', NS])) === true, 10_000);
+    const informer = new Informer({ client: listOnly, path: corePath(NS, 'configmaps'), log, onChange: () => undefined });
+    informer.start();
+    try {
+      await new Promise((r) => setTimeout(r, 4000));
+      // Doubling pauses from 250 ms: about 4 refusals in 4 s; without the backoff, about 16.
+      expect(failures).toBeGreaterThanOrEqual(2);
+      expect(failures).toBeLessThanOrEqual(6);
+    } finally {
+      informer.stop();
+      await listOnly.close();
+    }
   });
 });

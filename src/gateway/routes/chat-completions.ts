@@ -47,7 +47,7 @@ export function registerChatRoute(
       // A stream writes to the socket itself; errors before its first byte are written the same way.
       if (chat.stream) reply.hijack();
       const result = await serveChat(
-        { requestId, chat, key, candidates: models, inputTokens: estimateInputTokens(chat), reply, upstreamHeaders: { 'x-request-id': requestId }, observer: watch.attempts },
+        { requestId, chat, key, candidates: models, inputTokens: estimateInputTokens(chat), reply, upstreamHeaders: { 'x-request-id': requestId }, ...(deps.observer ? { observer: watch.attempts } : {}) },
         { ...deps, log: req.log },
       );
       done({ requestId, ...event, result, durationMs: performance.now() - started, startedAt: started });
