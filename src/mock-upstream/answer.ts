@@ -1,6 +1,6 @@
 // What the mock answers to a chat completion request, decided without any I/O: request
 // validation, the answer's tokens and the response bodies.
-import { DEFAULT_COMPLETION_TOKENS, type MockBehaviour } from './behaviour.js';
+import { DEFAULT_COMPLETION_TOKENS, type DeltaField, type MockBehaviour } from './behaviour.js';
 import { answerTokens, countPromptTokens, countWords, lastUserText, mentionsWord } from './tokens.js';
 
 export interface ChatRequest {
@@ -29,6 +29,8 @@ export interface AnswerPlan {
   pieces: Piece[];
   /** choices[0].message of the non-stream answer. */
   message: Record<string, unknown>;
+  /** The usage reported (behaviour may skew it), or null to send none. */
+  reported: { prompt: number; completion: number } | null;
 }
 
 type Invalid = { error: string; param: string | null };
@@ -126,21 +128,47 @@ function planToolCall(request: ChatRequest, name: string, callId: string, prompt
     refusal: null,
     tool_calls: [{ id: callId, type: 'function', function: { name, arguments: args } }],
   };
-  return { promptTokens, completionTokens: 1 + argTokens, finishReason: 'tool_calls', pieces, message };
+  const completionTokens = 1 + argTokens;
+  return { promptTokens, completionTokens, finishReason: 'tool_calls', pieces, message, reported: { prompt: promptTokens, completion: completionTokens } };
+}
+
+/** A token as a delta of the given field, and the message field of a whole answer. */
+function deltaOf(field: DeltaField, text: string): Record<string, unknown> {
+  if (field === 'tool_calls') return { tool_calls: [{ index: 0, function: { arguments: text } }] };
+  if (field === 'function_call') return { function_call: { arguments: text } };
+  if (field === 'audio') return { audio: { transcript: text } };
+  return { [field]: text };
+}
+
+function messageOf(field: DeltaField, text: string): Record<string, unknown> {
+  if (field === 'content') return { role: 'assistant', content: text, refusal: null };
+  const rest = deltaOf(field, text);
+  if (field === 'tool_calls') return { role: 'assistant', content: null, tool_calls: [{ id: 'call_mock', type: 'function', function: { name: 'f', arguments: text } }] };
+  return { role: 'assistant', content: null, ...rest };
+}
+
+function reportedOf(b: MockBehaviour, prompt: number, completion: number): AnswerPlan['reported'] {
+  if (b.omitUsage === true) return null;
+  return { prompt: b.reportedPromptTokens ?? prompt, completion: b.reportedCompletionTokens ?? completion };
 }
 
 export function planAnswer(request: ChatRequest, behaviour: MockBehaviour, callId: string): AnswerPlan {
   const promptTokens = countPromptTokens(request.messages);
-  if (request.weatherTool !== undefined) return planToolCall(request, request.weatherTool, callId, promptTokens);
+  if (request.weatherTool !== undefined) {
+    const plan = planToolCall(request, request.weatherTool, callId, promptTokens);
+    return { ...plan, reported: reportedOf(behaviour, plan.promptTokens, plan.completionTokens) };
+  }
   const wanted = behaviour.completionTokens ?? DEFAULT_COMPLETION_TOKENS;
   const capped = request.maxTokens !== undefined && request.maxTokens < wanted;
   const tokens = answerTokens(lastUserText(request.messages), capped ? (request.maxTokens as number) : wanted);
+  const field = behaviour.deltaField ?? 'content';
   return {
     promptTokens,
     completionTokens: tokens.length,
     finishReason: capped ? 'length' : 'stop',
-    pieces: tokens.map((content) => ({ delta: { content }, tokens: 1 })),
-    message: { role: 'assistant', content: tokens.join(''), refusal: null },
+    pieces: tokens.map((text) => ({ delta: field === 'content' ? { content: text } : deltaOf(field, text), tokens: 1 })),
+    message: messageOf(field, tokens.join('')),
+    reported: reportedOf(behaviour, promptTokens, tokens.length),
   };
 }
 
@@ -151,11 +179,8 @@ export interface ResponseMeta {
 }
 
 function usageOf(plan: AnswerPlan): Record<string, number> {
-  return {
-    prompt_tokens: plan.promptTokens,
-    completion_tokens: plan.completionTokens,
-    total_tokens: plan.promptTokens + plan.completionTokens,
-  };
+  const r = plan.reported ?? { prompt: plan.promptTokens, completion: plan.completionTokens };
+  return { prompt_tokens: r.prompt, completion_tokens: r.completion, total_tokens: r.prompt + r.completion };
 }
 
 export function completionBody(meta: ResponseMeta, plan: AnswerPlan): Record<string, unknown> {
@@ -166,7 +191,7 @@ export function completionBody(meta: ResponseMeta, plan: AnswerPlan): Record<str
     model: meta.model,
     system_fingerprint: 'fp_mock',
     choices: [{ index: 0, message: plan.message, logprobs: null, finish_reason: plan.finishReason }],
-    usage: usageOf(plan),
+    ...(plan.reported === null ? {} : { usage: usageOf(plan) }),
   };
 }
 

@@ -15,11 +15,22 @@ export interface MockBehaviour {
   completionTokens?: number;
   /** Never answer (for timeout tests); the request ends only when the client goes away or the mock closes. */
   hang?: boolean;
+  /** Which delta field carries the generated tokens (default content): reasoning models, refusals, calls, audio. */
+  deltaField?: DeltaField;
+  /** Send no usage (no usage chunk in a stream, no `usage` in an answer). */
+  omitUsage?: boolean;
+  /** Report these counts instead of the real ones (any integer, negatives included: a broken upstream). */
+  reportedPromptTokens?: number;
+  reportedCompletionTokens?: number;
 }
+
+export const DELTA_FIELDS = ['content', 'reasoning_content', 'reasoning', 'refusal', 'tool_calls', 'function_call', 'audio'] as const;
+export type DeltaField = (typeof DELTA_FIELDS)[number];
 
 export const DEFAULT_COMPLETION_TOKENS = 16;
 
 const NUMBER_FIELDS = ['latencyMs', 'chunkDelayMs', 'status', 'retryAfterSeconds', 'cutAfterChunks', 'completionTokens'] as const;
+const SIGNED_FIELDS = ['reportedPromptTokens', 'reportedCompletionTokens'] as const;
 
 /**
  * Checks a behaviour that came over HTTP. Returns the behaviour (undefined for null, which
@@ -29,14 +40,24 @@ export function parseBehaviour(input: unknown): { behaviour: MockBehaviour | und
   if (input === null || input === undefined) return { behaviour: undefined };
   if (typeof input !== 'object' || Array.isArray(input)) return { error: 'behaviour must be a JSON object or null' };
   const record = input as Record<string, unknown>;
-  const known = new Set<string>([...NUMBER_FIELDS, 'hang']);
+  const known = new Set<string>([...NUMBER_FIELDS, ...SIGNED_FIELDS, 'hang', 'omitUsage', 'deltaField']);
   const behaviour: MockBehaviour = {};
   for (const [key, value] of Object.entries(record)) {
     if (!known.has(key)) return { error: `unknown behaviour field '${key}'` };
     if (value === undefined || value === null) continue;
-    if (key === 'hang') {
-      if (typeof value !== 'boolean') return { error: `'hang' must be a boolean` };
-      behaviour.hang = value;
+    if (key === 'hang' || key === 'omitUsage') {
+      if (typeof value !== 'boolean') return { error: `'${key}' must be a boolean` };
+      behaviour[key] = value;
+      continue;
+    }
+    if (key === 'deltaField') {
+      if (!(DELTA_FIELDS as readonly unknown[]).includes(value)) return { error: `'deltaField' must be one of ${DELTA_FIELDS.join(', ')}` };
+      behaviour.deltaField = value as DeltaField;
+      continue;
+    }
+    if ((SIGNED_FIELDS as readonly string[]).includes(key)) {
+      if (typeof value !== 'number' || !Number.isInteger(value)) return { error: `'${key}' must be an integer` };
+      behaviour[key as (typeof SIGNED_FIELDS)[number]] = value;
       continue;
     }
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {

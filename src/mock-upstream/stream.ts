@@ -133,7 +133,7 @@ export async function streamAnswer(ex: Exchange, o: StreamOptions): Promise<void
     if (written !== true && !(await written)) return;
   }
   out.add(enc.delta({}, o.plan.finishReason));
-  if (o.includeUsage) {
+  if (o.includeUsage && o.plan.reported !== null) {
     out.add(enc.usage(o.plan));
     // Counted before the write: a client gone at this very moment is the one case it overstates.
     ex.stats.reported(o.plan.promptTokens, o.plan.completionTokens);

@@ -64,6 +64,21 @@ describe('mock upstream HTTP controls', () => {
     await expectOpenAIError(await put('a', { status: 200 }), 400);
     await expectOpenAIError(await put('a', { sloth: true }), 400);
     await expectOpenAIError(await put('a', [1]), 400);
+    await expectOpenAIError(await put('a', { deltaField: 'thoughts' }), 400);
+    await expectOpenAIError(await put('a', { reportedPromptTokens: 1.5 }), 400);
+  });
+
+  it('answers in another delta field, without usage, or with skewed usage (billing tests)', async () => {
+    await put('r', { deltaField: 'reasoning_content', omitUsage: true });
+    const answer = (await (await chat('r')).json()) as { choices: { message: Record<string, unknown> }[]; usage?: unknown };
+    expect(answer.usage).toBeUndefined();
+    expect(answer.choices[0]?.message).toEqual({ role: 'assistant', content: null, reasoning_content: expect.stringMatching(/^Echo: hi/) });
+    const stream = await (await chat('r', { stream: true, stream_options: { include_usage: true } })).text();
+    expect(stream).toContain('"delta":{"reasoning_content":"Echo:"}');
+    expect(stream).not.toContain('"usage":{');
+    await put('neg', { reportedPromptTokens: -5, reportedCompletionTokens: 9 });
+    const skewed = (await (await chat('neg')).json()) as { usage: Record<string, number> };
+    expect(skewed.usage).toEqual({ prompt_tokens: -5, completion_tokens: 9, total_tokens: 4 });
   });
 
   it('serves the same stats as stats()', async () => {
