@@ -1,5 +1,5 @@
 /** ModelRoutes → compiled models: claim ids and aliases, resolve credentials and fallback chains. */
-import type { ModelRoute } from '../schema/model-route.js';
+import { DEFAULT_FAILOVER_ON, DEFAULT_MAX_ATTEMPTS, type ModelRoute } from '../schema/model-route.js';
 import { parseMicros } from '../billing/money.js';
 import { Reason, type ReasonCode } from './reasons.js';
 import { readSecret, verdictOf } from './objects.js';
@@ -89,7 +89,9 @@ function buildModel(route: ModelRoute, secrets: readonly SecretInput[]): Omit<Co
     provider: spec.provider ?? 'openai',
     lifecycle: spec.lifecycle ?? 'latest',
     capabilities: new Set(spec.capabilities),
-    limits: { ...spec.limits, defaultMaxOutput: spec.limits.defaultMaxOutput ?? Math.min(4096, spec.limits.maxOutput) },
+    limits: { ...spec.limits, defaultMaxOutput: spec.limits.defaultMaxOutput ?? Math.min(4096, spec.limits.maxOutput), maxChoices: spec.limits.maxChoices ?? 1 },
+    providerParameters: new Set(spec.providerParameters ?? []),
+    failover: { on: new Set(spec.failover?.on ?? DEFAULT_FAILOVER_ON), maxAttempts: spec.failover?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
     rateLimits: { ...spec.rateLimits },
     pricing: {
       currency: spec.pricing?.currency ?? 'USD',

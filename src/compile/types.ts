@@ -1,5 +1,5 @@
 /** What compile() produces: the gateway's immutable config and one verdict per object. */
-import type { Capability, Lifecycle } from '../schema/model-route.js';
+import type { Capability, FailureKind, Lifecycle } from '../schema/model-route.js';
 import type { SchemaProblem } from '../schema/validate.js';
 import type { ReasonCode } from './reasons.js';
 
@@ -46,7 +46,13 @@ export interface CompiledModel {
     readonly maxOutput: number;
     readonly defaultMaxOutput: number;
     readonly maxReasoning?: number;
+    /** Largest `n`. */
+    readonly maxChoices: number;
   };
+  /** Non-OpenAI request fields passed through to this model's upstream. */
+  readonly providerParameters: ReadonlySet<string>;
+  /** Which upstream failures move on, and the attempt budget when this is the requested model. */
+  readonly failover: { readonly on: ReadonlySet<FailureKind>; readonly maxAttempts: number };
   /** Fleet-wide, all keys together. */
   readonly rateLimits: RateLimitPair;
   /** Micro-units of the currency per million tokens. */

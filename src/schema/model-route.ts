@@ -42,6 +42,17 @@ export interface TokenLimits {
   maxOutput: number;
   defaultMaxOutput: number;
   maxReasoning?: number;
+  /** Largest `n` (choices per request); default 1. */
+  maxChoices?: number;
+}
+
+/** Upstream failures a route may move on from (next backend, then fallback model). */
+export const FAILURE_KINDS = ['connect', 'overloaded', 'serverError', 'timeout'] as const;
+export type FailureKind = (typeof FAILURE_KINDS)[number];
+
+export interface Failover {
+  on?: FailureKind[];
+  maxAttempts?: number;
 }
 
 export interface Pricing {
@@ -72,6 +83,8 @@ export interface ModelRouteSpec {
   pricing?: Pricing;
   backends: Backend[];
   fallbackModels?: string[];
+  providerParameters?: string[];
+  failover?: Failover;
 }
 
 export interface ModelRouteStatus {
@@ -102,9 +115,30 @@ const tokenLimits: JsonSchema = {
       ...positiveInt,
       description: 'max_tokens used when a request sets none; default 4096 or maxOutput if smaller.',
     },
-    maxReasoning: { ...positiveInt, description: 'Largest chain of thought, in tokens.' },
+    maxReasoning: { ...positiveInt, description: 'Largest chain of thought, in tokens (reserved on top of the output of a thinking model).' },
+    maxChoices: { type: 'integer', minimum: 1, maximum: 128, default: 1, description: 'Largest `n` a request may ask for.' },
   },
 };
+
+const failover: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    on: {
+      type: 'array',
+      maxItems: 4,
+      items: { type: 'string', enum: [...FAILURE_KINDS] },
+      'x-kubernetes-list-type': 'set',
+      description:
+        'Failures that move on to the next backend or fallback model: connect (nothing was sent), overloaded (upstream 429/503), ' +
+        'serverError (other 5xx, a broken or unreadable answer), timeout (after the request was sent). Default [connect, overloaded, serverError].',
+    },
+    maxAttempts: { type: 'integer', minimum: 1, maximum: 8, default: 3, description: 'Upstream attempts per request, across backends and fallback models (this route as the requested model).' },
+  },
+};
+
+/** A top-level request field name (OpenAI style: lower case, digits, underscores). */
+const paramName: JsonSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_]*$' };
 
 const pricing: JsonSchema = {
   type: 'object',
@@ -181,6 +215,14 @@ export const modelRouteSpecSchema: JsonSchema = {
       items: modelId,
       description: 'Default fallback chain, tried in order when this model is unavailable.',
     },
+    providerParameters: {
+      type: 'array',
+      maxItems: 32,
+      items: paramName,
+      'x-kubernetes-list-type': 'set',
+      description: "Request fields outside OpenAI's chat completions API that this model's upstream accepts (e.g. Ark's `thinking`); passed through unchecked. Other unknown fields are a 400.",
+    },
+    failover,
   },
 };
 
@@ -222,6 +264,9 @@ export const tokenLimitRules: readonly CrossFieldRule<TokenLimits>[] = [
     check: (l) => l.maxReasoning === undefined || l.maxReasoning <= l.maxOutput,
   },
 ];
+
+export const DEFAULT_FAILOVER_ON: readonly FailureKind[] = ['connect', 'overloaded', 'serverError'];
+export const DEFAULT_MAX_ATTEMPTS = 3;
 
 export const modelRouteSpecRules: readonly CrossFieldRule<ModelRouteSpec>[] = [
   {

@@ -31,6 +31,8 @@ function render(result: CompileResult): unknown {
       pricing: m.pricing,
       backends: m.backends.map((b) => ({ ...b, ...(b.apiKey === undefined ? {} : { apiKey: '<redacted>' }) })),
       fallbackChain: m.fallbackChain,
+      providerParameters: [...m.providerParameters].sort(),
+      failover: { on: [...m.failover.on].sort(), maxAttempts: m.failover.maxAttempts },
     };
   });
   const keys = [...config.keys.values()]

@@ -11,7 +11,11 @@ export type UpstreamFailureKind = 'connect' | 'timeout' | 'aborted';
 /** A call that got no HTTP answer; `kind` decides the status a client finally sees. */
 export class UpstreamFailure extends Error {
   override readonly name = 'UpstreamFailure';
-  constructor(readonly kind: UpstreamFailureKind, message: string) {
+  /**
+   * Whether the request may have reached the upstream: false only for failures to connect
+   * (refused, unresolvable, unreachable, connect timeout); billing charges the rest.
+   */
+  constructor(readonly kind: UpstreamFailureKind, message: string, readonly sent = true) {
     super(message);
   }
 }
@@ -37,7 +41,8 @@ export class UpstreamClient {
 
   async send(opts: {
     backend: CompiledBackend;
-    body: ChatBody;
+    /** Serialised by the caller, which answers a body that cannot be serialised itself (a 400). */
+    body: ChatBody | string;
     signal: AbortSignal;
     headers?: Record<string, string>;
   }): Promise<UpstreamResponse> {
@@ -51,7 +56,7 @@ export class UpstreamClient {
         path: target.path,
         method: 'POST',
         headers,
-        body: JSON.stringify(opts.body),
+        body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
         signal: opts.signal,
         headersTimeout: backend.timeoutMs,
         bodyTimeout: backend.timeoutMs,
@@ -80,12 +85,17 @@ export class UpstreamClient {
 /** undici's errors → our three kinds; the message names no secret (undici's never does). */
 export function classify(err: unknown): UpstreamFailure {
   if (err instanceof UpstreamFailure) return err;
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
+  if (err instanceof undiciErrors.ConnectTimeoutError) return new UpstreamFailure('timeout', 'the upstream did not accept the connection in time', false);
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
     return new UpstreamFailure('timeout', 'the upstream did not answer in time');
   }
   if (err instanceof Error && (err.name === 'AbortError' || err instanceof undiciErrors.RequestAbortedError)) {
     return new UpstreamFailure('aborted', 'the request was aborted');
   }
   const code = (err as { code?: unknown }).code;
-  return new UpstreamFailure('connect', `could not reach the upstream${typeof code === 'string' ? ` (${code})` : ''}`);
+  const sent = !(typeof code === 'string' && NOT_CONNECTED.has(code));
+  return new UpstreamFailure('connect', `could not reach the upstream${typeof code === 'string' ? ` (${code})` : ''}`, sent);
 }
+
+/** Error codes that mean no connection was made, so nothing of the request was sent. */
+const NOT_CONNECTED: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
