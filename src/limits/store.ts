@@ -63,18 +63,21 @@ export interface UsageRecord {
   readonly costNanos: number;
   /** Epoch ms. */
   readonly at: number;
+  /** The upstream sent no usage: the counts are the gateway's estimate (see proxy/billing.ts). */
+  readonly estimated?: boolean;
 }
 
 export interface Settlement {
   readonly reservation: AdmitRequest;
-  /** What the request really used; zero for an attempt that produced nothing. */
+  /** What the attempt is charged; zero for one never sent or refused outright. */
   readonly actual: { readonly tokens: number; readonly costNanos: number };
   /**
-   * An attempt that failed before producing anything (the gateway falls back or gives up):
-   * the key's request counters are refunded too; the model's fleet-wide one keeps the attempt.
+   * An attempt whose request never left the gateway (no connection, a body it could not send,
+   * a client gone before the call): the key's request counters are refunded too; the model's
+   * fleet-wide one keeps the attempt. A sent attempt always keeps its request.
    */
   readonly failedAttempt?: boolean;
-  /** Recorded once per requestId (replays are no-ops). Absent for failed attempts. */
+  /** Recorded once per reservation (replays are no-ops). Absent when nothing is charged. */
   readonly usage?: UsageRecord;
   /**
    * Whether this store holds the reservation. Absent or true: it does (its admit answered).

@@ -21,6 +21,7 @@ export class GatewayMetrics {
   private readonly tokens: Counter;
   private readonly cost: Counter;
   private readonly drift: Histogram;
+  private readonly estimated: Counter;
 
   constructor(meter: Meter) {
     const hist = (name: string, unit: string, description: string, buckets: readonly number[]): Histogram =>
@@ -34,6 +35,7 @@ export class GatewayMetrics {
     this.attempts = meter.createCounter(METRICS.attempts, { unit: '{attempt}', description: 'Upstream attempts by model, backend and outcome.' });
     this.tokens = meter.createCounter(METRICS.tokens, { unit: '{token}', description: 'Billed tokens by key and served model.' });
     this.cost = meter.createCounter(METRICS.cost, { unit: '{currency}', description: 'Billed cost by key and served model, in the pricing currency.' });
+    this.estimated = meter.createCounter(METRICS.usageEstimated, { unit: '{request}', description: 'Billed attempts whose upstream sent no usage (billed from the gateway estimate).' });
     this.drift = hist(METRICS.drift, '{token}', 'Reserved minus billed tokens per request (absolute; direction in an attribute).', BUCKETS.tokens);
   }
 
@@ -74,6 +76,7 @@ export class GatewayMetrics {
     this.tokens.add(usage.inputTokens, { ...byKey, [GEN_AI.tokenType]: 'input' });
     this.tokens.add(usage.outputTokens, { ...byKey, [GEN_AI.tokenType]: 'output' });
     this.cost.add(usage.costNanos / 1e9, { ...byKey, [TOKENHUB.currency]: served.pricing.currency });
+    if (usage.estimated === true) this.estimated.add(1, byKey);
     const reserved = e.result?.reservedTokens;
     if (reserved === undefined) return;
     const drift = reserved - usage.inputTokens - usage.outputTokens;

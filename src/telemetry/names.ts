@@ -55,6 +55,7 @@ export const METRICS = {
   tokens: 'tokenhub.tokens',
   cost: 'tokenhub.cost',
   drift: 'tokenhub.reservation.drift',
+  usageEstimated: 'tokenhub.usage.estimated',
   limiterDuration: 'tokenhub.limiter.operation.duration',
   configRevision: 'tokenhub.config.revision',
   configLastReload: 'tokenhub.config.last_reload',

@@ -44,12 +44,12 @@ describe('token limits', () => {
   it('max_tokens above the max output is refused, naming the parameter the client used', () => {
     expect(codeOf(fitModel(chat({ max_tokens: 301 }), model('plain'), 10))).toBe('max_tokens_too_large:max_tokens');
     expect(codeOf(fitModel(chat({ max_completion_tokens: 301 }), model('plain'), 10))).toBe('max_tokens_too_large:max_completion_tokens');
-    expect(fitModel(chat({ max_tokens: 300 }), model('plain'), 10)).toEqual({ ok: true, maxTokens: 300 });
+    expect(fitModel(chat({ max_tokens: 300 }), model('plain'), 10)).toEqual({ ok: true, maxTokens: 300, maxOutput: 300 });
   });
 
   it('an input above maxInput is refused; exactly maxInput fits', () => {
     expect(codeOf(fitModel(chat(), model('plain'), 801))).toBe('context_length_exceeded:messages');
-    expect(fitModel(chat({ max_tokens: 200 }), model('plain'), 800)).toEqual({ ok: true, maxTokens: 200 });
+    expect(fitModel(chat({ max_tokens: 200 }), model('plain'), 800)).toEqual({ ok: true, maxTokens: 200, maxOutput: 200 });
   });
 
   it('input plus max_tokens above the context window is refused', () => {
@@ -57,9 +57,9 @@ describe('token limits', () => {
   });
 
   it("no max_tokens: the model's default, shortened to the room the input leaves", () => {
-    expect(fitModel(chat(), model('plain'), 10)).toEqual({ ok: true, maxTokens: 300 });
-    expect(fitModel(chat(), model('plain'), 750)).toEqual({ ok: true, maxTokens: 250 });
-    expect(fitModel(chat(), model('full'), 10)).toEqual({ ok: true, maxTokens: 4096 });
+    expect(fitModel(chat(), model('plain'), 10)).toEqual({ ok: true, maxTokens: 300, maxOutput: 300 });
+    expect(fitModel(chat(), model('plain'), 750)).toEqual({ ok: true, maxTokens: 250, maxOutput: 250 });
+    expect(fitModel(chat(), model('full'), 10)).toEqual({ ok: true, maxTokens: 4096, maxOutput: 4096 });
   });
 
   it('no max_tokens and no room left at all is refused', () => {

@@ -45,6 +45,15 @@ describe('processEvent', () => {
     expect(produced({ content: null })).toBe(false);
   });
 
+  it('counts every other output delta kind as produced: reasoning, refusal, function_call, audio (issue #10)', () => {
+    const produced = (delta: unknown) => processEvent(chunk({ choices: [{ index: 0, delta }] }), { includeUsage: false }).produced;
+    expect(produced({ reasoning: 'hmm' })).toBe(true);
+    expect(produced({ refusal: 'I cannot' })).toBe(true);
+    expect(produced({ function_call: { arguments: '{' } })).toBe(true);
+    expect(produced({ audio: { transcript: 'hi', data: 'AAAA' } })).toBe(true);
+    expect(produced({ role: 'assistant', content: '', refusal: null, audio: null })).toBe(false);
+  });
+
   it('understands upstreams that write JSON with spaces after the colons (rename and produced were missed)', () => {
     const spaced = `data: ${JSON.stringify({ model: 'up-1', choices: [{ index: 0, delta: { content: 'Hi' } }] }).replaceAll('":', '": ')}`;
     const r = processEvent(spaced, { includeUsage: false, rename });

@@ -202,9 +202,9 @@ describe('OTLP metrics', () => {
     expect(total(drift?.points ?? [], 'sum')).toBe(expected);
     const limiter = metrics.get('tokenhub.limiter.operation.duration');
     expect(limiter).toMatchObject({ unit: 's', kind: 'histogram' });
-    // One admit per model tried (primary once, beta once for the fallback), one settle per admit.
-    expect(pointsWhere(limiter, { 'tokenhub.limiter.operation': 'admit', 'tokenhub.limiter.store': 'memory' })[0]?.count).toBe(7);
-    expect(pointsWhere(limiter, { 'tokenhub.limiter.operation': 'settle' })[0]?.count).toBe(6);
+    // One admit per upstream attempt (each of primary's two backends, beta for the fallback), one settle per admit.
+    expect(pointsWhere(limiter, { 'tokenhub.limiter.operation': 'admit', 'tokenhub.limiter.store': 'memory' })[0]?.count).toBe(8);
+    expect(pointsWhere(limiter, { 'tokenhub.limiter.operation': 'settle' })[0]?.count).toBe(7);
     const revision = gw.holder.current()?.revision ?? '';
     expect(metrics.get('tokenhub.config.revision')?.points).toEqual([{ attributes: {}, value: Number.parseInt(revision.slice(0, 12), 16) }]);
     expect(metrics.get('tokenhub.config.last_reload')).toMatchObject({ unit: 's', kind: 'gauge' });
@@ -269,7 +269,7 @@ describe('Prometheus scrape endpoint', () => {
     expect(value('tokenhub_cost_total', {})).toBeCloseTo(total(metrics.get('tokenhub.cost')?.points ?? []), 12);
     expect(value('gen_ai_client_operation_time_to_first_chunk_count', {})).toBe(2);
     expect(value('tokenhub_config_revision', {})).toBe(metrics.get('tokenhub.config.revision')?.points[0]?.value);
-    expect(value('tokenhub_limiter_operation_duration_count', { tokenhub_limiter_operation: 'admit' })).toBe(7);
+    expect(value('tokenhub_limiter_operation_duration_count', { tokenhub_limiter_operation: 'admit' })).toBe(8);
     expect(text).not.toContain(KEY);
   });
 });

@@ -1,27 +1,34 @@
 /**
  * One attempt: one model, one backend. Sends the request upstream and turns the answer into an
- * outcome the fallback loop can act on. Non-streamed answers are read whole; streams are relayed.
+ * outcome the serve loop can bill and act on. Non-streamed answers are read whole; streams are
+ * relayed. Every outcome says whether the request was sent: from then on it is charged.
  */
 import type { FastifyReply } from 'fastify';
 import type { CompiledBackend, CompiledModel } from '../../compile/types.js';
+import type { FailureKind } from '../../schema/model-route.js';
 import { ApiError, Errors } from '../errors.js';
-import { type ChatRequest, upstreamBody } from '../request/chat-request.js';
+import { type ChatRequest, tooDeep, upstreamBody } from '../request/chat-request.js';
+import { textTokens } from '../request/estimate.js';
 import { type UpstreamClient, UpstreamFailure, classify } from '../upstream/client.js';
 import type { AttemptObserver } from '../observe.js';
 import { type Usage, usageOf } from './sse.js';
 import { relayStream } from './stream-relay.js';
 
 export type AttemptOutcome =
-  /** The client got its answer (or a started stream). */
+  /** The client got its answer (or a started stream), or left after the request was sent (499). */
   | {
-      readonly kind: 'served'; readonly usage?: Usage; readonly producedChunks: number; readonly status: number; readonly cut: boolean; readonly clientGone: boolean;
+      readonly kind: 'served'; readonly sent: boolean; readonly usage?: Usage; readonly producedChunks: number; readonly status: number; readonly cut: boolean; readonly clientGone: boolean;
+      /** Output tokens estimated from the text of a non-stream answer (for one without usage). */
+      readonly outputEstimate?: number;
+      /** The client left a non-stream call and its answer could not be read: bill the reserved output. */
+      readonly answerLost?: boolean;
       /** Streams: performance.now() of the first produced chunk, and the gaps between chunks (ms). */
       readonly firstChunkAt?: number; readonly chunkGapsMs?: readonly number[];
     }
-  /** Nothing reached the client and another backend or model may do better. */
-  | { readonly kind: 'retryable'; readonly error: ApiError }
-  /** The upstream rejected the request itself (a 4xx other than 429): pass it on, no fallback. */
-  | { readonly kind: 'rejected'; readonly status: number; readonly error: ApiError };
+  /** Nothing reached the client; the route's failover decides whether the next backend or model is tried. */
+  | { readonly kind: 'retryable'; readonly error: ApiError; readonly failure: FailureKind; readonly sent: boolean }
+  /** The request itself was refused (an upstream 4xx other than 429, or a body we cannot send): pass it on. */
+  | { readonly kind: 'rejected'; readonly status: number; readonly error: ApiError; readonly sent: boolean };
 
 export interface AttemptInput {
   readonly chat: ChatRequest;
@@ -48,37 +55,36 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptOutcome> {
   }
 }
 
-const CLIENT_GONE: AttemptOutcome = { kind: 'served', producedChunks: 0, status: 499, cut: false, clientGone: true };
+const clientGone = (sent: boolean, extra: { answerLost?: boolean } = {}): AttemptOutcome => ({ kind: 'served', sent, producedChunks: 0, status: 499, cut: false, clientGone: true, ...extra });
 
 async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   const { chat, model, backend, reply } = input;
   // The client left while we were admitting or falling back: its 'close' has fired already.
-  if (reply.raw.destroyed) return CLIENT_GONE;
+  if (reply.raw.destroyed) return clientGone(false);
+  let payload: string;
+  try {
+    payload = JSON.stringify(upstreamBody(chat, { upstreamModel: backend.upstreamModel, maxTokens: input.maxTokens }));
+  } catch {
+    // Nested deeper than JSON.stringify's stack: the client's body, not the upstream, is at fault.
+    return { kind: 'rejected', status: 400, error: tooDeep(null), sent: false };
+  }
   const abort = new AbortController();
+  // A stream stops generating when its reader leaves. A non-stream call is read to its end
+  // (bounded by the backend's timeout) so that its usage can be billed: the upstream is
+  // generating it either way.
   const onClose = (): void => {
-    if (!reply.raw.writableFinished) abort.abort();
+    if (chat.stream && !reply.raw.writableFinished) abort.abort();
   };
   reply.raw.once('close', onClose);
   try {
-    const res = await input.upstream.send({
-      backend,
-      body: upstreamBody(chat, { upstreamModel: backend.upstreamModel, maxTokens: input.maxTokens }),
-      signal: abort.signal,
-      headers: input.upstreamHeaders,
-    });
+    const res = await input.upstream.send({ backend, body: payload, signal: abort.signal, headers: input.upstreamHeaders });
     if (res.statusCode !== 200) return await failedStatus(res.statusCode, res.body, model);
     if (!chat.stream) return await complete(input, res.body);
-    const out = await relayStream({
-      upstream: res,
-      raw: reply.raw,
-      headers: input.headers,
-      includeUsage: chat.includeUsage,
-      rename: { from: backend.upstreamModel, to: model.id },
-      abort,
-    });
-    if (!out.started) return { kind: 'retryable', error: errorOf(classify(out.error), model) };
+    const out = await relayStream({ upstream: res, raw: reply.raw, headers: input.headers, includeUsage: chat.includeUsage, rename: { from: backend.upstreamModel, to: model.id }, abort });
+    if (!out.started) return out.clientGone ? clientGone(true) : failed(classify(out.error), model);
     return {
       kind: 'served',
+      sent: true,
       ...(out.usage === undefined ? {} : { usage: out.usage }),
       producedChunks: out.producedChunks,
       status: 200,
@@ -88,27 +94,29 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
     };
   } catch (err) {
     const failure = classify(err);
-    if (failure.kind === 'aborted') return CLIENT_GONE;
-    return { kind: 'retryable', error: errorOf(failure, model) };
+    if (failure.kind === 'aborted') return clientGone(true);
+    if (!chat.stream && reply.raw.destroyed) return clientGone(failure.sent, { answerLost: failure.sent });
+    return failed(failure, model);
   } finally {
     reply.raw.off('close', onClose);
   }
 }
 
-function errorOf(failure: UpstreamFailure, model: CompiledModel): ApiError {
-  if (failure.kind === 'timeout') return Errors.upstreamTimeout(`The upstream for \`${model.id}\` timed out.`);
-  return Errors.upstreamError(`The upstream for \`${model.id}\` could not be reached.`);
+function failed(failure: UpstreamFailure, model: CompiledModel): AttemptOutcome {
+  if (!failure.sent) return { kind: 'retryable', failure: 'connect', sent: false, error: Errors.upstreamError(`The upstream for \`${model.id}\` could not be reached.`) };
+  if (failure.kind === 'timeout') return { kind: 'retryable', failure: 'timeout', sent: true, error: Errors.upstreamTimeout(`The upstream for \`${model.id}\` timed out.`) };
+  return { kind: 'retryable', failure: 'serverError', sent: true, error: Errors.upstreamError(`The upstream for \`${model.id}\` failed before answering.`) };
 }
 
-async function failedStatus(status: number, body: AsyncIterable<unknown> & { json(): Promise<unknown>; text(): Promise<string> }, model: CompiledModel): Promise<AttemptOutcome> {
+async function failedStatus(status: number, body: { json(): Promise<unknown> }, model: CompiledModel): Promise<AttemptOutcome> {
   const payload = await body.json().catch(() => undefined);
   if (status === 429 || status === 503) {
-    return { kind: 'retryable', error: Errors.upstreamUnavailable(`The upstream for \`${model.id}\` is overloaded (HTTP ${status}).`) };
+    return { kind: 'retryable', failure: 'overloaded', sent: true, error: Errors.upstreamUnavailable(`The upstream for \`${model.id}\` is overloaded (HTTP ${status}).`) };
   }
   if (status >= 500 || status === 401 || status === 403 || status === 404 || status === 408) {
-    return { kind: 'retryable', error: Errors.upstreamError(`The upstream for \`${model.id}\` failed (HTTP ${status}).`) };
+    return { kind: 'retryable', failure: 'serverError', sent: true, error: Errors.upstreamError(`The upstream for \`${model.id}\` failed (HTTP ${status}).`) };
   }
-  return { kind: 'rejected', status, error: upstreamRejection(payload, status) };
+  return { kind: 'rejected', status, error: upstreamRejection(payload, status), sent: true };
 }
 
 /** An upstream's 4xx body, reduced to the OpenAI error shape (never its headers or internals). */
@@ -121,19 +129,42 @@ function upstreamRejection(payload: unknown, status: number): ApiError {
 
 async function complete(input: AttemptInput, body: { json(): Promise<unknown> }): Promise<AttemptOutcome> {
   let payload: Record<string, unknown>;
+  const unreadable = (): AttemptOutcome =>
+    input.reply.raw.destroyed
+      ? clientGone(true, { answerLost: true })
+      : { kind: 'retryable', failure: 'serverError', sent: true, error: Errors.upstreamError(`The upstream for \`${input.model.id}\` sent an unreadable answer.`) };
   try {
     payload = (await body.json()) as Record<string, unknown>;
   } catch (err) {
     const failure = classify(err);
-    if (failure.kind === 'aborted') return CLIENT_GONE;
-    return { kind: 'retryable', error: Errors.upstreamError(`The upstream for \`${input.model.id}\` sent an unreadable answer.`) };
+    if (failure.kind === 'timeout' && !input.reply.raw.destroyed) return failed(failure, input.model);
+    return unreadable();
   }
-  if (typeof payload !== 'object' || payload === null) {
-    return { kind: 'retryable', error: Errors.upstreamError(`The upstream for \`${input.model.id}\` sent an unreadable answer.`) };
-  }
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return unreadable();
   const usage = usageOf(payload['usage']);
+  const outputEstimate = usage === undefined ? answerTokens(payload['choices']) : undefined;
+  const billing = { ...(usage === undefined ? {} : { usage }), ...(outputEstimate === undefined ? {} : { outputEstimate }) };
+  // The client left while the upstream was answering: bill what it answered, send nothing.
+  if (input.reply.raw.destroyed) return { kind: 'served', sent: true, ...billing, producedChunks: 0, status: 499, cut: false, clientGone: true };
   payload['model'] = input.model.id;
   await input.reply.code(200).headers(input.headers).send(payload);
-  return { kind: 'served', ...(usage === undefined ? {} : { usage }), producedChunks: 0, status: 200, cut: false, clientGone: false };
+  return { kind: 'served', sent: true, ...billing, producedChunks: 0, status: 200, cut: false, clientGone: false };
 }
 
+/** Estimated output of an answer without usage: the text of every choice's message. */
+export function answerTokens(choices: unknown): number {
+  if (!Array.isArray(choices)) return 0;
+  let tokens = 0;
+  for (const c of choices) {
+    const m = (c as { message?: Record<string, unknown> } | null)?.message;
+    if (typeof m !== 'object' || m === null) continue;
+    for (const field of ['content', 'reasoning_content', 'reasoning', 'refusal'] as const) {
+      const v = m[field];
+      if (typeof v === 'string') tokens += textTokens(v);
+    }
+    for (const field of ['tool_calls', 'function_call', 'audio'] as const) {
+      if (m[field] !== undefined && m[field] !== null) tokens += textTokens(JSON.stringify(m[field]));
+    }
+  }
+  return tokens;
+}

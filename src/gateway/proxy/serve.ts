@@ -9,7 +9,7 @@ import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import type { CompiledBackend, CompiledKey, CompiledModel } from '../../compile/types.js';
 import { costNanos } from '../../billing/money.js';
 import { planChecks } from '../../limits/plan.js';
-import type { AdmitRequest, LimitStore, RateState } from '../../limits/store.js';
+import type { AdmitRequest, LimitStore, RateState, Settlement, UsageRecord } from '../../limits/store.js';
 import { secondsUntilReset } from '../../limits/periods.js';
 import { ApiError, Errors } from '../errors.js';
 import type { ChatRequest } from '../request/chat-request.js';
@@ -19,7 +19,7 @@ import type { UpstreamClient } from '../upstream/client.js';
 import { type AttemptOutcome, runAttempt } from './attempt.js';
 import { sendApiError } from '../reply-error.js';
 import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
-import type { Usage } from './sse.js';
+import { type Bill, billOf, inputOnly } from './billing.js';
 import type { AttemptObserver } from '../observe.js';
 
 export interface ProxyDeps {
@@ -49,7 +49,8 @@ export interface ServeResult {
   readonly servedModel?: string;
   readonly attempts: number;
   readonly fallbacks: number;
-  readonly usage?: { inputTokens: number; outputTokens: number; costNanos: number };
+  /** What was billed; `estimated` when the upstream sent no usage. */
+  readonly usage?: { inputTokens: number; outputTokens: number; costNanos: number; estimated?: boolean };
   readonly reservedTokens?: number;
   readonly cut?: boolean;
   readonly clientGone?: boolean;
@@ -66,40 +67,53 @@ interface Step {
   /** Position among the candidates: 0 is the requested model. */
   readonly index: number;
   readonly maxTokens: number;
+  /** The reservation's output part: n × (max tokens + reasoning allowance). */
+  readonly maxOutput: number;
   readonly backends: readonly CompiledBackend[];
 }
 
+/**
+ * Each upstream attempt reserves on its own and is settled on its own: one that was sent keeps
+ * its request (RPM) and is charged (billing.ts); one that never left is refunded in full. The
+ * requested model's route caps the attempts (backends and fallback models together) and each
+ * failed model's route says which failures move on.
+ */
 export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<ServeResult> {
   const failures: Failure[] = [];
   const fitting: Omit<Step, 'backends'>[] = [];
   for (const [index, model] of input.candidates.entries()) {
     const fit = fitModel(input.chat, model, input.inputTokens);
-    if (fit.ok) fitting.push({ model, index, maxTokens: fit.maxTokens });
+    if (fit.ok) fitting.push({ model, index, maxTokens: fit.maxTokens, maxOutput: fit.maxOutput });
     else failures.push({ error: fit.error, class: 'fit' });
   }
+  const budget = input.candidates[0]?.failover.maxAttempts ?? 1;
   let attempts = 0;
   // The store settles each reservation id once; the client's x-request-id may repeat, this may not.
   const serveId = randomUUID();
-  for (const [attempt, { model, index, maxTokens, backends }] of attemptPlan(fitting, deps).entries()) {
-    const reservation = await reserve(input, deps, { model, maxTokens, reservationId: `${serveId}#${attempt}` });
-    if ('error' in reservation) {
-      failures.push({ error: reservation.error, class: 'limited' });
-      continue;
-    }
-    const headers = { ...rateLimitHeaders(reservation.rates), 'x-request-id': input.requestId, 'x-tokenhub-model': model.id };
-    for (const backend of backends) {
-      attempts++;
-      const outcome = await runAttempt({ ...input, model, backend, maxTokens, headers, upstream: deps.upstream });
-      const healthKey = BackendHealth.keyOf(model, backend);
-      if (outcome.kind === 'retryable') {
-        deps.health.failed(healthKey, deps.clock());
-        failures.push({ error: outcome.error, class: 'upstream' });
-        continue;
+  plan: for (const step of attemptPlan(fitting, deps)) {
+    for (const backend of step.backends) {
+      if (attempts >= budget) break plan;
+      const reservation = await reserve(input, deps, { step, reservationId: `${serveId}#${attempts}` });
+      if ('error' in reservation) {
+        failures.push({ error: reservation.error, class: 'limited' });
+        continue plan;
       }
-      deps.health.succeeded(healthKey);
-      return finish({ input, deps, model, outcome, admit: reservation.admit, attempts, fallbacks: index });
+      attempts++;
+      const headers = { ...rateLimitHeaders(reservation.rates), 'x-request-id': input.requestId, 'x-tokenhub-model': step.model.id };
+      const outcome = await runAttempt({ ...input, model: step.model, backend, maxTokens: step.maxTokens, headers, upstream: deps.upstream });
+      const healthKey = BackendHealth.keyOf(step.model, backend);
+      const counts = { attempts, fallbacks: step.index };
+      if (outcome.kind !== 'retryable') {
+        // A body we could not serialise never reached the backend: its health is not in question.
+        if (outcome.sent) deps.health.succeeded(healthKey);
+        return finish({ input, deps, step, outcome, admit: reservation.admit, ...counts });
+      }
+      deps.health.failed(healthKey, deps.clock());
+      failures.push({ error: outcome.error, class: 'upstream' });
+      const bill = outcome.sent && outcome.failure !== 'overloaded' ? inputOnly(input.inputTokens, step.model) : undefined;
+      await settle(deps, { input, step, admit: reservation.admit, sent: outcome.sent, ...(bill ? { bill } : {}) });
+      if (!step.model.failover.on.has(outcome.failure)) break plan;
     }
-    await settleQuietly(deps, { reservation: reservation.admit, actual: { tokens: 0, costNanos: 0 }, failedAttempt: true });
   }
   throw finalError(failures, input.candidates.length);
 }
@@ -124,12 +138,12 @@ function attemptPlan(fitting: readonly Omit<Step, 'backends'>[], deps: ProxyDeps
 async function reserve(
   input: ServeInput,
   deps: ProxyDeps,
-  opts: { model: CompiledModel; maxTokens: number; reservationId: string },
+  opts: { step: Omit<Step, 'backends'>; reservationId: string },
 ): Promise<{ admit: AdmitRequest; rates: readonly RateState[] } | { error: ApiError }> {
-  const { model, maxTokens } = opts;
+  const { model, maxOutput } = opts.step;
   const now = deps.clock();
-  const estimateCost = costNanos(input.inputTokens, model.pricing.input) + costNanos(maxTokens, model.pricing.output);
-  const plan = planChecks({ key: input.key, model, estimate: { inputTokens: input.inputTokens, maxOutputTokens: maxTokens, costNanos: estimateCost }, now: new Date(now) });
+  const estimateCost = costNanos(input.inputTokens, model.pricing.input) + costNanos(maxOutput, model.pricing.output);
+  const plan = planChecks({ key: input.key, model, estimate: { inputTokens: input.inputTokens, maxOutputTokens: maxOutput, costNanos: estimateCost }, now: new Date(now) });
   const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
   const result = await deps.store.admit(admit, now);
   if (result.allowed) return { admit, rates: result.rates };
@@ -159,52 +173,57 @@ function rateError(check: { unit: string; scope: string; limit: number; cost: nu
 async function finish(opts: {
   input: ServeInput;
   deps: ProxyDeps;
-  model: CompiledModel;
+  step: Omit<Step, 'backends'>;
   outcome: Exclude<AttemptOutcome, { kind: 'retryable' }>;
   admit: AdmitRequest;
   attempts: number;
   fallbacks: number;
 }): Promise<ServeResult> {
-  const { input, deps, model, outcome, admit } = opts;
+  const { input, deps, step, outcome, admit } = opts;
+  const model = step.model;
+  const counts = { servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks };
   if (outcome.kind === 'rejected') {
-    await settleQuietly(deps, { reservation: admit, actual: { tokens: 0, costNanos: 0 } });
+    // Refused outright (an upstream 4xx, or a body we could not send): no tokens; a sent one keeps its request.
+    await settle(deps, { input, step, admit, sent: outcome.sent });
     await sendApiError(input.reply, outcome.error, input.requestId);
-    return { status: outcome.status, servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks };
+    return { status: outcome.status, ...counts };
   }
-  const usage = billedUsage(outcome.usage, outcome.producedChunks, input.inputTokens, model);
-  const tokens = usage.inputTokens + usage.outputTokens;
-  await settleQuietly(deps, {
-    reservation: admit,
-    actual: { tokens, costNanos: usage.costNanos },
-    usage: { requestId: input.requestId, keyId: input.key.id, model: model.id, ...usage, at: deps.clock() },
+  if (!outcome.sent) {
+    await settle(deps, { input, step, admit, sent: false });
+    return { status: outcome.status, ...counts, clientGone: true };
+  }
+  const bill = billOf({
+    usage: outcome.usage, producedChunks: outcome.producedChunks, outputEstimate: outcome.outputEstimate, assumeReservedOutput: outcome.answerLost,
+    inputEstimate: input.inputTokens, reservedOutput: step.maxOutput, choices: input.chat.choices, model,
   });
+  if (bill.clamped !== undefined) deps.log.warn({ model: model.id, fields: bill.clamped }, 'upstream usage out of range; clamped');
+  await settle(deps, { input, step, admit, sent: true, bill });
+  const usage = { inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos, ...(bill.estimated ? { estimated: true } : {}) };
   const reservedTokens = admit.rates.find((r) => r.unit === 'tokens')?.cost;
   return {
-    status: outcome.status, servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks, usage,
+    status: outcome.status, ...counts, usage,
     ...(reservedTokens === undefined ? {} : { reservedTokens }), cut: outcome.cut, clientGone: outcome.clientGone,
     ...(outcome.firstChunkAt === undefined ? {} : { firstChunkAt: outcome.firstChunkAt, chunkGapsMs: outcome.chunkGapsMs ?? [] }),
   };
 }
 
 /**
- * The usage to bill: the upstream's own numbers when it sent them; for a stream cut or abandoned
- * before its usage chunk, the prompt estimate and one token per produced chunk.
+ * Settles one attempt's reservation. Not sent: everything refunded. Sent: the request counters
+ * keep it, tokens and cost are what was billed (nothing for an outright refusal).
  */
-export function billedUsage(usage: Usage | undefined, producedChunks: number, inputEstimate: number, model: CompiledModel) {
-  const inputTokens = usage?.promptTokens ?? (producedChunks > 0 ? inputEstimate : 0);
-  const outputTokens = usage?.completionTokens ?? producedChunks;
-  const cached = usage?.cachedTokens ?? 0;
-  const cost =
-    costNanos(inputTokens - cached, model.pricing.input) + costNanos(cached, model.pricing.cachedInput) + costNanos(outputTokens, model.pricing.output);
-  return { inputTokens, outputTokens, costNanos: cost };
-}
-
-async function settleQuietly(deps: ProxyDeps, s: Parameters<LimitStore['settle']>[0]): Promise<void> {
+async function settle(deps: ProxyDeps, s: { input: ServeInput; step: Omit<Step, 'backends'>; admit: AdmitRequest; sent: boolean; bill?: Bill }): Promise<void> {
+  const { input, bill } = s;
+  const actual = bill === undefined ? { tokens: 0, costNanos: 0 } : { tokens: bill.inputTokens + bill.outputTokens, costNanos: bill.costNanos };
+  const usage: UsageRecord | undefined =
+    bill === undefined
+      ? undefined
+      : { requestId: input.requestId, keyId: input.key.id, model: s.step.model.id, inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos, at: deps.clock(), ...(bill.estimated ? { estimated: true } : {}) };
+  const settlement: Settlement = { reservation: s.admit, actual, ...(s.sent ? {} : { failedAttempt: true }), ...(usage === undefined ? {} : { usage }) };
   try {
-    await deps.store.settle(s, deps.clock());
+    await deps.store.settle(settlement, deps.clock());
   } catch (err) {
     // A resilient store journals what it cannot write; a failure here is logged, never thrown at the client.
-    deps.log.error({ err: { message: (err as Error).message }, reservation: s.reservation.requestId }, 'usage settlement failed');
+    deps.log.error({ err: { message: (err as Error).message }, reservation: s.admit.requestId }, 'usage settlement failed');
   }
 }
 

@@ -14,7 +14,7 @@ export interface EventResult {
   /** What to send to the client (with its trailing blank line), or null to drop the event. */
   readonly out: string | null;
   readonly usage?: Usage;
-  /** The event carried generated output (content, reasoning or tool call delta). */
+  /** The event carried generated output (content, reasoning, refusal, tool/function call or audio delta). */
   readonly produced: boolean;
   readonly done: boolean;
 }
@@ -44,8 +44,10 @@ export class SseSplitter {
   }
 }
 
-// JSON from upstreams may have spaces after the colons (Python's json.dumps does).
-const PRODUCED = /"(content|reasoning_content)"\s*:\s*"(?!")|"tool_calls"\s*:\s*\[/;
+// JSON from upstreams may have spaces after the colons (Python's json.dumps does). Every kind of
+// output delta counts: text, reasoning (DeepSeek/Ark's reasoning_content, OpenRouter's reasoning),
+// a refusal, tool and legacy function calls, audio.
+const PRODUCED = /"(?:content|reasoning_content|reasoning|refusal)"\s*:\s*"(?!")|"(?:tool_calls|function_call|audio)"\s*:\s*[[{]/;
 const HAS_USAGE = /"usage":\s*\{/;
 
 export function processEvent(event: string, opts: { includeUsage: boolean; rename?: { from: string; to: string } }): EventResult {
@@ -95,8 +97,10 @@ export function usageOf(u: unknown): Usage | undefined {
   const r = u as Record<string, unknown>;
   const prompt = r['prompt_tokens'];
   const completion = r['completion_tokens'];
-  if (typeof prompt !== 'number' || typeof completion !== 'number') return undefined;
+  // Counts are taken as sent (billing.ts clamps and logs those out of range); 1e999 parses as Infinity.
+  if (typeof prompt !== 'number' || typeof completion !== 'number' || !Number.isFinite(prompt) || !Number.isFinite(completion)) return undefined;
   const details = r['prompt_tokens_details'] as Record<string, unknown> | undefined;
-  const cached = typeof details?.['cached_tokens'] === 'number' ? details['cached_tokens'] : 0;
+  const c = details?.['cached_tokens'];
+  const cached = typeof c === 'number' && Number.isFinite(c) ? c : 0;
   return { promptTokens: prompt, completionTokens: completion, cachedTokens: Math.min(cached, prompt) };
 }

@@ -1,10 +1,13 @@
 /**
- * A chat completion request as the gateway needs to see it: validated just enough to route,
- * limit and check capabilities; everything else passes through to the upstream untouched.
+ * A chat completion request as the gateway needs to see it: every known top-level field
+ * type-checked (body-fields.ts), what the gateway routes, limits and bills on read out, and the
+ * fields it does not know listed for the model's provider parameters to allow (fit.ts).
  */
-import { Errors } from '../errors.js';
+import { ApiError, Errors } from '../errors.js';
+import { checkFields } from './body-fields.js';
+import { type MediaCounts, type MediaKind, textTokens } from './estimate.js';
 
-/** The body as received; fields we do not know are forwarded as they are. */
+/** The body as received; provider parameters are forwarded as they are. */
 export type ChatBody = Record<string, unknown>;
 
 export interface ChatRequest {
@@ -13,14 +16,24 @@ export interface ChatRequest {
   readonly stream: boolean;
   /** The client asked for the usage chunk (stream_options.include_usage). */
   readonly includeUsage: boolean;
-  /** max_tokens or max_completion_tokens, and which of the two the client used. */
+  /**
+   * max_tokens or max_completion_tokens, and which of the two the client used. Both may be sent
+   * only with the same value. max_completion_tokens bounds reasoning too (OpenAI, Ark);
+   * max_tokens bounds the answer only, so a thinking model's reasoning comes on top.
+   */
   readonly maxTokens?: { value: number; param: 'max_tokens' | 'max_completion_tokens' };
+  /** `n`: choices asked for (default 1); each one may produce max tokens. */
+  readonly choices: number;
+  /** The client turned a thinking model's reasoning off (Ark's `thinking: {type: "disabled"}`). */
+  readonly thinkingDisabled: boolean;
   readonly fallbackModels: readonly string[];
-  readonly needs: { images: boolean; tools: boolean; jsonSchema: boolean };
-  /** Text the model reads, for the token estimate. */
-  readonly inputChars: number;
+  readonly needs: { images: boolean; media: boolean; tools: boolean; jsonSchema: boolean };
+  /** Top-level fields outside the OpenAI API: allowed only as the model's provider parameters. */
+  readonly extraParams: readonly string[];
+  /** Estimated tokens of the text the model reads (messages, tools, schema). */
+  readonly inputTextTokens: number;
   readonly messageCount: number;
-  readonly imageCount: number;
+  readonly media: MediaCounts;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -31,39 +44,51 @@ export function parseChatRequest(body: unknown): ChatRequest {
   if (!isRecord(body)) throw Errors.invalidRequest('The request body must be a JSON object.');
   const model = body['model'];
   if (typeof model !== 'string' || model === '') throw Errors.invalidRequest('you must provide a model parameter', 'model');
+  const extraParams = checkFields(body);
   const messages = body['messages'];
   if (!Array.isArray(messages) || messages.length === 0) {
     throw Errors.invalidRequest('messages must be a non-empty array', 'messages');
   }
   const content = scanMessages(messages);
   const streamOptions = body['stream_options'];
+  const thinking = body['thinking'];
+  const m = content.media;
   return {
     body,
     model,
     stream: body['stream'] === true,
     includeUsage: isRecord(streamOptions) && streamOptions['include_usage'] === true,
     ...maxTokensOf(body),
+    choices: typeof body['n'] === 'number' ? body['n'] : 1,
+    thinkingDisabled: isRecord(thinking) && thinking['type'] === 'disabled',
     fallbackModels: fallbackModelsOf(body),
     needs: {
-      images: content.images > 0,
+      images: m.image > 0,
+      media: m.video + m.audio + m.file > 0,
       tools: Array.isArray(body['tools']) && body['tools'].length > 0,
       jsonSchema: isRecord(body['response_format']) && body['response_format']['type'] === 'json_schema',
     },
-    inputChars: content.chars + toolChars(body),
+    extraParams,
+    inputTextTokens: content.tokens + jsonTokens(body['tools'], 'tools') + jsonTokens(body['response_format'], 'response_format'),
     messageCount: messages.length,
-    imageCount: content.images,
+    media: m,
   };
 }
 
 function maxTokensOf(body: ChatBody): Pick<ChatRequest, 'maxTokens'> {
-  for (const param of ['max_completion_tokens', 'max_tokens'] as const) {
-    const v = body[param];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-      throw Errors.invalidRequest(`${param} must be a positive integer`, param);
+  const completion = body['max_completion_tokens'];
+  const plain = body['max_tokens'];
+  // Types were checked by checkFields; null means not set.
+  if (typeof completion === 'number') {
+    if (typeof plain === 'number' && plain !== completion) {
+      throw Errors.invalidRequest(
+        `max_tokens (${plain}) and max_completion_tokens (${completion}) differ; send one of them.`,
+        'max_completion_tokens',
+      );
     }
-    return { maxTokens: { value: v, param } };
+    return { maxTokens: { value: completion, param: 'max_completion_tokens' } };
   }
+  if (typeof plain === 'number') return { maxTokens: { value: plain, param: 'max_tokens' } };
   return {};
 }
 
@@ -76,30 +101,50 @@ function fallbackModelsOf(body: ChatBody): string[] {
   return v as string[];
 }
 
-function scanMessages(messages: unknown[]): { chars: number; images: number } {
-  let chars = 0;
-  let images = 0;
+/** Content part types that carry media, by what they cost (estimate.ts). */
+const MEDIA_PARTS: Readonly<Record<string, MediaKind>> = {
+  image_url: 'image', input_image: 'image', video_url: 'video', input_video: 'video', input_audio: 'audio', audio_url: 'audio', file: 'file', input_file: 'file',
+};
+
+function scanMessages(messages: unknown[]): { tokens: number; media: MediaCounts } {
+  let tokens = 0;
+  const media: MediaCounts = { image: 0, video: 0, audio: 0, file: 0 };
   messages.forEach((m, i) => {
     if (!isRecord(m) || typeof m['role'] !== 'string') {
       throw Errors.invalidRequest(`messages[${i}] must be an object with a role`, `messages[${i}]`);
     }
     const content = m['content'];
-    if (typeof content === 'string') chars += content.length;
+    if (typeof content === 'string') tokens += textTokens(content);
     else if (Array.isArray(content)) {
       for (const part of content) {
         if (!isRecord(part)) continue;
-        if (part['type'] === 'image_url' || part['type'] === 'input_image') images++;
-        else if (typeof part['text'] === 'string') chars += part['text'].length;
+        const kind = typeof part['type'] === 'string' ? MEDIA_PARTS[part['type']] : undefined;
+        if (kind !== undefined) media[kind]++;
+        else if (typeof part['text'] === 'string') tokens += textTokens(part['text']);
       }
     }
-    if (m['tool_calls'] !== undefined) chars += JSON.stringify(m['tool_calls']).length;
+    // An assistant turn's reasoning and tool calls are read again as input.
+    if (typeof m['reasoning_content'] === 'string') tokens += textTokens(m['reasoning_content']);
+    if (m['tool_calls'] !== undefined) tokens += jsonTokens(m['tool_calls'], `messages[${i}].tool_calls`);
   });
-  return { chars, images };
+  return { tokens, media };
 }
 
-function toolChars(body: ChatBody): number {
-  const tools = body['tools'];
-  return Array.isArray(tools) ? JSON.stringify(tools).length : 0;
+/**
+ * Tokens of a JSON value the model reads. JSON.stringify recurses: a value nested deeper than
+ * its stack is the client's fault (400), never an upstream's (see attempt.ts for the body).
+ */
+function jsonTokens(v: unknown, param: string): number {
+  if (v === undefined || v === null) return 0;
+  try {
+    return textTokens(JSON.stringify(v));
+  } catch {
+    throw tooDeep(param);
+  }
+}
+
+export function tooDeep(param: string | null): ApiError {
+  return new ApiError(400, 'invalid_request_error', 'invalid_value', 'The request body is nested too deeply to be processed.', param);
 }
 
 /** The body for the upstream: our own fields removed, the model and usage option set. */
