@@ -10,17 +10,17 @@ import { estimateInputTokens, textTokens } from '../../src/gateway/request/estim
 import { budgetId } from '../../src/limits/plan.js';
 import { periodIds } from '../../src/limits/periods.js';
 import { RedisLimitStore } from '../../src/limits/redis-store.js';
-import { type TestGateway, eventually, expectOpenAIError, keyYaml, modelYaml, policyYaml, postChat, startTestGateway } from '../support/gateway.js';
+import { type TestGateway, closedPort, eventually, expectOpenAIError, keyYaml, modelYaml, policyYaml, postChat, startTestGateway } from '../support/gateway.js';
 import { type RedisServer, startRedis } from '../support/redis-server.js';
 
 let redis: RedisServer;
 let store: RedisLimitStore;
 let gw: TestGateway;
 
-const KEYS = ['abort', 'sabort', 'delta', 'timeout', 'optin', 'fanout', 'overload', 'nores', 'neg', 'deep', 'valid', 'reserve'] as const;
+const KEYS = ['abort', 'sabort', 'delta', 'timeout', 'optin', 'fanout', 'overload', 'refused', 'nores', 'neg', 'deep', 'valid', 'reserve'] as const;
 type KeyName = (typeof KEYS)[number];
 const clear = (k: KeyName): string => `th-charge-${k}`;
-const POLICIES: Partial<Record<KeyName, string[]>> = { timeout: ['rpm2'], neg: ['budget'], reserve: ['tpm'] };
+const POLICIES: Partial<Record<KeyName, string[]>> = { timeout: ['rpm2'], refused: ['rpm2'], neg: ['budget'], reserve: ['tpm'] };
 
 /** A ModelRoute on the mock with extra spec lines (failover, providerParameters, limits…). */
 const route = (name: string, opts: Omit<Parameters<typeof modelYaml>[0], 'name'> & { extra?: string[]; limits?: string } = {}): string => {
@@ -30,6 +30,7 @@ const route = (name: string, opts: Omit<Parameters<typeof modelYaml>[0], 'name'>
 };
 
 beforeAll(async () => {
+  const refused = `http://127.0.0.1:${await closedPort()}/v1`;
   redis = await startRedis();
   store = new RedisLimitStore({ url: redis.url });
   await store.ready();
@@ -45,6 +46,8 @@ beforeAll(async () => {
       route('fails-2', { backends: [{ name: 'a', upstreamModel: 'fails-2' }] }),
       route('fails-3', { backends: [{ name: 'a', upstreamModel: 'fails-3' }] }),
       route('busy', { fallback: ['busy-fb'] }),
+      route('down-1', { baseURL: refused, fallback: ['busy-fb'] }),
+      route('down-2', { baseURL: refused, fallback: ['busy-fb'] }),
       route('busy-fb'),
       route('no-usage'),
       route('liar'),
@@ -174,6 +177,19 @@ describe('failures after send are charged and do not fan out for free', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('x-tokenhub-model')).toBe('busy-fb');
     expect(Object.keys(await usage('overload'))).toEqual(['busy-fb']);
+  });
+});
+
+describe('attempts that were never sent are free', () => {
+  it('a refused connection is refunded in full (RPM too): with rpm 2, two requests that fall back pass, the third is limited', async () => {
+    for (const model of ['down-1', 'down-2']) {
+      const res = await postChat(gw.baseURL, { key: clear('refused'), body: { model, messages: [{ role: 'user', content: 'hi' }] } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-tokenhub-model')).toBe('busy-fb');
+    }
+    expectOpenAIError(await postChat(gw.baseURL, { key: clear('refused'), body: { model: 'plain', messages: [{ role: 'user', content: 'hi' }] } }), { status: 429, code: 'rate_limit_exceeded' });
+    expect(Object.keys(await usage('refused'))).toEqual(['busy-fb']);
+    expect((await usage('refused'))['busy-fb']?.requests).toBe(2);
   });
 });
 

@@ -11,9 +11,10 @@ import { compileYaml, modelYaml } from '../support/gateway.js';
 const estimateOf = (content: unknown): number => estimateInputTokens(parseChatRequest({ model: 'x', messages: [{ role: 'user', content }] }));
 
 describe('input estimate', () => {
-  it('counts ASCII at four characters a token, other alphabets at two, CJK at one a character', () => {
+  it('counts ASCII at four characters a token, other alphabets at about two, CJK at one a character', () => {
     expect(textTokens('abcdefgh')).toBe(2);
-    expect(textTokens('приветмир')).toBe(5);
+    // 9 Cyrillic letters: 9/4 + 9 × 3/8 = 5.6 → 6 (the rule errs high for 2-byte scripts).
+    expect(textTokens('приветмир')).toBe(6);
     // 1000 Chinese characters: at least 1000 tokens (4 chars/token said 250, several times too few).
     expect(textTokens('模型'.repeat(500))).toBe(1000);
     expect(textTokens('hi 你好')).toBe(1 + 2);

@@ -4,11 +4,14 @@
  * reservation is reconciled with the upstream's real count afterwards: a high estimate only
  * holds capacity for the length of one call, a low one would let concurrent requests overshoot.
  *
- * Text: about four ASCII characters a token; two a token for other alphabetic scripts (Cyrillic,
- * Greek, Arabic, accented Latin…); one token per character from U+2E80 on (CJK, kana, Hangul,
- * emoji halves), where BPE vocabularies such as Doubao's or cl100k spend 0.6–1.5 tokens a
- * character. No tokenizer package: a vocabulary per provider would still be an estimate, and
- * this rule costs one native regex test per string on the common ASCII path.
+ * Text: about four ASCII characters a token; 1.6 a token for the 2-byte scripts (Cyrillic,
+ * Greek, Arabic, accented Latin…); one token per character from U+0800 on (CJK, kana, Hangul),
+ * where BPE vocabularies such as Doubao's or cl100k spend 0.6–1.5 tokens a character. No
+ * tokenizer package: a vocabulary per provider would still be an estimate. The rule needs no
+ * loop in JavaScript: with L UTF-16 units and B UTF-8 bytes, the extra bytes x = B − L are one
+ * per 2-byte character and two per 3-byte one; counting the ASCII part as L − x/2 characters
+ * (exact without 2-byte ones) gives L/4 + 3x/8 tokens. Buffer.byteLength is native and
+ * vectorised, so the common ASCII prompt costs one call and no per-character work in JS.
  */
 import type { ChatRequest } from './chat-request.js';
 
@@ -20,21 +23,10 @@ export const MEDIA_TOKENS = { image: 765, video: 16_384, audio: 4096, file: 16_3
 export type MediaKind = keyof typeof MEDIA_TOKENS;
 export type MediaCounts = Record<MediaKind, number>;
 
-const NOT_ASCII = /[^\x00-\x7f]/;
-
-/** Estimated tokens of one string. */
+/** Estimated tokens of one string: L/4 for ASCII, plus 3/8 a token per extra UTF-8 byte (see above). */
 export function textTokens(s: string): number {
-  if (!NOT_ASCII.test(s)) return Math.ceil(s.length / 4);
-  let ascii = 0;
-  let alphabetic = 0;
-  let wide = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) ascii++;
-    else if (c < 0x2e80) alphabetic++;
-    else wide++;
-  }
-  return Math.ceil(ascii / 4) + Math.ceil(alphabetic / 2) + wide;
+  const extra = Buffer.byteLength(s, 'utf8') - s.length;
+  return Math.ceil(s.length / 4 + (extra * 3) / 8);
 }
 
 export function estimateInputTokens(req: Pick<ChatRequest, 'inputTextTokens' | 'messageCount' | 'media'>): number {
