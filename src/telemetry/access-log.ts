@@ -28,6 +28,8 @@ export interface AccessLogLine {
 export function accessLogLine(e: ChatEvent): AccessLogLine {
   const r = e.result;
   const error = errorTypeOf(e);
+  // What the request cost in all: the served attempt and any failed ones that were sent.
+  const sum = (f: 'inputTokens' | 'outputTokens' | 'costNanos'): number => (r?.usage?.[f] ?? 0) + (e.charged ?? []).reduce((a, c) => a + c[f], 0);
   return {
     requestId: e.requestId,
     ...(e.keyId === undefined ? {} : { key: e.keyId }),
@@ -37,9 +39,9 @@ export function accessLogLine(e: ChatEvent): AccessLogLine {
     status: statusOf(e),
     outcome: outcomeOf(e),
     ...(error === undefined ? {} : { error }),
-    inputTokens: r?.usage?.inputTokens ?? 0,
-    outputTokens: r?.usage?.outputTokens ?? 0,
-    cost: formatNanos(r?.usage?.costNanos ?? 0),
+    inputTokens: sum('inputTokens'),
+    outputTokens: sum('outputTokens'),
+    cost: formatNanos(sum('costNanos')),
     latencyMs: Math.round(e.durationMs * 1000) / 1000,
     attempts: r?.attempts ?? 0,
     fallbacks: r?.fallbacks ?? 0,

@@ -49,6 +49,7 @@ export class GatewayMetrics {
     const errorType = errorTypeOf(e);
     const error = errorType === undefined ? {} : { [OTHER.errorType]: errorType };
     this.requests.add(1, { [TOKENHUB.outcome]: outcomeOf(e), ...key, ...requestModel, ...responseModel, ...error });
+    this.recordCharged(e, config, key);
     const provider = served ?? requested;
     // GenAI metrics describe operations on a model: a request that never named a known one has none.
     if (provider === undefined || e.keyId === undefined) return;
@@ -81,6 +82,18 @@ export class GatewayMetrics {
     if (reserved === undefined) return;
     const drift = reserved - usage.inputTokens - usage.outputTokens;
     this.drift.record(Math.abs(drift), { [GEN_AI.responseModel]: served.id, [TOKENHUB.driftDirection]: drift >= 0 ? 'over' : 'under' });
+  }
+
+  /** Failed attempts that were sent are billed too: the same counters as the served one. */
+  private recordCharged(e: ChatEvent, config: GatewayConfig | undefined, key: Attributes): void {
+    for (const c of e.charged ?? []) {
+      const model = config?.models.get(c.model);
+      if (model === undefined || e.keyId === undefined) continue;
+      const byKey = { ...key, [GEN_AI.responseModel]: model.id };
+      this.tokens.add(c.inputTokens, { ...byKey, [GEN_AI.tokenType]: 'input' });
+      this.tokens.add(c.outputTokens, { ...byKey, [GEN_AI.tokenType]: 'output' });
+      this.cost.add(c.costNanos / 1e9, { ...byKey, [TOKENHUB.currency]: model.pricing.currency });
+    }
   }
 
   /** One upstream attempt (a retry on another backend or a fallback model is another one). */

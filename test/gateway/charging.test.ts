@@ -5,7 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
+import { formatNanos } from '../../src/billing/money.js';
 import { parseChatRequest } from '../../src/gateway/request/chat-request.js';
+import type { ChatEvent } from '../../src/gateway/routes/chat-completions.js';
+import { accessLogLine } from '../../src/telemetry/access-log.js';
 import { estimateInputTokens, textTokens } from '../../src/gateway/request/estimate.js';
 import { budgetId } from '../../src/limits/plan.js';
 import { periodIds } from '../../src/limits/periods.js';
@@ -138,6 +141,10 @@ describe('failures after send are charged and do not fan out for free', () => {
     expect(calls('hang-fb')).toBe(0);
     const input = estimate(body);
     expect(await usage('timeout')).toEqual({ hangs: { requests: 1, inputTokens: input, outputTokens: 0, costNanos: cost(input, 0) } });
+    // The access log line says what it cost (it said 0 before).
+    await eventually(() => gw.events.some((e) => e.keyId === 'default/timeout'));
+    const line = accessLogLine(gw.events.find((e) => e.keyId === 'default/timeout') as ChatEvent);
+    expect(line).toMatchObject({ status: 504, inputTokens: input, outputTokens: 0, cost: formatNanos(cost(input, 0)) });
     // rpm 2: the timed-out call counts, so one more passes and the third is refused.
     expect((await postChat(gw.baseURL, { key: clear('timeout'), body: { model: 'plain', messages: [{ role: 'user', content: 'hi' }] } })).status).toBe(200);
     expectOpenAIError(await postChat(gw.baseURL, { key: clear('timeout'), body: { model: 'plain', messages: [{ role: 'user', content: 'hi' }] } }), { status: 429, code: 'rate_limit_exceeded' });

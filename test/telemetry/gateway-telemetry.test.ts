@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatNanos } from '../../src/billing/money.js';
 import type { GatewayObserver } from '../../src/gateway/observe.js';
+import type { ChatEvent } from '../../src/gateway/routes/chat-completions.js';
 import { loggerOptions } from '../../src/gateway/server.js';
 import { MemoryLimitStore } from '../../src/limits/memory-store.js';
 import { GatewayTelemetry } from '../../src/telemetry/index.js';
@@ -182,10 +183,17 @@ describe('OTLP metrics', () => {
     expect(cost).toMatchObject({ unit: '{currency}', kind: 'sum', monotonic: true });
     for (const keyId of ['default/k', 'default/lim']) {
       const mine = served().filter((e) => e.keyId === keyId);
-      expect(total(pointsWhere(tokens, { 'tokenhub.key.id': keyId, 'gen_ai.token.type': 'input' }))).toBe(mine.reduce((a, e) => a + (e.result?.usage?.inputTokens ?? 0), 0));
-      expect(total(pointsWhere(tokens, { 'tokenhub.key.id': keyId, 'gen_ai.token.type': 'output' }))).toBe(mine.reduce((a, e) => a + (e.result?.usage?.outputTokens ?? 0), 0));
+      // The served attempt's usage plus failed attempts that were sent (charged: issue #10).
+      const billed = (e: ChatEvent, f: 'inputTokens' | 'outputTokens' | 'costNanos'): number => (e.result?.usage?.[f] ?? 0) + (e.charged ?? []).reduce((a, c) => a + c[f], 0);
+      const all = gw.events.filter((e) => e.keyId === keyId);
+      expect(mine.length).toBeLessThanOrEqual(all.length);
+      expect(total(pointsWhere(tokens, { 'tokenhub.key.id': keyId, 'gen_ai.token.type': 'input' }))).toBe(all.reduce((a, e) => a + billed(e, 'inputTokens'), 0));
+      expect(total(pointsWhere(tokens, { 'tokenhub.key.id': keyId, 'gen_ai.token.type': 'output' }))).toBe(all.reduce((a, e) => a + billed(e, 'outputTokens'), 0));
     }
-    expect(total(cost?.points ?? [])).toBeCloseTo(sumOf((e) => e.result?.usage?.costNanos ?? 0) / 1e9, 12);
+    // primary's failing backends were charged their input (at primary's price: none here).
+    expect(gw.events.flatMap((e) => e.charged ?? []).filter((c) => c.model === 'primary' && c.inputTokens > 0)).not.toHaveLength(0);
+    const charges = gw.events.reduce((a, e) => a + (e.charged ?? []).reduce((b, c) => b + c.costNanos, 0), 0);
+    expect(total(cost?.points ?? [])).toBeCloseTo((sumOf((e) => e.result?.usage?.costNanos ?? 0) + charges) / 1e9, 12);
     expect(new Set(cost?.points.map((p) => p.attributes['tokenhub.currency']))).toEqual(new Set(['USD']));
     expect(JSON.stringify([...metrics.values()])).not.toContain(KEY);
   });

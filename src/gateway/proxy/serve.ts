@@ -41,6 +41,16 @@ export interface ServeInput {
   readonly upstreamHeaders: Record<string, string>;
   /** Watches each upstream attempt (client spans, trace context); optional. */
   readonly observer?: AttemptObserver;
+  /** Told of each failed attempt that was sent and charged (the served one is in the result). */
+  readonly onCharge?: (c: AttemptCharge) => void;
+}
+
+/** What a failed but sent attempt was charged, for the access log and metrics. */
+export interface AttemptCharge {
+  readonly model: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costNanos: number;
 }
 
 /** What happened, for the access log, metrics and traces. */
@@ -112,6 +122,7 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
       failures.push({ error: outcome.error, class: 'upstream' });
       const bill = outcome.sent && outcome.failure !== 'overloaded' ? inputOnly(input.inputTokens, step.model) : undefined;
       await settle(deps, { input, step, admit: reservation.admit, sent: outcome.sent, ...(bill ? { bill } : {}) });
+      if (bill !== undefined) input.onCharge?.({ model: step.model.id, inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos });
       if (!step.model.failover.on.has(outcome.failure)) break plan;
     }
   }

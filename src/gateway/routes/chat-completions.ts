@@ -5,7 +5,7 @@ import { sendApiError } from '../reply-error.js';
 import { parseChatRequest } from '../request/chat-request.js';
 import { estimateInputTokens } from '../request/estimate.js';
 import { candidatesFor } from '../routing/candidates.js';
-import { type ProxyDeps, type ServeResult, serveChat } from '../proxy/serve.js';
+import { type AttemptCharge, type ProxyDeps, type ServeResult, serveChat } from '../proxy/serve.js';
 import type { RouteContext } from './context.js';
 import { type GatewayObserver, NOOP_OBSERVER } from '../observe.js';
 
@@ -17,6 +17,8 @@ export interface ChatEvent {
   readonly stream: boolean;
   readonly result?: ServeResult;
   readonly error?: ApiError;
+  /** Failed attempts that were sent upstream and charged (besides `result.usage`). */
+  readonly charged?: readonly AttemptCharge[];
   readonly durationMs: number;
   /** performance.now() when the request arrived (stream timings in `result` are on the same clock). */
   readonly startedAt: number;
@@ -36,7 +38,8 @@ export function registerChatRoute(
       watch.end(e);
       deps.onChat(e);
     };
-    const event: { keyId?: string; requestedModel?: string; stream: boolean } = { stream: false };
+    const charged: AttemptCharge[] = [];
+    const event: { keyId?: string; requestedModel?: string; stream: boolean; charged?: AttemptCharge[] } = { stream: false };
     try {
       const { config, key } = ctx.authorize(req);
       event.keyId = key.id;
@@ -47,7 +50,11 @@ export function registerChatRoute(
       // A stream writes to the socket itself; errors before its first byte are written the same way.
       if (chat.stream) reply.hijack();
       const result = await serveChat(
-        { requestId, chat, key, candidates: models, inputTokens: estimateInputTokens(chat), reply, upstreamHeaders: { 'x-request-id': requestId }, ...(deps.observer ? { observer: watch.attempts } : {}) },
+        {
+          requestId, chat, key, candidates: models, inputTokens: estimateInputTokens(chat), reply, upstreamHeaders: { 'x-request-id': requestId },
+          ...(deps.observer ? { observer: watch.attempts } : {}),
+          onCharge: (c) => (event.charged ??= charged).push(c),
+        },
         { ...deps, log: req.log },
       );
       done({ requestId, ...event, result, durationMs: performance.now() - started, startedAt: started });
