@@ -20,7 +20,7 @@ let redis: RedisServer;
 let store: RedisLimitStore;
 let gw: TestGateway;
 
-const KEYS = ['abort', 'sabort', 'delta', 'timeout', 'optin', 'fanout', 'overload', 'refused', 'nores', 'neg', 'deep', 'valid', 'reserve'] as const;
+const KEYS = ['abort', 'lost', 'sabort', 'delta', 'timeout', 'optin', 'fanout', 'overload', 'refused', 'nores', 'neg', 'deep', 'valid', 'reserve'] as const;
 type KeyName = (typeof KEYS)[number];
 const clear = (k: KeyName): string => `th-charge-${k}`;
 const POLICIES: Partial<Record<KeyName, string[]>> = { timeout: ['rpm2'], refused: ['rpm2'], neg: ['budget'], reserve: ['tpm'] };
@@ -42,6 +42,7 @@ beforeAll(async () => {
     yaml: [
       route('slow-answer'),
       route('reasoner'),
+      route('lost-answer', { timeoutSeconds: 1 }),
       route('hangs', { timeoutSeconds: 1, fallback: ['hang-fb'] }),
       route('hangs-optin', { timeoutSeconds: 1, fallback: ['hang-fb'], extra: ['failover: {on: [timeout]}'] }),
       route('hang-fb'),
@@ -98,6 +99,15 @@ describe('a request that was sent is never free', () => {
     expect(output).toBe(16);
     expect((await usage('abort'))['slow-answer']).toEqual({ requests: 1, inputTokens: input, outputTokens: output, costNanos: cost(input, output) });
     expect(gw.events.find((e) => e.keyId === 'default/abort')?.result).toMatchObject({ status: 499, clientGone: true });
+  });
+
+  it('a non-stream call the client drops whose answer then never comes is charged the input estimate and the reserved output', async () => {
+    gw.mock.setBehaviour('lost-answer', { hang: true });
+    const body = { model: 'lost-answer', max_tokens: 50, messages: [{ role: 'user' as const, content: 'word '.repeat(100) }] };
+    await expect(gw.client(clear('lost'), { timeout: 300 }).chat.completions.create(body)).rejects.toThrow(OpenAI.APIConnectionTimeoutError);
+    await eventually(async () => (await usage('lost'))['lost-answer'] !== undefined, 5000);
+    const input = estimate(body);
+    expect(await usage('lost')).toEqual({ 'lost-answer': { requests: 1, inputTokens: input, outputTokens: 50, costNanos: cost(input, 50) } });
   });
 
   it('a stream the client drops before its first chunk (long prefill) is charged the input estimate', async () => {
