@@ -2,7 +2,7 @@
 import type { ApiKey } from '../schema/api-key.js';
 import type { QuotaPolicy } from '../schema/quota-policy.js';
 import { hashKey, keyFingerprint } from '../keys/hash.js';
-import { matchesAny } from './globs.js';
+import { PatternIndex } from './globs.js';
 import { Reason, type ReasonCode } from './reasons.js';
 import { readSecret, verdictOf } from './objects.js';
 import { secretRejection } from './models.js';
@@ -16,6 +16,8 @@ export interface KeyContext {
   readonly policies: PolicyIndex;
   readonly secrets: readonly SecretInput[];
   readonly now: Date;
+  /** Built once per compile from `models`; compileKeys makes one when absent. */
+  readonly patterns?: PatternIndex<CompiledModel>;
 }
 
 /** The Secret key the operator writes a generated API key under. */
@@ -32,8 +34,9 @@ export function compileKeys(
   const keys = new Map<string, CompiledKey>();
   const verdicts: Verdict[] = [];
   const policyUse = new Map<QuotaPolicy, number>();
+  const patterns = ctx.patterns ?? new PatternIndex([...new Set(ctx.models.values())]);
   for (const apiKey of apiKeys) {
-    const result = compileKey(apiKey, ctx);
+    const result = compileKey(apiKey, { ...ctx, patterns });
     if ('reason' in result) {
       verdicts.push(verdictOf(apiKey, { ready: false, ...result }));
       continue;
@@ -63,13 +66,13 @@ function stateOf(key: CompiledKey, now: Date): { ready: boolean; reason: ReasonC
   return { ready: true, reason: Reason.Ready, message: `${models} model(s) allowed; ${policies}` };
 }
 
-function compileKey(apiKey: ApiKey, ctx: KeyContext): { key: CompiledKey; policies: QuotaPolicy[] } | Rejection {
+function compileKey(apiKey: ApiKey, ctx: KeyContext & { patterns: PatternIndex<CompiledModel> }): { key: CompiledKey; policies: QuotaPolicy[] } | Rejection {
   const namespace = apiKey.metadata.namespace ?? 'default';
   const hash = resolveHash(apiKey, namespace, ctx.secrets);
   if (typeof hash !== 'string') return hash;
   const policies = resolvePolicies(apiKey, namespace, ctx.policies);
   if (!Array.isArray(policies)) return policies;
-  const allowed = allowedModels(apiKey, ctx.models);
+  const allowed = allowedModels(apiKey, ctx.patterns);
   if (allowed.length === 0) {
     const patterns = (apiKey.spec.allowedModels ?? ['*']).join(', ');
     return { reason: Reason.NoAllowedModels, message: `allowedModels (${patterns}) match no ready ModelRoute` };
@@ -84,7 +87,7 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext): { key: CompiledKey; polici
     disabled: apiKey.spec.disabled === true,
     ...(expiresAt === undefined ? {} : { expiresAt }),
     policies: policies.map((p) => p.metadata.name),
-    limits: effectiveLimits(policies, allowed),
+    limits: effectiveLimits(policies, allowed, ctx.patterns),
   };
   return { key, policies };
 }
@@ -104,10 +107,10 @@ function resolveHash(apiKey: ApiKey, namespace: string, secrets: readonly Secret
   return hashKey(found.value);
 }
 
-function allowedModels(apiKey: ApiKey, models: ReadonlyMap<string, CompiledModel>): CompiledModel[] {
-  const patterns = apiKey.spec.allowedModels ?? ['*'];
-  const unique = new Set(models.values());
-  return [...unique].filter((m) => matchesAny(patterns, [m.id, ...m.aliases])).sort((a, b) => (a.id < b.id ? -1 : 1));
+function allowedModels(apiKey: ApiKey, index: PatternIndex<CompiledModel>): CompiledModel[] {
+  const selected = new Set<CompiledModel>();
+  for (const pattern of apiKey.spec.allowedModels ?? ['*']) for (const m of index.select(pattern)) selected.add(m);
+  return [...selected].sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
 function resolvePolicies(apiKey: ApiKey, namespace: string, index: PolicyIndex): QuotaPolicy[] | Rejection {

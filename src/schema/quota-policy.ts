@@ -7,6 +7,7 @@ import {
   type RateLimits,
   conditionsSchema,
   decimalString,
+  modelPattern,
   positiveInt,
   rateLimits,
 } from './common.js';
@@ -79,7 +80,7 @@ export const quotaPolicySpecSchema: JsonSchema = {
         required: ['model'],
         additionalProperties: false,
         properties: {
-          model: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9*?][A-Za-z0-9._:/*?-]*$' },
+          model: modelPattern,
           rpm: positiveInt,
           tpm: positiveInt,
         },
