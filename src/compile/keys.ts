@@ -16,6 +16,10 @@ export interface KeyContext {
   readonly policies: PolicyIndex;
   readonly secrets: readonly SecretInput[];
   readonly now: Date;
+  /** Platform ceiling policies: added to every key's own (strictest wins). */
+  readonly ceilings?: readonly QuotaPolicy[];
+  /** Model id → the namespaces it is published to; absent: every namespace. */
+  readonly publishedTo?: ReadonlyMap<string, ReadonlySet<string>>;
   /** Built once per compile from `models`; compileKeys makes one when absent. */
   readonly patterns?: PatternIndex<CompiledModel>;
 }
@@ -70,12 +74,14 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext & { patterns: PatternIndex<C
   const namespace = apiKey.metadata.namespace ?? 'default';
   const hash = resolveHash(apiKey, namespace, ctx.secrets);
   if (typeof hash !== 'string') return hash;
-  const policies = resolvePolicies(apiKey, namespace, ctx.policies);
-  if (!Array.isArray(policies)) return policies;
-  const allowed = allowedModels(apiKey, ctx.patterns);
+  const own = resolvePolicies(apiKey, namespace, ctx.policies);
+  if (!Array.isArray(own)) return own;
+  const policies = [...own, ...(ctx.ceilings ?? []).filter((c) => !own.includes(c))];
+  const published = (m: CompiledModel): boolean => ctx.publishedTo?.get(m.id)?.has(namespace) ?? true;
+  const allowed = allowedModels(apiKey, ctx.patterns).filter(published);
   if (allowed.length === 0) {
     const patterns = (apiKey.spec.allowedModels ?? ['*']).join(', ');
-    return { reason: Reason.NoAllowedModels, message: `allowedModels (${patterns}) match no ready ModelRoute` };
+    return { reason: Reason.NoAllowedModels, message: `allowedModels (${patterns}) match no ready ModelRoute published to namespace ${namespace}` };
   }
   const expiresAt = apiKey.spec.expiresAt === undefined ? undefined : Date.parse(apiKey.spec.expiresAt);
   const key: CompiledKey = {
@@ -86,7 +92,7 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext & { patterns: PatternIndex<C
     allowedModels: new Set(allowed.map((m) => m.id)),
     disabled: apiKey.spec.disabled === true,
     ...(expiresAt === undefined ? {} : { expiresAt }),
-    policies: policies.map((p) => p.metadata.name),
+    policies: policies.map((p) => (own.includes(p) ? p.metadata.name : `${p.metadata.namespace ?? 'default'}/${p.metadata.name} (ceiling)`)),
     limits: effectiveLimits(policies, allowed, ctx.patterns),
   };
   return { key, policies };
@@ -101,6 +107,7 @@ function resolveHash(apiKey: ApiKey, namespace: string, secrets: readonly Secret
   }
   const name = generatedSecretName(apiKey);
   const found = readSecret(secrets, { namespace, name, key: GENERATED_SECRET_KEY });
+  if ('missing' in found && found.missing === 'consent') return secretRejection('consent', namespace, { name, key: GENERATED_SECRET_KEY });
   if ('missing' in found) {
     return { reason: Reason.CredentialPending, message: `waiting for the operator to generate Secret ${namespace}/${name}` };
   }

@@ -8,6 +8,7 @@ import {
   type SecretKeyRef,
   conditionsSchema,
   decimalString,
+  dnsLabel,
   positiveInt,
   rateLimits,
   secretKeyRef,
@@ -72,6 +73,8 @@ export interface ModelRouteSpec {
   pricing?: Pricing;
   backends: Backend[];
   fallbackModels?: string[];
+  /** Namespaces whose ApiKeys may call this model; omitted: every namespace TokenHub serves. */
+  publishTo?: string[];
 }
 
 export interface ModelRouteStatus {
@@ -180,6 +183,13 @@ export const modelRouteSpecSchema: JsonSchema = {
       maxItems: 8,
       items: modelId,
       description: 'Default fallback chain, tried in order when this model is unavailable.',
+    },
+    publishTo: {
+      type: 'array',
+      maxItems: 256,
+      items: dnsLabel,
+      'x-kubernetes-list-type': 'set',
+      description: 'Namespaces whose ApiKeys may call this model; omitted means every namespace TokenHub serves.',
     },
   },
 };

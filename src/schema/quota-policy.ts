@@ -27,6 +27,11 @@ export interface ModelRateLimit extends RateLimits {
 export interface QuotaPolicySpec {
   /** Applies to every ApiKey of the namespace that names no policy. At most one per namespace. */
   default?: boolean;
+  /**
+   * A platform ceiling: applies to every ApiKey in every namespace, on top of the key's own
+   * policies (the strictest limit wins). Honoured only in a platform namespace.
+   */
+  ceiling?: boolean;
   /** Per key, across all its models. */
   rateLimits?: RateLimits;
   /** Per key and model. */
@@ -70,6 +75,11 @@ export const quotaPolicySpecSchema: JsonSchema = {
   additionalProperties: false,
   properties: {
     default: { type: 'boolean', default: false, description: 'Use for keys that name no policy.' },
+    ceiling: {
+      type: 'boolean',
+      default: false,
+      description: 'Platform ceiling: applies to every ApiKey in every namespace on top of its own policies (strictest wins). Only in a platform namespace.',
+    },
     rateLimits: { ...rateLimits, description: 'Per key, across all its models.' },
     modelRateLimits: {
       type: 'array',
