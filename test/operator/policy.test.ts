@@ -68,6 +68,14 @@ metadata: { name: two-sources, namespace: ${NS} }
 spec:
   credential: { generate: {}, hash: "sha256:${'0'.repeat(64)}" }
 `, /set exactly one of generate, secretRef or hash/],
+      // A pattern that would have frozen every gateway (issue #11): more than 8 stars.
+      [`apiVersion: tokenhub.io/v1alpha1
+kind: ApiKey
+metadata: { name: star-storm, namespace: ${NS} }
+spec:
+  credential: { hash: "sha256:${'0'.repeat(64)}" }
+  allowedModels: ["${'*'.repeat(40)}X"]
+`, /spec\.allowedModels\[0\]: Invalid value/],
     ];
     for (const [yaml, message] of cases) {
       const res = await cp.kubectl(['apply', '-f', '-'], { input: yaml });
