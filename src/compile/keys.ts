@@ -4,7 +4,7 @@ import type { QuotaPolicy } from '../schema/quota-policy.js';
 import { hashKey, keyFingerprint } from '../keys/hash.js';
 import { PatternIndex } from './globs.js';
 import { Reason, type ReasonCode } from './reasons.js';
-import { readSecret, verdictOf } from './objects.js';
+import { CREDENTIAL_LABEL, readSecret, verdictOf } from './objects.js';
 import { secretRejection } from './models.js';
 import { type PolicyIndex, effectiveLimits } from './policies.js';
 import type { CompiledKey, CompiledModel, SecretInput, Verdict } from './types.js';
@@ -109,7 +109,9 @@ function resolveHash(apiKey: ApiKey, namespace: string, secrets: readonly Secret
   const found = readSecret(secrets, { namespace, name, key: GENERATED_SECRET_KEY });
   if ('missing' in found && found.missing === 'consent') return secretRejection('consent', namespace, { name, key: GENERATED_SECRET_KEY });
   if ('missing' in found) {
-    return { reason: Reason.CredentialPending, message: `waiting for the operator to generate Secret ${namespace}/${name}` };
+    // An existing Secret of that name without the credential label is neither read nor replaced.
+    const message = `waiting for the operator to generate Secret ${namespace}/${name} (labelled ${CREDENTIAL_LABEL}: "true")`;
+    return { reason: Reason.CredentialPending, message };
   }
   return hashKey(found.value);
 }
