@@ -9,27 +9,37 @@ import { admit } from './objects.js';
 import { compileModels } from './models.js';
 import { indexPolicies } from './policies.js';
 import { compileKeys } from './keys.js';
+import { type Tenancy, fencePolicies, fenceRoutes, publications } from './tenancy.js';
 import type { CompileInput, CompileOptions, CompileResult, CompiledKey, CompiledModel, GatewayConfig, Verdict } from './types.js';
 
 export interface Compiler {
   (input: CompileInput, options: CompileOptions): CompileResult;
 }
 
-/** Builds a compile function around one set of compiled validators (ajv compilation is costly). */
-export function createCompiler(validator = new ResourceValidator()): Compiler {
+/**
+ * Builds a compile function around one set of compiled validators (ajv compilation is costly)
+ * and the platform's tenancy settings (which namespaces publish models and set ceilings).
+ */
+export function createCompiler(validator = new ResourceValidator(), tenancy: Tenancy = {}): Compiler {
   return (input, options) => {
     const ns = options.defaultNamespace ?? 'default';
     const admitted = admit(input.objects, validator, ns);
-    const models = compileModels(admitted.routes, input.secrets);
-    const policies = indexPolicies(admitted.policies);
+    const routes = fenceRoutes(admitted.routes, tenancy);
+    const fenced = fencePolicies(admitted.policies, tenancy);
+    const models = compileModels(routes.served, input.secrets);
+    const policies = indexPolicies(fenced.accepted);
     const keys = compileKeys(admitted.keys, {
       models: models.models,
       policies: policies.index,
       secrets: input.secrets,
       now: options.now,
+      ceilings: fenced.ceilings,
+      publishedTo: publications(routes.served),
     });
     const verdicts: Verdict[] = [
       ...admitted.verdicts,
+      ...routes.verdicts,
+      ...fenced.verdicts,
       ...models.verdicts,
       ...policies.verdicts((p) => keys.policyUse.get(p) ?? 0),
       ...keys.verdicts,
@@ -71,6 +81,6 @@ function revisionOf(models: Map<string, CompiledModel>, keys: Map<string, Compil
 }
 
 /** The default compiler, for callers that compile once (CLI). Long-lived callers keep their own. */
-export function compile(input: CompileInput, options: CompileOptions): CompileResult {
-  return createCompiler()(input, options);
+export function compile(input: CompileInput, options: CompileOptions & { tenancy?: Tenancy }): CompileResult {
+  return createCompiler(undefined, options.tenancy ?? {})(input, options);
 }

@@ -2,9 +2,9 @@
 import type { ApiKey } from '../schema/api-key.js';
 import type { QuotaPolicy } from '../schema/quota-policy.js';
 import { hashKey, keyFingerprint } from '../keys/hash.js';
-import { matchesAny } from './globs.js';
+import { PatternIndex } from './globs.js';
 import { Reason, type ReasonCode } from './reasons.js';
-import { readSecret, verdictOf } from './objects.js';
+import { CREDENTIAL_LABEL, readSecret, verdictOf } from './objects.js';
 import { secretRejection } from './models.js';
 import { type PolicyIndex, effectiveLimits } from './policies.js';
 import type { CompiledKey, CompiledModel, SecretInput, Verdict } from './types.js';
@@ -16,6 +16,12 @@ export interface KeyContext {
   readonly policies: PolicyIndex;
   readonly secrets: readonly SecretInput[];
   readonly now: Date;
+  /** Platform ceiling policies: added to every key's own (strictest wins). */
+  readonly ceilings?: readonly QuotaPolicy[];
+  /** Model id → the namespaces it is published to; absent: every namespace. */
+  readonly publishedTo?: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Built once per compile from `models`; compileKeys makes one when absent. */
+  readonly patterns?: PatternIndex<CompiledModel>;
 }
 
 /** The Secret key the operator writes a generated API key under. */
@@ -32,8 +38,9 @@ export function compileKeys(
   const keys = new Map<string, CompiledKey>();
   const verdicts: Verdict[] = [];
   const policyUse = new Map<QuotaPolicy, number>();
+  const patterns = ctx.patterns ?? new PatternIndex([...new Set(ctx.models.values())]);
   for (const apiKey of apiKeys) {
-    const result = compileKey(apiKey, ctx);
+    const result = compileKey(apiKey, { ...ctx, patterns });
     if ('reason' in result) {
       verdicts.push(verdictOf(apiKey, { ready: false, ...result }));
       continue;
@@ -63,16 +70,18 @@ function stateOf(key: CompiledKey, now: Date): { ready: boolean; reason: ReasonC
   return { ready: true, reason: Reason.Ready, message: `${models} model(s) allowed; ${policies}` };
 }
 
-function compileKey(apiKey: ApiKey, ctx: KeyContext): { key: CompiledKey; policies: QuotaPolicy[] } | Rejection {
+function compileKey(apiKey: ApiKey, ctx: KeyContext & { patterns: PatternIndex<CompiledModel> }): { key: CompiledKey; policies: QuotaPolicy[] } | Rejection {
   const namespace = apiKey.metadata.namespace ?? 'default';
   const hash = resolveHash(apiKey, namespace, ctx.secrets);
   if (typeof hash !== 'string') return hash;
-  const policies = resolvePolicies(apiKey, namespace, ctx.policies);
-  if (!Array.isArray(policies)) return policies;
-  const allowed = allowedModels(apiKey, ctx.models);
+  const own = resolvePolicies(apiKey, namespace, ctx.policies);
+  if (!Array.isArray(own)) return own;
+  const policies = [...own, ...(ctx.ceilings ?? []).filter((c) => !own.includes(c))];
+  const published = (m: CompiledModel): boolean => ctx.publishedTo?.get(m.id)?.has(namespace) ?? true;
+  const allowed = allowedModels(apiKey, ctx.patterns).filter(published);
   if (allowed.length === 0) {
     const patterns = (apiKey.spec.allowedModels ?? ['*']).join(', ');
-    return { reason: Reason.NoAllowedModels, message: `allowedModels (${patterns}) match no ready ModelRoute` };
+    return { reason: Reason.NoAllowedModels, message: `allowedModels (${patterns}) match no ready ModelRoute published to namespace ${namespace}` };
   }
   const expiresAt = apiKey.spec.expiresAt === undefined ? undefined : Date.parse(apiKey.spec.expiresAt);
   const key: CompiledKey = {
@@ -83,8 +92,8 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext): { key: CompiledKey; polici
     allowedModels: new Set(allowed.map((m) => m.id)),
     disabled: apiKey.spec.disabled === true,
     ...(expiresAt === undefined ? {} : { expiresAt }),
-    policies: policies.map((p) => p.metadata.name),
-    limits: effectiveLimits(policies, allowed),
+    policies: policies.map((p) => (own.includes(p) ? p.metadata.name : `${p.metadata.namespace ?? 'default'}/${p.metadata.name} (ceiling)`)),
+    limits: effectiveLimits(policies, allowed, ctx.patterns),
   };
   return { key, policies };
 }
@@ -98,16 +107,19 @@ function resolveHash(apiKey: ApiKey, namespace: string, secrets: readonly Secret
   }
   const name = generatedSecretName(apiKey);
   const found = readSecret(secrets, { namespace, name, key: GENERATED_SECRET_KEY });
+  if ('missing' in found && found.missing === 'consent') return secretRejection('consent', namespace, { name, key: GENERATED_SECRET_KEY });
   if ('missing' in found) {
-    return { reason: Reason.CredentialPending, message: `waiting for the operator to generate Secret ${namespace}/${name}` };
+    // An existing Secret of that name without the credential label is neither read nor replaced.
+    const message = `waiting for the operator to generate Secret ${namespace}/${name} (labelled ${CREDENTIAL_LABEL}: "true")`;
+    return { reason: Reason.CredentialPending, message };
   }
   return hashKey(found.value);
 }
 
-function allowedModels(apiKey: ApiKey, models: ReadonlyMap<string, CompiledModel>): CompiledModel[] {
-  const patterns = apiKey.spec.allowedModels ?? ['*'];
-  const unique = new Set(models.values());
-  return [...unique].filter((m) => matchesAny(patterns, [m.id, ...m.aliases])).sort((a, b) => (a.id < b.id ? -1 : 1));
+function allowedModels(apiKey: ApiKey, index: PatternIndex<CompiledModel>): CompiledModel[] {
+  const selected = new Set<CompiledModel>();
+  for (const pattern of apiKey.spec.allowedModels ?? ['*']) for (const m of index.select(pattern)) selected.add(m);
+  return [...selected].sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
 function resolvePolicies(apiKey: ApiKey, namespace: string, index: PolicyIndex): QuotaPolicy[] | Rejection {

@@ -2,7 +2,7 @@
 import { DEFAULT_FAILOVER_ON, DEFAULT_MAX_ATTEMPTS, type ModelRoute } from '../schema/model-route.js';
 import { parseMicros } from '../billing/money.js';
 import { Reason, type ReasonCode } from './reasons.js';
-import { readSecret, verdictOf } from './objects.js';
+import { CREDENTIAL_LABEL, type SecretMiss, readSecret, verdictOf } from './objects.js';
 import type { CompiledBackend, CompiledModel, SecretInput, Verdict } from './types.js';
 
 type Rejection = { reason: ReasonCode; message: string };
@@ -103,14 +103,17 @@ function buildModel(route: ModelRoute, secrets: readonly SecretInput[]): Omit<Co
   };
 }
 
-export function secretRejection(
-  missing: 'secret' | 'key',
-  namespace: string,
-  ref: { name: string; key: string },
-): Rejection {
-  return missing === 'secret'
-    ? { reason: Reason.SecretNotFound, message: `Secret ${namespace}/${ref.name} not found` }
-    : { reason: Reason.SecretKeyNotFound, message: `Secret ${namespace}/${ref.name} has no key "${ref.key}"` };
+export function secretRejection(missing: SecretMiss, namespace: string, ref: { name: string; key: string }): Rejection {
+  const consent = `${CREDENTIAL_LABEL}: "true"`;
+  if (missing === 'secret') {
+    const message = `Secret ${namespace}/${ref.name} not found (TokenHub reads only Secrets labelled ${consent})`;
+    return { reason: Reason.SecretNotFound, message };
+  }
+  if (missing === 'consent') {
+    const message = `Secret ${namespace}/${ref.name} is not labelled ${consent}: label it to let TokenHub read it`;
+    return { reason: Reason.SecretNotLabelled, message };
+  }
+  return { reason: Reason.SecretKeyNotFound, message: `Secret ${namespace}/${ref.name} has no key "${ref.key}"` };
 }
 
 /**

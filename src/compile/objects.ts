@@ -70,13 +70,24 @@ function invalidVerdict(
   return { ref, ...(generation === undefined ? {} : { generation }), ready: false, reason: Reason.InvalidSpec, message, problems };
 }
 
-/** Looks up `namespace/name[key]`; the result says which of the two was missing. */
+/**
+ * The label by which a Secret consents to being read by TokenHub: only Secrets labelled
+ * `tokenhub.io/credential: "true"` can be referenced, and the informers watch only those, so a
+ * ModelRoute or ApiKey writer cannot exfiltrate any other Secret of the namespace (issue #11).
+ */
+export const CREDENTIAL_LABEL = 'tokenhub.io/credential';
+export const CREDENTIAL_SELECTOR = `${CREDENTIAL_LABEL}=true`;
+
+export type SecretMiss = 'secret' | 'key' | 'consent';
+
+/** Looks up `namespace/name[key]`; the result says what was missing (the Secret, its key, its label). */
 export function readSecret(
   secrets: readonly SecretInput[],
   ref: { namespace: string; name: string; key: string },
-): { value: string } | { missing: 'secret' | 'key' } {
+): { value: string } | { missing: SecretMiss } {
   const secret = secrets.find((s) => s.namespace === ref.namespace && s.name === ref.name);
   if (secret === undefined) return { missing: 'secret' };
+  if (secret.labels?.[CREDENTIAL_LABEL] !== 'true') return { missing: 'consent' };
   const value = secret.data[ref.key];
   if (value === undefined) return { missing: 'key' };
   return { value: value.trim() };

@@ -1,7 +1,7 @@
 /** QuotaPolicies: accept them, find each namespace's default, and merge several into effective limits. */
 import type { QuotaPolicy } from '../schema/quota-policy.js';
 import { parseNanos } from '../billing/money.js';
-import { globToRegExp } from './globs.js';
+import { PatternIndex } from './globs.js';
 import { Reason } from './reasons.js';
 import { verdictOf } from './objects.js';
 import type { CompiledModel, EffectiveLimits, PeriodLimits, RateLimitPair, Verdict } from './types.js';
@@ -78,7 +78,11 @@ function mergePeriods(a: PeriodLimits, b: PeriodLimits): PeriodLimits {
 }
 
 /** The most restrictive of several policies, per limit, for the models a key may call. */
-export function effectiveLimits(policies: readonly QuotaPolicy[], models: readonly CompiledModel[]): EffectiveLimits {
+export function effectiveLimits(
+  policies: readonly QuotaPolicy[],
+  models: readonly CompiledModel[],
+  patterns: PatternIndex<CompiledModel> = new PatternIndex(models),
+): EffectiveLimits {
   let key: RateLimitPair = {};
   let tokens: PeriodLimits = {};
   let costNanos: PeriodLimits = {};
@@ -93,8 +97,7 @@ export function effectiveLimits(policies: readonly QuotaPolicy[], models: readon
       ...(cost.total === undefined ? {} : { total: parseNanos(cost.total) }),
     });
     for (const model of models) {
-      const names = [model.id, ...model.aliases];
-      const entry = (p.spec.modelRateLimits ?? []).find((m) => names.some((n) => globToRegExp(m.model).test(n)));
+      const entry = (p.spec.modelRateLimits ?? []).find((m) => patterns.matches(m.model, model));
       if (entry === undefined) continue;
       perModel.set(model.id, mergePair(perModel.get(model.id) ?? {}, { rpm: entry.rpm, tpm: entry.tpm }));
     }

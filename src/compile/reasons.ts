@@ -13,8 +13,10 @@ export const Reason = {
   FallbackNotFound: 'FallbackNotFound',
   /** The fallback chain leads back to the model itself. */
   FallbackLoop: 'FallbackLoop',
-  /** A referenced Secret does not exist. */
+  /** A referenced Secret does not exist (or, in a cluster, is not labelled tokenhub.io/credential: "true"). */
   SecretNotFound: 'SecretNotFound',
+  /** A referenced Secret exists but has not opted in with the label tokenhub.io/credential: "true". */
+  SecretNotLabelled: 'SecretNotLabelled',
   /** The referenced Secret exists but lacks the key. */
   SecretKeyNotFound: 'SecretKeyNotFound',
   /** The key is to be generated and the operator has not written its Secret yet. */
@@ -31,6 +33,8 @@ export const Reason = {
   KeyExpired: 'KeyExpired',
   /** The key is disabled. */
   KeyDisabled: 'KeyDisabled',
+  /** A ModelRoute (or a ceiling QuotaPolicy) outside the namespaces the platform names. */
+  NotPlatformNamespace: 'NotPlatformNamespace',
 } as const;
 
 export type ReasonCode = (typeof Reason)[keyof typeof Reason];

@@ -117,6 +117,8 @@ export interface SecretInput {
   readonly namespace: string;
   readonly name: string;
   readonly data: Readonly<Record<string, string>>;
+  /** Only a Secret labelled CREDENTIAL_LABEL="true" may be referenced (its owner's consent). */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export interface CompileInput {

@@ -1,6 +1,7 @@
 /** `tokenhub gateway --config PATH... [--port N] [--host H] [--redis URL]` */
 import { UsageError, parse, runCommand } from '../cli/args.js';
 import { closeOnSignals, metricsPortOf, startGateway } from './server.js';
+import { redisUrlFromEnv } from '../limits/redis-connect.js';
 
 const USAGE = 'tokenhub gateway --config PATH [--config PATH...] [--port N] [--host H] [--redis URL] [--log-level L] [--metrics-port N]';
 
@@ -24,7 +25,7 @@ export async function gatewayCommand(args: string[]): Promise<number> {
     const port = Number(values.port ?? process.env['PORT'] ?? 8080);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port ${values.port}`);
     const { createStore } = await import('../limits/create-store.js');
-    const redisUrl = values.redis ?? process.env['TOKENHUB_REDIS_URL'];
+    const redisUrl = redisUrlFromEnv(values.redis);
     const storeLog = storeStateLogger();
     const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv(), onStateChange: storeLog.onStateChange });
     const metricsPort = metricsPortOf(values['metrics-port']);

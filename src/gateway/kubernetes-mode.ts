@@ -8,14 +8,16 @@ import { KubeConfigSource } from './config/kube-source.js';
 import { storeEnv, storeStateLogger } from './command.js';
 import { closeOnSignals, metricsPortOf, processLoggerOptions } from './server.js';
 import { GatewayTelemetry } from '../telemetry/index.js';
+import { redisUrlFromEnv } from '../limits/redis-connect.js';
 
-const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH] [--metrics-port N]';
+const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--platform-namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH] [--metrics-port N]';
 
 export async function kubernetesGateway(args: string[]): Promise<number> {
   return runCommand(USAGE, async () => {
     const { values } = parse(args, {
       kubernetes: { type: 'boolean' },
       namespace: { type: 'string', short: 'n', multiple: true },
+      'platform-namespace': { type: 'string', multiple: true },
       port: { type: 'string', short: 'p' },
       host: { type: 'string' },
       redis: { type: 'string' },
@@ -26,7 +28,7 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     const namespaces = namespacesOf(values.namespace ?? [], process.env['TOKENHUB_NAMESPACES']);
     const client = await KubeClient.load(values.kubeconfig ?? process.env['KUBECONFIG']);
     const { createStore } = await import('../limits/create-store.js');
-    const redisUrl = values.redis ?? process.env['TOKENHUB_REDIS_URL'];
+    const redisUrl = redisUrlFromEnv(values.redis);
     // The fleet's Redis failure mode and size come from the environment the operator sets.
     const storeLog = storeStateLogger();
     const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv(), onStateChange: storeLog.onStateChange });
@@ -42,7 +44,7 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     });
     log = app.log;
     storeLog.bind(app.log);
-    source = new KubeConfigSource({ client, namespaces, holder, compiler: createCompiler(), log: app.log, ...watchSecondsOf(process.env['TOKENHUB_WATCH_SECONDS']) });
+    source = new KubeConfigSource({ client, namespaces, holder, compiler: createCompiler(undefined, { platformNamespaces: platformNamespacesOf(values['platform-namespace']) }), log: app.log, ...watchSecondsOf(process.env['TOKENHUB_WATCH_SECONDS']) });
     source.start();
     const url = await app.listen({ host: values.host ?? '0.0.0.0', port: Number(values.port ?? process.env['PORT'] ?? 8080) });
     app.log.info({ url, namespaces: namespaces.length === 0 ? 'all' : namespaces, store: store.name, telemetry: telemetry.describe() }, 'gateway listening (cluster mode)');
@@ -57,6 +59,11 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     await new Promise<never>(() => {});
     return 0;
   });
+}
+
+/** Where ModelRoutes are served from (compile/tenancy.ts); the chart always sets it, empty means all. */
+function platformNamespacesOf(flags: readonly string[] | undefined): string[] {
+  return namespacesOf(flags ?? [], process.env['TOKENHUB_PLATFORM_NAMESPACES']);
 }
 
 export function namespacesOf(flags: readonly string[], env: string | undefined): string[] {

@@ -1,10 +1,11 @@
 /**
  * The cluster as TokenHub sees it: caches of ModelRoutes, ApiKeys, QuotaPolicies and Secrets in
- * the watched namespaces (or all), turned into compile input on demand. Shared by the operator
+ * the watched namespaces (or all; Secrets only when labelled tokenhub.io/credential=true), turned into compile input on demand. Shared by the operator
  * and the gateway's cluster mode.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { CompileInput, SecretInput } from '../compile/types.js';
+import { CREDENTIAL_SELECTOR } from '../compile/objects.js';
 import { KIND_NAMES } from '../schema/kinds.js';
 import type { KubeClient, KubeObject } from './client.js';
 import { Informer } from './informer.js';
@@ -25,11 +26,16 @@ export class ClusterState {
 
   constructor(opts: ClusterStateOptions) {
     const scopes = opts.namespaces.length === 0 ? [undefined] : [...opts.namespaces];
-    const make = (path: string): Informer =>
-      new Informer({ client: opts.client, path, log: opts.log, onChange: opts.onChange, ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}) });
+    const make = (path: string, labelSelector?: string): Informer =>
+      new Informer({
+        client: opts.client, path, log: opts.log, onChange: opts.onChange,
+        ...(labelSelector === undefined ? {} : { labelSelector }),
+        ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}),
+      });
     for (const namespace of scopes) {
       for (const kind of KIND_NAMES) this.objects.push(make(tokenhubPath(kind, namespace === undefined ? {} : { namespace })));
-      this.secrets.push(make(secretsPath(namespace)));
+      // Only Secrets that opted in: no other Secret ever reaches this process's memory.
+      this.secrets.push(make(secretsPath(namespace), CREDENTIAL_SELECTOR));
     }
   }
 
@@ -63,5 +69,5 @@ export function decodeSecret(s: KubeObject): SecretInput {
   const data: Record<string, string> = {};
   const raw = (s['data'] ?? {}) as Record<string, unknown>;
   for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') data[k] = Buffer.from(v, 'base64').toString('utf8');
-  return { namespace: s.metadata.namespace ?? 'default', name: s.metadata.name, data };
+  return { namespace: s.metadata.namespace ?? 'default', name: s.metadata.name, data, labels: { ...s.metadata.labels } };
 }

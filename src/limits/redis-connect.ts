@@ -21,6 +21,26 @@ export class RedisUrlError extends Error {
   override readonly name = 'RedisUrlError';
 }
 
+/**
+ * The URL with `password` put in its userinfo, unless the URL already carries one: how a
+ * password from a Secret (TOKENHUB_REDIS_PASSWORD) reaches every connection kind, including
+ * Sentinel and Cluster URLs. Never logged (see redactRedisUrl).
+ */
+export function withRedisPassword(url: string, password: string | undefined): string {
+  if (password === undefined || password === '') return url;
+  const m = /^([a-z+]+:\/\/)([^@/]*@)?(.*)$/i.exec(url.trim());
+  if (m === null) return url;
+  const userinfo = m[2]?.slice(0, -1) ?? '';
+  if (userinfo.includes(':')) return url;
+  return `${m[1]}${encodeURIComponent(userinfo === '' ? '' : decodeURIComponent(userinfo))}:${encodeURIComponent(password)}@${m[3]}`;
+}
+
+/** TOKENHUB_REDIS_URL (or the flag) with TOKENHUB_REDIS_PASSWORD applied; undefined when neither URL is set. */
+export function redisUrlFromEnv(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const url = flag ?? env['TOKENHUB_REDIS_URL'];
+  return url === undefined || url === '' ? url : withRedisPassword(url, env['TOKENHUB_REDIS_PASSWORD']);
+}
+
 /** The URL with any credentials masked, for messages and logs. */
 export function redactRedisUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');

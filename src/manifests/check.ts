@@ -135,6 +135,8 @@ function fieldOf(reason: ReasonCode): string {
     FallbackLoop: 'spec.fallbackModels',
     SecretNotFound: 'spec',
     SecretKeyNotFound: 'spec',
+    SecretNotLabelled: 'spec',
+    NotPlatformNamespace: 'metadata.namespace',
     CredentialPending: 'spec.credential.generate',
     KeyConflict: 'spec.credential',
     NoAllowedModels: 'spec.allowedModels',

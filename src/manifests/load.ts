@@ -134,7 +134,9 @@ export function secretsOf(objects: readonly unknown[], defaultNamespace: string)
     }
     const name = typeof meta['name'] === 'string' ? meta['name'] : '';
     const namespace = typeof meta['namespace'] === 'string' ? meta['namespace'] : defaultNamespace;
-    out.push({ namespace, name, data });
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(isObject(meta['labels']) ? meta['labels'] : {})) if (typeof v === 'string') labels[k] = v;
+    out.push({ namespace, name, data, labels });
   }
   return out;
 }

@@ -6,9 +6,10 @@ import { namespacesOf } from '../gateway/kubernetes-mode.js';
 import { closeOnSignals } from '../gateway/server.js';
 import { startOperator } from './operator.js';
 import { startOperatorTelemetry } from '../telemetry/operator-metrics.js';
+import { redisUrlFromEnv } from '../limits/redis-connect.js';
 
 const USAGE = [
-  'tokenhub operator [--namespace NS[,NS...]] [--fleet-namespace NS] [--fleet-config NAME] [--kubeconfig PATH]',
+  'tokenhub operator [--namespace NS[,NS...]] [--platform-namespace NS[,NS...]] [--fleet-namespace NS] [--fleet-config NAME] [--kubeconfig PATH]',
   '  [--health-port N] [--leader-elect=true|false] [--lease-name NAME] [--identity ID] [--redis URL]',
   '  [--usage-interval-seconds N] [--log-level L]',
 ].join('\n');
@@ -32,6 +33,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
   return runCommand(USAGE, async () => {
     const { values } = parse(args, {
       namespace: { type: 'string', short: 'n', multiple: true },
+      'platform-namespace': { type: 'string', multiple: true },
       'fleet-namespace': { type: 'string' },
       'fleet-config': { type: 'string' },
       kubeconfig: { type: 'string' },
@@ -48,7 +50,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
     const leaderElect = boolFlag('leader-elect', values['leader-elect'], true);
     // Without --kubeconfig, client-node's default: KUBECONFIG (which may list several files), ~/.kube/config, in-cluster.
     const client = await KubeClient.load(values.kubeconfig);
-    const redisUrl = values.redis ?? process.env['TOKENHUB_REDIS_URL'];
+    const redisUrl = redisUrlFromEnv(values.redis);
     // Redis itself, not the gateway's resilient store: its fail-open fallback would answer with
     // this process's empty local counters, and the operator would write zeros into status.
     const { RedisLimitStore } = await import('../limits/redis-store.js');
@@ -56,6 +58,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
     const op = await startOperator({
       client,
       namespaces: namespacesOf(values.namespace ?? [], process.env['TOKENHUB_NAMESPACES']),
+      platformNamespaces: namespacesOf(values['platform-namespace'] ?? [], process.env['TOKENHUB_PLATFORM_NAMESPACES']),
       fleetNamespace: values['fleet-namespace'] ?? process.env['POD_NAMESPACE'] ?? 'tokenhub',
       fleetConfigName: values['fleet-config'] ?? 'tokenhub-gateway',
       health: { port: healthPort },

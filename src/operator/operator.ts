@@ -48,6 +48,8 @@ export interface StartOperatorOptions {
   readonly logger?: FastifyServerOptions['logger'];
   readonly clock?: () => number;
   readonly compiler?: Compiler;
+  /** Namespaces whose ModelRoutes are served and which may set ceilings; empty: all (see compile/tenancy.ts). */
+  readonly platformNamespaces?: readonly string[];
 }
 
 export interface RunningOperator {
@@ -131,7 +133,7 @@ function assemble(ctx: {
   const state = new ClusterState({ client: opts.client, namespaces: opts.namespaces ?? [], log, onChange: () => tasks.policy.trigger(), ...watch });
   const reconciler = new Reconciler({
     state, writer, metrics, log, isLeader, clock,
-    compiler: opts.compiler ?? createCompiler(),
+    compiler: opts.compiler ?? createCompiler(undefined, { platformNamespaces: opts.platformNamespaces ?? [] }),
     secrets: new SecretGenerator({ client: opts.client, log, metrics }),
   });
   const fleet = new FleetController({

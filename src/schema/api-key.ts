@@ -6,6 +6,7 @@ import {
   type ObjectMeta,
   type SecretKeyRef,
   conditionsSchema,
+  modelPattern,
   secretKeyRef,
 } from './common.js';
 
@@ -73,13 +74,6 @@ const credential: JsonSchema = {
     secretRef: secretKeyRef,
     hash: { type: 'string', pattern: KEY_HASH_PATTERN, description: 'sha256:<hex> of the clear key.' },
   },
-};
-
-const modelPattern: JsonSchema = {
-  type: 'string',
-  minLength: 1,
-  maxLength: 128,
-  pattern: '^[A-Za-z0-9*?][A-Za-z0-9._:/*?-]*$',
 };
 
 export const apiKeySpecSchema: JsonSchema = {

@@ -58,6 +58,23 @@ export interface SecretKeyRef {
   key: string;
 }
 
+/** The most `*` a model pattern may hold; keeps every match cheap (issue #11). */
+export const MAX_PATTERN_STARS = 8;
+
+const segment = '[A-Za-z0-9._:/?-]*';
+/**
+ * A model id, alias or glob (`*` any run, `?` one character), with at most MAX_PATTERN_STARS
+ * stars. Each star is followed by a run without stars, so this RegExp is linear in ajv too.
+ */
+export const modelPattern: JsonSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 128,
+  pattern:
+    `^(\\*${segment}(\\*${segment}){0,${MAX_PATTERN_STARS - 1}}|[A-Za-z0-9?]${segment}(\\*${segment}){0,${MAX_PATTERN_STARS}})$`,
+  description: `Model id, alias or glob: * any run, ? one character, at most ${MAX_PATTERN_STARS} stars.`,
+};
+
 /** Requests and tokens per minute. */
 export const rateLimits: JsonSchema = {
   type: 'object',

@@ -8,6 +8,7 @@ import {
   type SecretKeyRef,
   conditionsSchema,
   decimalString,
+  dnsLabel,
   positiveInt,
   rateLimits,
   secretKeyRef,
@@ -85,6 +86,8 @@ export interface ModelRouteSpec {
   fallbackModels?: string[];
   providerParameters?: string[];
   failover?: Failover;
+  /** Namespaces whose ApiKeys may call this model; omitted: every namespace TokenHub serves. */
+  publishTo?: string[];
 }
 
 export interface ModelRouteStatus {
@@ -223,6 +226,13 @@ export const modelRouteSpecSchema: JsonSchema = {
       description: "Request fields outside OpenAI's chat completions API that this model's upstream accepts (e.g. Ark's `thinking`); passed through unchecked. Other unknown fields are a 400.",
     },
     failover,
+    publishTo: {
+      type: 'array',
+      maxItems: 256,
+      items: dnsLabel,
+      'x-kubernetes-list-type': 'set',
+      description: 'Namespaces whose ApiKeys may call this model; omitted means every namespace TokenHub serves.',
+    },
   },
 };
 

@@ -7,6 +7,7 @@ import {
   type RateLimits,
   conditionsSchema,
   decimalString,
+  modelPattern,
   positiveInt,
   rateLimits,
 } from './common.js';
@@ -26,6 +27,11 @@ export interface ModelRateLimit extends RateLimits {
 export interface QuotaPolicySpec {
   /** Applies to every ApiKey of the namespace that names no policy. At most one per namespace. */
   default?: boolean;
+  /**
+   * A platform ceiling: applies to every ApiKey in every namespace, on top of the key's own
+   * policies (the strictest limit wins). Honoured only in a platform namespace.
+   */
+  ceiling?: boolean;
   /** Per key, across all its models. */
   rateLimits?: RateLimits;
   /** Per key and model. */
@@ -69,6 +75,11 @@ export const quotaPolicySpecSchema: JsonSchema = {
   additionalProperties: false,
   properties: {
     default: { type: 'boolean', default: false, description: 'Use for keys that name no policy.' },
+    ceiling: {
+      type: 'boolean',
+      default: false,
+      description: 'Platform ceiling: applies to every ApiKey in every namespace on top of its own policies (strictest wins). Only in a platform namespace.',
+    },
     rateLimits: { ...rateLimits, description: 'Per key, across all its models.' },
     modelRateLimits: {
       type: 'array',
@@ -79,7 +90,7 @@ export const quotaPolicySpecSchema: JsonSchema = {
         required: ['model'],
         additionalProperties: false,
         properties: {
-          model: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9*?][A-Za-z0-9._:/*?-]*$' },
+          model: modelPattern,
           rpm: positiveInt,
           tpm: positiveInt,
         },

@@ -7,7 +7,7 @@ import { formatNanos, parseNanos } from '../billing/money.js';
 import { UsageError, parse, runCommand } from '../cli/args.js';
 import { PERIODS, periodId, type Period } from '../limits/periods.js';
 import { budgetId } from '../limits/plan.js';
-import { redactRedisUrl } from '../limits/redis-connect.js';
+import { redactRedisUrl, redisUrlFromEnv } from '../limits/redis-connect.js';
 import { RedisLimitStore } from '../limits/redis-store.js';
 import type { UsageRow } from '../limits/store.js';
 
@@ -73,7 +73,7 @@ async function recharge(args: string[]): Promise<number> {
 
 /** Connects (bounded), runs `fn`, always closes. */
 async function withStore<T>(flag: string | undefined, fn: (store: RedisLimitStore) => Promise<T>): Promise<T> {
-  const url = flag ?? process.env['TOKENHUB_REDIS_URL'];
+  const url = redisUrlFromEnv(flag);
   if (url === undefined || url === '') throw new UsageError('give the Redis URL with --redis URL or TOKENHUB_REDIS_URL');
   const store = new RedisLimitStore({ url, commandTimeoutMs: CLI_TIMEOUT_MS, connectTimeoutMs: CLI_TIMEOUT_MS });
   try {

@@ -67,15 +67,19 @@ describe('default values', () => {
 
   it('renders the operator, both identities and their RBAC, the fleet ConfigMap and NetworkPolicies, and no gateway Deployment', () => {
     expect(objects.map(idOf).sort()).toEqual([
-      'ClusterRole -/tokenhub-gateway',
-      'ClusterRole -/tokenhub-operator',
-      'ClusterRoleBinding -/tokenhub-gateway',
-      'ClusterRoleBinding -/tokenhub-operator',
+      // For people (README "Security model"), not for TokenHub's pods: nothing cluster-wide is bound.
+      'ClusterRole -/tokenhub-admin',
+      'ClusterRole -/tokenhub-key-editor',
+      'ClusterRole -/tokenhub-view',
       'ConfigMap tokenhub/tokenhub-gateway',
       'Deployment tokenhub/tokenhub-operator',
       'NetworkPolicy tokenhub/tokenhub-gateway',
       'NetworkPolicy tokenhub/tokenhub-operator',
+      'Role tokenhub/tokenhub-gateway',
+      'Role tokenhub/tokenhub-operator',
       'Role tokenhub/tokenhub-operator-fleet',
+      'RoleBinding tokenhub/tokenhub-gateway',
+      'RoleBinding tokenhub/tokenhub-operator',
       'RoleBinding tokenhub/tokenhub-operator-fleet',
       'ServiceAccount tokenhub/tokenhub-gateway',
       'ServiceAccount tokenhub/tokenhub-operator',
@@ -88,7 +92,11 @@ describe('default values', () => {
     expect(podSpec(dep).serviceAccountName).toBe('tokenhub-operator');
     const c = container(dep, 'operator');
     expect(c.image).toBe('tokenhub:0.1.0');
-    expect(c.args).toEqual(['operator', '--fleet-config=tokenhub-gateway', '--health-port=8081', '--lease-name=tokenhub-operator', '--log-level=info']);
+    expect(c.args).toEqual([
+      'operator', '--fleet-config=tokenhub-gateway', '--health-port=8081', '--lease-name=tokenhub-operator', '--log-level=info',
+      // By default TokenHub serves the release namespace only, and publishes models from it only.
+      '--namespace=tokenhub', '--platform-namespace=tokenhub',
+    ]);
     expect(c.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }]);
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
@@ -98,12 +106,12 @@ describe('default values', () => {
   });
 
   it('binds exactly the rules of files/rbac/ (the rules the test suite runs components under)', () => {
-    expect(rulesOf(find(objects, 'ClusterRole', 'tokenhub-operator'))).toEqual(loadRules('operator.yaml'));
-    expect(rulesOf(find(objects, 'ClusterRole', 'tokenhub-gateway'))).toEqual(loadRules('gateway.yaml'));
+    expect(rulesOf(find(objects, 'Role', 'tokenhub-operator', 'tokenhub'))).toEqual(loadRules('operator.yaml'));
+    expect(rulesOf(find(objects, 'Role', 'tokenhub-gateway', 'tokenhub'))).toEqual(loadRules('gateway.yaml'));
     expect(rulesOf(find(objects, 'Role', 'tokenhub-operator-fleet', 'tokenhub'))).toEqual(loadRules('operator-fleet.yaml'));
     for (const [kind, name, sa] of [
-      ['ClusterRoleBinding', 'tokenhub-operator', 'tokenhub-operator'],
-      ['ClusterRoleBinding', 'tokenhub-gateway', 'tokenhub-gateway'],
+      ['RoleBinding', 'tokenhub-operator', 'tokenhub-operator'],
+      ['RoleBinding', 'tokenhub-gateway', 'tokenhub-gateway'],
       ['RoleBinding', 'tokenhub-operator-fleet', 'tokenhub-operator'],
     ] as const) {
       const b = find(objects, kind, name);
@@ -119,7 +127,8 @@ describe('default values', () => {
       replicas: 2,
       port: 8080,
       metricsPort: 9464,
-      namespaces: [],
+      namespaces: ['tokenhub'],
+      platformNamespaces: ['tokenhub'],
       serviceAccountName: 'tokenhub-gateway',
       resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } },
       redis: { url: '', failureMode: 'fail-open' },
@@ -173,9 +182,19 @@ describe('value sets', () => {
     expect((find(objects, 'Service', 'tokenhub-redis')['spec'] as { ports: unknown[] }).ports).toEqual([
       { name: 'redis', port: 6379, targetPort: 'redis', protocol: 'TCP' },
     ]);
-    expect(fleet(objects)['redis']).toEqual({ url, failureMode: 'fail-open' });
+    // The password is in a Secret the chart generates; the ConfigMap names the Secret, never the value.
+    const passwordSecret = { name: 'tokenhub-redis', key: 'password' };
+    expect(fleet(objects)['redis']).toEqual({ url, failureMode: 'fail-open', passwordSecret });
+    const secret = find(objects, 'Secret', 'tokenhub-redis', 'tokenhub') as K8sObject & { data: Record<string, string> };
+    expect(Buffer.from(secret.data['password'] ?? '', 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
     const env = container(find(objects, 'Deployment', 'tokenhub-operator'), 'operator').env;
     expect(env).toContainEqual({ name: 'TOKENHUB_REDIS_URL', value: url });
+    expect(env).toContainEqual({ name: 'TOKENHUB_REDIS_PASSWORD', valueFrom: { secretKeyRef: passwordSecret } });
+    // Redis itself requires the password; protected mode is no longer switched off.
+    const redis = container(find(objects, 'Deployment', 'tokenhub-redis'), 'redis');
+    expect(redis.args).toEqual(expect.arrayContaining(['--requirepass', '$(REDIS_PASSWORD)']));
+    expect(redis.args).not.toContain('--protected-mode');
+    expect(redis.env).toContainEqual({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: passwordSecret } });
     // Only the gateways and the operator may talk to it.
     const np = find(objects, 'NetworkPolicy', 'tokenhub-redis')['spec'] as { ingress: { from: unknown[] }[] };
     expect(np.ingress[0]?.from).toHaveLength(2);
@@ -184,10 +203,21 @@ describe('value sets', () => {
   it('redis.url: an external Redis with fail-closed, and no in-chart Redis', async () => {
     const objects = await render(VALUE_SETS.externalRedis);
     expect(objects.filter((o) => o.metadata.name === 'tokenhub-redis')).toEqual([]);
-    expect(fleet(objects)['redis']).toEqual({ url: 'rediss://redis.example.internal:6380/0', failureMode: 'fail-closed' });
+    expect(fleet(objects)['redis']).toEqual({
+      url: 'rediss://redis.example.internal:6380/0', failureMode: 'fail-closed', passwordSecret: { name: 'external-redis', key: 'password' },
+    });
     expect(fleet(objects)['otel']).toEqual({ endpoint: 'http://otel-collector.observability:4318' });
     const env = container(find(objects, 'Deployment', 'tokenhub-operator'), 'operator').env;
     expect(env).toContainEqual({ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://otel-collector.observability:4318' });
+  });
+
+  it('redis.auth.existingSecret: the in-chart Redis and every client take the password from it; no Secret is generated', async () => {
+    const objects = await render(VALUE_SETS.redisExistingSecret);
+    const ref = { secretKeyRef: { name: 'redis-auth', key: 'pw' } };
+    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    expect(fleet(objects)['redis']).toMatchObject({ passwordSecret: { name: 'redis-auth', key: 'pw' } });
+    expect(container(find(objects, 'Deployment', 'tokenhub-redis'), 'redis').env).toContainEqual({ name: 'REDIS_PASSWORD', valueFrom: ref });
+    expect(container(find(objects, 'Deployment', 'tokenhub-operator'), 'operator').env).toContainEqual({ name: 'TOKENHUB_REDIS_PASSWORD', valueFrom: ref });
   });
 
   it('gateway.autoscaling: handed to the operator in fleet.yaml', async () => {
@@ -211,7 +241,10 @@ describe('value sets', () => {
 
   it('watchNamespaces: Roles in exactly those namespaces, nothing cluster-wide', async () => {
     const objects = await render(VALUE_SETS.watchNamespaces);
-    expect(objects.filter((o) => o.kind.startsWith('Cluster'))).toEqual([]);
+    // Only the ClusterRoles for people (tenantRoles), bound by nobody.
+    expect(objects.filter((o) => o.kind.startsWith('Cluster')).map(idOf).sort()).toEqual(
+      ['ClusterRole -/tokenhub-admin', 'ClusterRole -/tokenhub-key-editor', 'ClusterRole -/tokenhub-view'],
+    );
     for (const ns of ['team-a', 'team-b']) {
       expect(rulesOf(find(objects, 'Role', 'tokenhub-operator', ns))).toEqual(loadRules('operator.yaml'));
       expect(rulesOf(find(objects, 'Role', 'tokenhub-gateway', ns))).toEqual(loadRules('gateway.yaml'));
@@ -222,8 +255,37 @@ describe('value sets', () => {
     // The fleet stays in the release namespace, whatever is watched.
     expect(rulesOf(find(objects, 'Role', 'tokenhub-operator-fleet', 'tokenhub'))).toEqual(loadRules('operator-fleet.yaml'));
     const args = container(find(objects, 'Deployment', 'tokenhub-operator'), 'operator').args;
-    expect(args).toEqual(expect.arrayContaining(['--namespace=team-a', '--namespace=team-b']));
+    expect(args).toEqual(expect.arrayContaining(['--namespace=team-a', '--namespace=team-b', '--platform-namespace=team-a']));
     expect(fleet(objects)['namespaces']).toEqual(['team-a', 'team-b']);
+    expect(fleet(objects)['platformNamespaces']).toEqual(['team-a']);
+  });
+
+  it('watchAllNamespaces: ClusterRoles for the operator and the gateways, an explicit choice', async () => {
+    const objects = await render(VALUE_SETS.watchAllNamespaces);
+    expect(rulesOf(find(objects, 'ClusterRole', 'tokenhub-operator'))).toEqual(loadRules('operator.yaml'));
+    expect(rulesOf(find(objects, 'ClusterRole', 'tokenhub-gateway'))).toEqual(loadRules('gateway.yaml'));
+    expect(find(objects, 'ClusterRoleBinding', 'tokenhub-gateway')['subjects']).toEqual([
+      { kind: 'ServiceAccount', name: 'tokenhub-gateway', namespace: 'tokenhub' },
+    ]);
+    expect(fleet(objects)['namespaces']).toEqual([]);
+    expect(fleet(objects)['platformNamespaces']).toEqual(['tokenhub']);
+  });
+
+  it('tenantRoles: view (aggregated everywhere), key-editor (ApiKeys only, into edit and admin), admin (not aggregated)', async () => {
+    const objects = await render();
+    const labels = (name: string): Record<string, string> => find(objects, 'ClusterRole', name).metadata.labels ?? {};
+    const aggregated = (name: string): string[] =>
+      Object.entries(labels(name)).filter(([k, v]) => k.startsWith('rbac.authorization.k8s.io/aggregate-to-') && v === 'true').map(([k]) => k.split('-to-')[1] ?? '').sort();
+    expect(aggregated('tokenhub-view')).toEqual(['admin', 'edit', 'view']);
+    expect(aggregated('tokenhub-key-editor')).toEqual(['admin', 'edit']);
+    expect(aggregated('tokenhub-admin')).toEqual([]);
+    const writes = (name: string): string[] =>
+      (rulesOf(find(objects, 'ClusterRole', name)) as { resources: string[]; verbs: string[] }[])
+        .filter((r) => r.verbs.includes('create')).flatMap((r) => r.resources).sort();
+    expect(writes('tokenhub-view')).toEqual([]);
+    expect(writes('tokenhub-key-editor')).toEqual(['apikeys']);
+    expect(writes('tokenhub-admin')).toEqual(['apikeys', 'modelroutes', 'quotapolicies']);
+    expect((await render({ set: ['tenantRoles.enabled=false'] })).filter((o) => o.kind === 'ClusterRole')).toEqual([]);
   });
 
   it('networkPolicy.egress.restrict: DNS, the API server, the in-chart Redis and the extra rules only', async () => {
@@ -266,6 +328,7 @@ describe('values.schema.json and the chart refuse wrong values at install, with 
     [['operator.leaderElection.enabled=false'], 'operator.replicas > 1 needs operator.leaderElection.enabled'],
     [['gateway.autoscaling.enabled=true', 'gateway.autoscaling.minReplicas=5', 'gateway.autoscaling.maxReplicas=3'], 'minReplicas must not exceed'],
     [['redis.enabled=true', 'redis.url=redis://elsewhere:6379'], 'set either redis.enabled'],
+    [['watchNamespaces={team-a}'], 'platformNamespaces: tokenhub is not watched'],
     [['networkPolicy.egress.restrict=true'], 'needs networkPolicy.egress.apiServerCIDRs'],
   ])('cross-field rule: --set %s', async (set, message) => {
     expect(await refused(...set)).toContain(message);

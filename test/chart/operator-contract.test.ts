@@ -48,5 +48,13 @@ describe.each(Object.entries(VALUE_SETS))('value set "%s"', (_name, opts) => {
       expect(labelsOf(fleet.Service)).toMatchObject(selector);
     }
     expect(fleet.HorizontalPodAutoscaler !== undefined).toBe(config.autoscaling.enabled);
+
+    // Redis: the password reaches the gateway pods from its Secret, never as a literal.
+    const container = (fleet.Deployment?.['spec'] as { template: { spec: { containers: { args: string[]; env: { name: string; value?: string; valueFrom?: unknown }[] }[] } } }).template.spec.containers[0];
+    const password = container?.env.find((e) => e.name === 'TOKENHUB_REDIS_PASSWORD');
+    if (config.redis.passwordSecret === undefined) expect(password).toBeUndefined();
+    else expect(password).toEqual({ name: 'TOKENHUB_REDIS_PASSWORD', valueFrom: { secretKeyRef: config.redis.passwordSecret } });
+    expect(container?.env.every((e) => e.value === undefined || !/password/i.test(e.name))).toBe(true);
+    expect(container?.args.join(' ')).toContain(`--platform-namespace ${config.platformNamespaces.join(',')}`);
   });
 });

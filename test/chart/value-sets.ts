@@ -4,8 +4,9 @@ import type { RenderOptions } from './helm.js';
 export const VALUE_SETS = {
   default: {},
   redis: { set: ['redis.enabled=true'] },
+  redisExistingSecret: { set: ['redis.enabled=true', 'redis.auth.existingSecret=redis-auth', 'redis.auth.secretKey=pw'] },
   externalRedis: {
-    set: ['redis.url=rediss://redis.example.internal:6380/0', 'redis.failureMode=fail-closed', 'otel.endpoint=http://otel-collector.observability:4318'],
+    set: ['redis.url=rediss://redis.example.internal:6380/0', 'redis.auth.existingSecret=external-redis', 'redis.failureMode=fail-closed', 'otel.endpoint=http://otel-collector.observability:4318'],
   },
   autoscaling: {
     set: ['gateway.autoscaling.enabled=true', 'gateway.autoscaling.minReplicas=3', 'gateway.autoscaling.maxReplicas=20', 'gateway.autoscaling.targetCPUUtilizationPercentage=60'],
@@ -14,7 +15,8 @@ export const VALUE_SETS = {
     set: ['serviceMonitor.enabled=true', 'serviceMonitor.labels.release=prometheus'],
     apiVersions: ['monitoring.coreos.com/v1/ServiceMonitor'],
   },
-  watchNamespaces: { set: ['watchNamespaces={team-a,team-b}'] },
+  watchNamespaces: { set: ['watchNamespaces={team-a,team-b}', 'platformNamespaces={team-a}'] },
+  watchAllNamespaces: { set: ['watchAllNamespaces=true'] },
   restrictedEgress: {
     set: [
       'redis.enabled=true',

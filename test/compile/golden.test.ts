@@ -55,7 +55,10 @@ describe('compile golden files', () => {
   it.each(cases)('%s', (name) => {
     const text = readFileSync(join(DIR, `${name}.in.yaml`), 'utf8');
     const objects = parseAllDocuments(text).map((d) => d.toJS() as unknown).filter((o) => o !== null);
-    const result = compiler(compileInputOf(objects, 'default'), { now: NOW });
+    // A case may name the platform namespaces in a `# platformNamespaces: a, b` line.
+    const platform = /^# platformNamespaces: (.+)$/m.exec(text)?.[1]?.split(',').map((n) => n.trim());
+    const caseCompiler = platform === undefined ? compiler : createCompiler(undefined, { platformNamespaces: platform });
+    const result = caseCompiler(compileInputOf(objects, 'default'), { now: NOW });
     const actual = stringify(render(result), { lineWidth: 0, sortMapEntries: false });
     const outPath = join(DIR, `${name}.out.yaml`);
     if (UPDATE) writeFileSync(outPath, actual);

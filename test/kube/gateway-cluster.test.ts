@@ -184,6 +184,27 @@ describe('gateway --kubernetes against a real API server', () => {
     }
   });
 
+  it('serves ModelRoutes only from the platform namespaces: a tenant cannot publish a model id (issue #11)', async () => {
+    const tenant = 'tenant-squat';
+    await kubectlOk(cp, ['create', 'namespace', tenant]);
+    // The tenant's route is older than anything the platform might publish later under that id.
+    await applyYaml(cp, tenant, (modelYaml({ name: 'squatted' }) + keyYaml({ name: 'tenant-key', clear: 'th-tenant-key' })).replaceAll('${MOCK}', mock.url));
+    const fenced = await startGatewayProcess({
+      args: ['--kubernetes', '--namespace', `${NS},${tenant}`, '--platform-namespace', NS, '--kubeconfig', kubeconfig],
+      logFile: join(dir, 'gateway-platform.log'),
+    });
+    try {
+      const ids = async (): Promise<string[]> => (await client(KEYS.load, fenced).models.list()).data.map((m) => m.id).sort();
+      expect(await ids()).toEqual(['chat', 'slow']);
+      expect(await outcome(chat(KEYS.load, 'squatted', fenced))).toMatch(/^404 /);
+      // The tenant's own key still works, on the models the platform publishes.
+      expect(await outcome(chat('th-tenant-key', 'chat', fenced))).toBe('ok');
+    } finally {
+      await fenced.stop();
+      await kubectlOk(cp, ['delete', 'namespace', tenant, '--wait=false']);
+    }
+  });
+
   it('runs under exactly the gateway rules, and the rules bite', async () => {
     // What the gateway needs, it has; anything more it has not.
     for (const need of [['list', 'apikeys.tokenhub.io'], ['watch', 'modelroutes.tokenhub.io'], ['get', 'quotapolicies.tokenhub.io'], ['watch', 'secrets']]) {

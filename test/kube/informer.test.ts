@@ -1,6 +1,9 @@
 /** The informer and the REST client's watch against a real kube-apiserver + etcd. */
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient, type KubeObject } from '../../src/kube/client.js';
+import { ClusterState } from '../../src/kube/cluster-state.js';
 import { Informer } from '../../src/kube/informer.js';
 import { corePath } from '../../src/kube/resources.js';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
@@ -82,6 +85,32 @@ describe('Informer backoff', () => {
     } finally {
       informer.stop();
       await listOnly.close();
+    }
+  });
+});
+
+describe('ClusterState', () => {
+  it('holds only Secrets labelled tokenhub.io/credential=true: no other Secret reaches its memory (issue #11)', async () => {
+    const ns = 'consent';
+    // The state also watches the three kinds: their CRDs must be served for it to sync.
+    await kubectlOk(cp, ['apply', '-f', join(import.meta.dirname, '../../crds')]);
+    await kubectlOk(cp, ['wait', '--for=condition=Established', '--timeout=30s', 'crd', '--all']);
+    await kubectlOk(cp, ['create', 'namespace', ns]);
+    await kubectlOk(cp, ['-n', ns, 'create', 'secret', 'generic', 'tls-key', '--from-literal=key=PRIVATE']);
+    await kubectlOk(cp, ['-n', ns, 'create', 'secret', 'generic', 'upstream', '--from-literal=token=sk-upstream']);
+    await kubectlOk(cp, ['-n', ns, 'label', 'secret', 'upstream', 'tokenhub.io/credential=true']);
+    const state = new ClusterState({ client, namespaces: [ns], log: pino({ level: 'silent' }), onChange: () => undefined });
+    state.start();
+    try {
+      await eventually(() => state.synced, 10_000);
+      expect(state.secretList().map((s) => s.metadata.name)).toEqual(['upstream']);
+      // A label removed is a Secret withdrawn; a label added is one offered.
+      await kubectlOk(cp, ['-n', ns, 'label', 'secret', 'upstream', 'tokenhub.io/credential-']);
+      await kubectlOk(cp, ['-n', ns, 'label', 'secret', 'tls-key', 'tokenhub.io/credential=true']);
+      await eventually(() => state.secretList().map((s) => s.metadata.name).join() === 'tls-key', 5_000);
+      expect(JSON.stringify(state.compileInput().secrets)).not.toContain('sk-upstream');
+    } finally {
+      state.stop();
     }
   });
 });

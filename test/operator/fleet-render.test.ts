@@ -56,6 +56,21 @@ describe('renderFleet', () => {
   });
 });
 
+describe('renderFleet: tenancy and Redis auth', () => {
+  it('passes the platform namespaces and takes the Redis password from its Secret, never as a value', () => {
+    const d = render({
+      namespaces: ['tokenhub', 'team-a'], platformNamespaces: ['tokenhub'],
+      redis: { url: 'redis://r:6379', failureMode: 'fail-open', passwordSecret: { name: 'tokenhub-redis', key: 'password' } },
+    }).Deployment!;
+    const c = (d['spec'] as { template: { spec: { containers: { args: string[]; env: unknown[] }[] } } }).template.spec.containers[0]!;
+    expect(c.args.join(' ')).toContain('--namespace tokenhub,team-a --platform-namespace tokenhub');
+    expect(c.env).toContainEqual({ name: 'TOKENHUB_REDIS_URL', value: 'redis://r:6379' });
+    expect(c.env).toContainEqual({ name: 'TOKENHUB_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'tokenhub-redis', key: 'password' } } });
+    const plain = (render({ redis: { url: 'redis://r:6379', failureMode: 'fail-open' } }).Deployment!['spec'] as typeof d['spec'] & { template: { spec: { containers: { env: { name: string }[] }[] } } });
+    expect(plain.template.spec.containers[0]!.env.map((e) => e.name)).not.toContain('TOKENHUB_REDIS_PASSWORD');
+  });
+});
+
 describe('needsWrite', () => {
   const desired = render().Deployment!;
   it('writes when absent, when the hash differs, or when replicas drifted', () => {

@@ -32,6 +32,7 @@ describe('leader election', () => {
     cp = await startControlPlane();
     kubeconfig = await prepareCluster(cp);
     await kubectl(cp, ['-n', FLEET_NS, 'create', 'secret', 'generic', 'ci-bot-credentials', '--from-literal=api-key=th-ci-bot-test-key']);
+    await kubectl(cp, ['-n', FLEET_NS, 'label', 'secret', 'ci-bot-credentials', 'tokenhub.io/credential=true']);
     await applyExamples(cp);
   }, 120_000);
 

@@ -68,6 +68,14 @@ metadata: { name: two-sources, namespace: ${NS} }
 spec:
   credential: { generate: {}, hash: "sha256:${'0'.repeat(64)}" }
 `, /set exactly one of generate, secretRef or hash/],
+      // A pattern that would have frozen every gateway (issue #11): more than 8 stars.
+      [`apiVersion: tokenhub.io/v1alpha1
+kind: ApiKey
+metadata: { name: star-storm, namespace: ${NS} }
+spec:
+  credential: { hash: "sha256:${'0'.repeat(64)}" }
+  allowedModels: ["${'*'.repeat(40)}X"]
+`, /spec\.allowedModels\[0\]: Invalid value/],
     ];
     for (const [yaml, message] of cases) {
       const res = await cp.kubectl(['apply', '-f', '-'], { input: yaml });
@@ -78,6 +86,7 @@ spec:
 
   it('brings every object of examples/ to Ready=True', async () => {
     await kubectl(cp, ['-n', NS, 'create', 'secret', 'generic', 'ci-bot-credentials', '--from-literal=api-key=th-ci-bot-test-key']);
+    await kubectl(cp, ['-n', NS, 'label', 'secret', 'ci-bot-credentials', 'tokenhub.io/credential=true']);
     op = await runOperator(kubeconfig, { store: usageStore, usageIntervalMs: 300 });
     await waitFor(() => op?.ready(), { what: 'caches synced' });
     const started = Date.now();
@@ -110,6 +119,8 @@ spec:
     const secret = await getJson<Obj & { data: Record<string, string>; type: string; metadata: { labels: Record<string, string> } }>(cp, ['secret', 'team-search-key', '-n', NS]);
     expect(secret.type).toBe('Opaque');
     expect(secret.metadata.labels['app.kubernetes.io/managed-by']).toBe('tokenhub');
+    // TokenHub watches only Secrets that carry the credential label, so the generated one does.
+    expect(secret.metadata.labels['tokenhub.io/credential']).toBe('true');
     expect(secret.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'ApiKey', name: 'team-search', uid: key.metadata.uid, controller: true })]);
     const clear = Buffer.from(secret.data['api-key'] ?? '', 'base64').toString('utf8');
     expect(clear).toMatch(/^th-[A-Za-z0-9_-]{43}$/);
@@ -165,6 +176,28 @@ spec:
     await kubectl(cp, ['-n', NS, 'delete', 'modelroute/lonely-model', 'apikey/orphan']);
   });
 
+  it('reads only Secrets labelled tokenhub.io/credential=true: an unlabelled one is not found until it opts in', async () => {
+    await kubectl(cp, ['-n', NS, 'create', 'secret', 'generic', 'cluster-token', '--from-literal=token=sk-not-for-tenants']);
+    await kubectl(cp, ['apply', '-f', '-'], `apiVersion: tokenhub.io/v1alpha1
+kind: ModelRoute
+metadata: { name: exfiltrate-2, namespace: ${NS} }
+spec:
+  model: exfiltrate-2
+  capabilities: [text]
+  limits: { contextWindow: 1000, maxInput: 800, maxOutput: 200 }
+  backends: [{ name: primary, baseURL: "http://127.0.0.1:9/v1", credentialSecretRef: { name: cluster-token, key: token } }]
+`);
+    const denied = await waitFor(async () => {
+      const o = await getJson<Obj>(cp, ['modelroute', 'exfiltrate-2', '-n', NS]);
+      return readyOf(o).status === 'False' && o;
+    }, { what: 'a route on an unlabelled Secret to be refused' });
+    expect(readyOf(denied)).toEqual({ status: 'False', reason: 'SecretNotFound' });
+    expect(denied.status?.conditions?.[0]?.message).toMatch(/labelled tokenhub\.io\/credential/);
+    await kubectl(cp, ['-n', NS, 'label', 'secret', 'cluster-token', 'tokenhub.io/credential=true']);
+    await waitFor(async () => readyOf(await getJson<Obj>(cp, ['modelroute', 'exfiltrate-2', '-n', NS])).status === 'True', { what: 'Ready once labelled' });
+    await kubectl(cp, ['-n', NS, 'delete', 'modelroute/exfiltrate-2', 'secret/cluster-token']);
+  });
+
   it('follows generation with observedGeneration after an edit, keeping lastTransitionTime', async () => {
     const before = await getJson<Obj>(cp, ['quotapolicy', 'paid-tier', '-n', NS]);
     await kubectl(cp, ['-n', NS, 'patch', 'quotapolicy', 'paid-tier', '--type=merge', '-p', '{"spec":{"rateLimits":{"rpm":2500}}}']);
@@ -184,7 +217,9 @@ spec:
     const writes = op!.metrics.statusWrites;
     const reconciles = op!.metrics.reconciles;
     // An unrelated Secret wakes the reconciler (it watches Secrets) without changing any verdict.
-    await kubectl(cp, ['-n', NS, 'create', 'secret', 'generic', 'unrelated', '--from-literal=x=y']);
+    await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: 'unrelated', namespace: NS, labels: { 'tokenhub.io/credential': 'true' } }, stringData: { x: 'y' },
+    }));
     await waitFor(() => op!.metrics.reconciles > reconciles, { what: 'a reconcile' });
     expect(op!.metrics.statusWrites).toBe(writes);
     expect(await rvs()).toEqual(before);

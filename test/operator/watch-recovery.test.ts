@@ -26,6 +26,7 @@ describe('watch recovery', () => {
     cp = await startControlPlane({ apiServerArgs: ['--watch-cache=false'] });
     const kubeconfig = await prepareCluster(cp);
     await kubectl(cp, ['-n', FLEET_NS, 'create', 'secret', 'generic', 'ci-bot-credentials', '--from-literal=api-key=th-ci-bot-test-key']);
+    await kubectl(cp, ['-n', FLEET_NS, 'label', 'secret', 'ci-bot-credentials', 'tokenhub.io/credential=true']);
     await applyExamples(cp);
     const stream = new Writable({ write: (chunk: Buffer, _enc, done) => { logs.push(chunk.toString()); done(); } });
     // Short server-side watch timeouts: each watch is renewed from its last resourceVersion soon.

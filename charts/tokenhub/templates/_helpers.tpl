@@ -64,6 +64,34 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- include "tokenhub.componentName" (dict "root" . "component" "redis") -}}
 {{- end -}}
 
+{{/*
+The namespaces whose three kinds (and labelled Secrets) TokenHub watches, as a JSON list; "[]"
+means all namespaces, which only watchAllNamespaces selects. Default: the release namespace.
+*/}}
+{{- define "tokenhub.watchedNamespaces" -}}
+{{- if .Values.watchAllNamespaces -}}
+[]
+{{- else -}}
+{{- default (list .Release.Namespace) .Values.watchNamespaces | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The namespaces whose ModelRoutes are served and whose QuotaPolicies may set ceilings (JSON list). */}}
+{{- define "tokenhub.platformNamespaces" -}}
+{{- default (list .Release.Namespace) .Values.platformNamespaces | toJson -}}
+{{- end -}}
+
+{{/* The Secret and key holding the Redis password: an existing Secret, or the chart's own for the in-chart Redis. */}}
+{{- define "tokenhub.redisAuth" -}}
+{{- if .Values.redis.auth.existingSecret -}}
+{{- dict "name" .Values.redis.auth.existingSecret "key" .Values.redis.auth.secretKey | toJson -}}
+{{- else if .Values.redis.enabled -}}
+{{- dict "name" (include "tokenhub.redis.name" .) "key" "password" | toJson -}}
+{{- else -}}
+{}
+{{- end -}}
+{{- end -}}
+
 {{/* The Redis URL the gateways and the operator use: the in-chart Redis, an external one, or none. */}}
 {{- define "tokenhub.redisUrl" -}}
 {{- if .Values.redis.enabled -}}
@@ -115,6 +143,14 @@ seccompProfile:
 {{- end -}}
 {{- if and .Values.redis.enabled .Values.redis.url -}}
 {{- fail "set either redis.enabled (an in-chart Redis) or redis.url (an external one), not both" -}}
+{{- end -}}
+{{- if not .Values.watchAllNamespaces -}}
+{{- $watched := include "tokenhub.watchedNamespaces" . | fromJsonArray -}}
+{{- range (include "tokenhub.platformNamespaces" . | fromJsonArray) -}}
+{{- if not (has . $watched) -}}
+{{- fail (printf "platformNamespaces: %s is not watched (add it to watchNamespaces)" .) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.networkPolicy.enabled .Values.networkPolicy.egress.restrict (not .Values.networkPolicy.egress.apiServerCIDRs) -}}
 {{- fail "networkPolicy.egress.restrict needs networkPolicy.egress.apiServerCIDRs: the operator and the gateways must reach the API server" -}}

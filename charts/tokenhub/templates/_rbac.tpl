@@ -1,6 +1,7 @@
 {{/*
-A component's rules file bound to its ServiceAccount: a ClusterRole + ClusterRoleBinding when
-TokenHub watches all namespaces, else a Role + RoleBinding in each of watchNamespaces.
+A component's rules file bound to its ServiceAccount: a ClusterRole + ClusterRoleBinding only
+when watchAllNamespaces is chosen, else a Role + RoleBinding in each watched namespace (by
+default the release namespace alone).
 Call with (dict "root" $ "component" "gateway" "file" "gateway.yaml" "serviceAccount" NAME).
 */}}
 {{- define "tokenhub.scopedRbac" -}}
@@ -9,10 +10,10 @@ Call with (dict "root" $ "component" "gateway" "file" "gateway.yaml" "serviceAcc
 {{- $ctx := dict "labels" $labels "name" $name "serviceAccount" .serviceAccount
       "saNamespace" .root.Release.Namespace
       "rules" (include "tokenhub.rules" (dict "root" .root "file" .file)) -}}
-{{- if not .root.Values.watchNamespaces -}}
+{{- if .root.Values.watchAllNamespaces -}}
 {{- include "tokenhub.roleAndBinding" (merge (dict "kind" "ClusterRole") $ctx) -}}
 {{- else -}}
-{{- range $i, $ns := .root.Values.watchNamespaces -}}
+{{- range $i, $ns := include "tokenhub.watchedNamespaces" .root | fromJsonArray -}}
 {{- if $i }}
 ---
 {{ end -}}

@@ -19,10 +19,17 @@ export interface FleetConfig {
   readonly metricsPort: number;
   /** Namespaces the gateways watch (`--namespace`); empty means all. */
   readonly namespaces: readonly string[];
+  /** Namespaces whose ModelRoutes are served (`--platform-namespace`); empty means all. */
+  readonly platformNamespaces: readonly string[];
   readonly serviceAccountName: string;
   /** A Kubernetes ResourceRequirements object, passed through. */
   readonly resources: Readonly<Record<string, unknown>>;
-  readonly redis: { readonly url: string; readonly failureMode: 'fail-open' | 'fail-closed' };
+  readonly redis: {
+    readonly url: string;
+    readonly failureMode: 'fail-open' | 'fail-closed';
+    /** Secret (in the fleet namespace) with the Redis password: TOKENHUB_REDIS_PASSWORD via secretKeyRef. */
+    readonly passwordSecret?: { readonly name: string; readonly key: string };
+  };
   readonly otel: { readonly endpoint: string };
   readonly logLevel: string;
   readonly podDisruptionBudget: { readonly enabled: boolean; readonly minAvailable: number | string };
@@ -46,6 +53,7 @@ export const FLEET_DEFAULTS: Omit<FleetConfig, 'image'> = {
   port: 8080,
   metricsPort: 9464,
   namespaces: [],
+  platformNamespaces: [],
   serviceAccountName: 'tokenhub-gateway',
   resources: {},
   redis: { url: '', failureMode: 'fail-open' },
@@ -74,9 +82,14 @@ const fleetSchema = object({
   port,
   metricsPort: { type: 'integer', minimum: 0, maximum: 65535 },
   namespaces: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } },
+  platformNamespaces: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } },
   serviceAccountName: { type: 'string', minLength: 1 },
   resources: { type: 'object' },
-  redis: object({ url: { type: 'string' }, failureMode: { enum: ['fail-open', 'fail-closed'] } }),
+  redis: object({
+    url: { type: 'string' },
+    failureMode: { enum: ['fail-open', 'fail-closed'] },
+    passwordSecret: object({ name: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } }, ['name', 'key']),
+  }),
   otel: object({ endpoint: { type: 'string' } }),
   logLevel: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
   podDisruptionBudget: object({ enabled: { type: 'boolean' }, minAvailable: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[0-9]+%$' }] } }),

@@ -130,6 +130,7 @@ function renderPodTemplate(config: FleetConfig): Record<string, unknown> {
 function renderContainer(config: FleetConfig): Record<string, unknown> {
   const args = ['gateway', '--kubernetes', '--port', String(config.port), '--log-level', config.logLevel];
   if (config.namespaces.length > 0) args.push('--namespace', config.namespaces.join(','));
+  if (config.platformNamespaces.length > 0) args.push('--platform-namespace', config.platformNamespaces.join(','));
   if (config.metricsPort > 0) args.push('--metrics-port', String(config.metricsPort));
   const probe = (path: string, periodSeconds: number): unknown => ({ httpGet: { path, port: 'http' }, periodSeconds, failureThreshold: 3 });
   return {
@@ -167,6 +168,9 @@ function renderEnv(config: FleetConfig): { name: string; value?: string; valueFr
     { name: 'TOKENHUB_REDIS_FAILURE_MODE', value: config.redis.failureMode },
   ];
   if (config.redis.url !== '') env.push({ name: 'TOKENHUB_REDIS_URL', value: config.redis.url });
+  const secret = config.redis.passwordSecret;
+  // The password stays in its Secret: the kubelet resolves it, the Deployment never holds it.
+  if (secret !== undefined) env.push({ name: 'TOKENHUB_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } } });
   if (config.otel.endpoint !== '') {
     env.push({ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: config.otel.endpoint }, { name: 'OTEL_SERVICE_NAME', value: GATEWAY_NAME });
   }

@@ -6,6 +6,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { GENERATED_SECRET_KEY, generatedSecretName } from '../../compile/keys.js';
+import { CREDENTIAL_LABEL } from '../../compile/objects.js';
 import { type KubeClient, type KubeObject, isConflict } from '../../kube/client.js';
 import { secretsPath } from '../../kube/resources.js';
 import { generateKey } from '../../keys/hash.js';
@@ -42,7 +43,8 @@ export function generatedSecret(key: KubeObject, name: string): KubeObject {
     metadata: {
       name,
       namespace: key.metadata.namespace ?? 'default',
-      labels: { [MANAGED_BY_LABEL]: 'tokenhub' },
+      // The credential label too: TokenHub watches only Secrets that carry it.
+      labels: { [MANAGED_BY_LABEL]: 'tokenhub', [CREDENTIAL_LABEL]: 'true' },
       ownerReferences: [{ apiVersion: GROUP_VERSION, kind: 'ApiKey', name: key.metadata.name, uid: key.metadata.uid, controller: true }],
     },
     type: 'Opaque',
