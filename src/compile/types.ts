@@ -31,6 +31,15 @@ export interface CompiledBackend {
   readonly weight: number;
   readonly priority: number;
   readonly timeoutMs: number;
+  readonly connection: ConnectionLimits;
+}
+
+/** Per backend: see BackendConnection in src/schema/model-route.ts. */
+export interface ConnectionLimits {
+  readonly maxConnections: number;
+  readonly idleTimeoutMs: number;
+  readonly queueTimeoutMs: number;
+  readonly http2: boolean;
 }
 
 export interface CompiledModel {

@@ -96,6 +96,7 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
 }
 
 function errorOf(failure: UpstreamFailure, model: CompiledModel): ApiError {
+  if (failure.kind === 'saturated') return Errors.upstreamUnavailable(`The upstream for \`${model.id}\` has no free connection (${failure.message}).`);
   if (failure.kind === 'timeout') return Errors.upstreamTimeout(`The upstream for \`${model.id}\` timed out.`);
   return Errors.upstreamError(`The upstream for \`${model.id}\` could not be reached.`);
 }

@@ -20,6 +20,8 @@ export interface ChatEvent {
   readonly durationMs: number;
   /** performance.now() when the request arrived (stream timings in `result` are on the same clock). */
   readonly startedAt: number;
+  /** Milliseconds spent waiting for a free upstream connection, all attempts together (none: no attempt). */
+  readonly upstreamWaitMs?: number;
 }
 
 export function registerChatRoute(
@@ -36,7 +38,10 @@ export function registerChatRoute(
       watch.end(e);
       deps.onChat(e);
     };
-    const event: { keyId?: string; requestedModel?: string; stream: boolean } = { stream: false };
+    const event: { keyId?: string; requestedModel?: string; stream: boolean; upstreamWaitMs?: number } = { stream: false };
+    const upstream = deps.upstream.withWaitListener((ms) => {
+      event.upstreamWaitMs = (event.upstreamWaitMs ?? 0) + ms;
+    });
     try {
       const { config, key } = ctx.authorize(req);
       event.keyId = key.id;
@@ -48,7 +53,7 @@ export function registerChatRoute(
       if (chat.stream) reply.hijack();
       const result = await serveChat(
         { requestId, chat, key, candidates: models, inputTokens: estimateInputTokens(chat), reply, upstreamHeaders: { 'x-request-id': requestId }, ...(deps.observer ? { observer: watch.attempts } : {}) },
-        { ...deps, log: req.log },
+        { ...deps, upstream, log: req.log },
       );
       done({ requestId, ...event, result, durationMs: performance.now() - started, startedAt: started });
       return reply;
