@@ -83,8 +83,10 @@ export function effectiveLimits(policies: readonly QuotaPolicy[], models: readon
   let tokens: PeriodLimits = {};
   let costNanos: PeriodLimits = {};
   const perModel = new Map<string, RateLimitPair>();
+  let maxInFlight: number | undefined;
   for (const p of policies) {
     key = mergePair(key, p.spec.rateLimits ?? {});
+    maxInFlight = minOf(maxInFlight, p.spec.concurrency?.maxInFlight);
     tokens = mergePeriods(tokens, p.spec.budgets?.tokens ?? {});
     const cost = p.spec.budgets?.cost ?? {};
     costNanos = mergePeriods(costNanos, {
@@ -99,5 +101,5 @@ export function effectiveLimits(policies: readonly QuotaPolicy[], models: readon
       perModel.set(model.id, mergePair(perModel.get(model.id) ?? {}, { rpm: entry.rpm, tpm: entry.tpm }));
     }
   }
-  return { key, perModel, budgets: { tokens, costNanos } };
+  return { key, perModel, budgets: { tokens, costNanos }, ...(maxInFlight === undefined ? {} : { maxInFlight }) };
 }

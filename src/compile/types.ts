@@ -83,6 +83,8 @@ export interface EffectiveLimits {
   /** Per key and model id (only models with a limit appear). */
   readonly perModel: ReadonlyMap<string, RateLimitPair>;
   readonly budgets: { readonly tokens: PeriodLimits; readonly costNanos: PeriodLimits };
+  /** Requests in flight at once per gateway pod (QuotaPolicy concurrency.maxInFlight); none: no limit. */
+  readonly maxInFlight?: number;
 }
 
 export interface CompiledKey {
