@@ -4,7 +4,7 @@
  * that makes the wait for a connection visible and bounded, per-backend timeouts, the backend's
  * credential, abort from the client side.
  */
-import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
+import { Client, type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import type { CompiledBackend } from '../../compile/types.js';
 import type { ChatBody } from '../request/chat-request.js';
 import { ConnectionGate } from './connection-gate.js';
@@ -40,14 +40,16 @@ interface Lane {
 interface Shared {
   readonly targets: Map<string, Target>;
   readonly lanes: Map<string, Lane>;
+  /** TLS options for every upstream connection (e.g. a private CA's certificate). */
+  readonly tls?: { readonly ca?: string | Buffer };
 }
 
 export class UpstreamClient {
   private readonly shared: Shared;
   private readonly onWait: ((waitedMs: number) => void) | undefined;
 
-  constructor(opts: { shared?: Shared; onWait?: (waitedMs: number) => void } = {}) {
-    this.shared = opts.shared ?? { targets: new Map(), lanes: new Map() };
+  constructor(opts: { shared?: Shared; onWait?: (waitedMs: number) => void; tls?: Shared['tls'] } = {}) {
+    this.shared = opts.shared ?? { targets: new Map(), lanes: new Map(), ...(opts.tls ? { tls: opts.tls } : {}) };
     this.onWait = opts.onWait;
   }
 
@@ -78,6 +80,9 @@ export class UpstreamClient {
       res = await lane.pool.request({
         path: target.path,
         method: 'POST',
+        // undici keeps a non-idempotent request off an HTTP/2 connection with others in flight (no
+        // multiplexing); HTTP/1.1 connections carry one request at a time anyway (pipelining 1).
+        idempotent: true,
         headers,
         body: JSON.stringify(opts.body),
         signal: opts.signal,
@@ -112,12 +117,42 @@ export class UpstreamClient {
     const id = `${origin} ${c.maxConnections} ${c.idleTimeoutMs} ${c.http2}`;
     let lane = this.shared.lanes.get(id);
     if (lane === undefined) {
-      const pool = new Pool(origin, { connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, pipelining: 1, allowH2: c.http2 });
+      const pool = new Pool(origin, {
+        connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, allowH2: c.http2,
+        ...(this.shared.tls?.ca === undefined ? {} : { connect: { ca: this.shared.tls.ca } }),
+        factory: (o, options) => multiplexWhenH2(new Client(o, options)),
+      });
       lane = { pool, gate: new ConnectionGate(c.maxConnections) };
       this.shared.lanes.set(id, lane);
     }
     return lane;
   }
+}
+
+/** Streams per HTTP/2 connection (undici's maxConcurrentStreams default; a server's SETTINGS may lower it). */
+const H2_STREAMS = 100;
+
+/**
+ * undici sends one request at a time per connection (pipelining 1, right for HTTP/1.1: no
+ * head-of-line blocking behind a long stream). On a connection that negotiated HTTP/2 it may send
+ * many; back to one if it reconnects.
+ */
+function multiplexWhenH2(client: Client): Client {
+  client.on('connect', () => {
+    if (httpVersionOf(client) === 'h2') client.pipelining = H2_STREAMS;
+  });
+  client.on('disconnect', () => {
+    client.pipelining = 1;
+  });
+  return client;
+}
+
+/** undici does not expose the negotiated protocol; its connection context sits under a symbol. */
+function httpVersionOf(client: Client): string | undefined {
+  const key = Object.getOwnPropertySymbols(client).find((sym) => sym.description === 'http context');
+  if (key === undefined) return undefined;
+  const context = (client as unknown as Record<symbol, { version?: unknown } | undefined>)[key];
+  return typeof context?.version === 'string' ? context.version : undefined;
 }
 
 /** undici's errors → our three kinds; the message names no secret (undici's never does). */
