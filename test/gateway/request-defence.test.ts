@@ -20,27 +20,34 @@ const YAML =
   keyYaml({ name: 'lim', clear: LIMITED, policies: ['three-at-once', 'two-at-once'] });
 
 let gw: TestGateway;
+/** The same config with tight header and request timeouts (a 20 MB upload on a busy machine would trip them). */
+let tight: TestGateway;
 const dispatcher = new Agent();
 beforeAll(async () => {
   gw = await startTestGateway({
     yaml: YAML,
-    gateway: { timeouts: { headersMs: 600, requestMs: 1000, streamIdleMs: IDLE_MS, checkIntervalMs: 100 } },
+    gateway: { timeouts: { headersMs: 10_000, requestMs: 30_000, streamIdleMs: IDLE_MS, checkIntervalMs: 1000 } },
+  });
+  tight = await startTestGateway({
+    yaml: YAML,
+    gateway: { timeouts: { headersMs: 600, requestMs: 1000, streamIdleMs: 30_000, checkIntervalMs: 100 } },
   });
 });
 afterAll(async () => {
   await dispatcher.destroy();
   await gw?.close();
+  await tight?.close();
 });
 
-const hostPort = () => {
-  const u = new URL(gw.url);
+const hostPort = (g: TestGateway = gw) => {
+  const u = new URL(g.url);
   return { host: u.hostname, port: Number(u.port) };
 };
 
-async function post(opts: { key?: string; body: string | object; signal?: AbortSignal }) {
+async function post(opts: { key?: string; body: string | object; signal?: AbortSignal; to?: TestGateway }) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (opts.key !== undefined) headers['authorization'] = `Bearer ${opts.key}`;
-  return fetch(`${gw.baseURL}/chat/completions`, {
+  return fetch(`${(opts.to ?? gw).baseURL}/chat/completions`, {
     method: 'POST', dispatcher, headers, ...(opts.signal ? { signal: opts.signal } : {}),
     body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
   });
@@ -87,7 +94,7 @@ describe('authentication before the body', () => {
 
 describe('header and body timeouts', () => {
   it('cuts a request whose body is dripped, within the request timeout (old: never)', async () => {
-    const socket = connect(hostPort());
+    const socket = connect(hostPort(tight));
     const closed = collect(socket);
     const started = performance.now();
     socket.write(`POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`);
@@ -104,8 +111,21 @@ describe('header and body timeouts', () => {
     }
   });
 
+  it('lets a stream run longer than the request timeout (it bounds receiving the request, not the answer)', async () => {
+    tight.mock.setBehaviour('alpha', { chunkDelayMs: 100, completionTokens: 16 });
+    try {
+      const started = performance.now();
+      const res = await post({ key: KEY, body: streamBody('alpha'), to: tight });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('[DONE]');
+      expect(performance.now() - started).toBeGreaterThan(1500);
+    } finally {
+      tight.mock.setBehaviour('alpha', undefined);
+    }
+  });
+
   it('cuts a client that drips its headers, within the headers timeout', async () => {
-    const socket = connect(hostPort());
+    const socket = connect(hostPort(tight));
     const closed = collect(socket);
     const started = performance.now();
     socket.write('POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\n');
@@ -181,7 +201,7 @@ describe('a client that stops reading a stream', () => {
     await new Promise((resolve) => socket.once('data', resolve));
     socket.pause();
     try {
-      await eventually(() => gw.events.length > eventsBefore, 15_000);
+      await eventually(() => gw.events.length > eventsBefore && gw.mock.stats().aborted > statsBefore.aborted, 15_000);
       const stats = gw.mock.stats();
       expect(stats.aborted - statsBefore.aborted).toBe(1);
       const event = gw.events[eventsBefore];
