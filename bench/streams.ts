@@ -11,7 +11,11 @@
  *   10k  10,000 streams of 120 chunks at 250 ms (30 s each), Redis limits on. Targets: all
  *        completed, peak RSS < 1 GiB; prints added time-to-first-chunk p50/p99 against direct
  *        and CPU per relayed chunk.
- * Each row runs the same load once straight at the mock (direct) and once through the gateway.
+ *   BENCH_GATEWAY_NODE_ARGS extra node flags for the gateway (e.g. --cpu-prof --cpu-prof-dir=DIR).
+ *   BENCH_STREAM_COUNT overrides the number of streams of every row (a smaller box, a quick look).
+ * Each row runs the same load once straight at the mock (direct) and once through the gateway,
+ * each after a warm-up of 400 unpaced streams (JIT, upstream keep-alive connections), as a
+ * gateway in service is warm.
  * Open files: every stream holds a client socket and an upstream socket in the gateway; the
  * child processes are started under `ulimit -n` raised to the hard limit (see bench/README.md).
  * It always exits 0: it reports, it does not gate.
@@ -29,6 +33,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, 'bin', 'tokenhub.js');
 const LOAD = join(ROOT, 'dist', 'bench', 'stream-load.js');
 const MODEL = 'bench-model';
+/** Same route, no pacing: warms up the mock and the gateway (JIT, upstream connections) before a row. */
+const WARM_MODEL = 'bench-warm';
+const WARM_STREAMS = 400;
 const API_KEY = 'th-bench-key-not-a-secret';
 const GIB = 1024 ** 3;
 
@@ -60,6 +67,15 @@ function nodeCommand(args: readonly string[]): { command: string; args: string[]
 function manifests(mockURL: string): string {
   const huge = { rpm: 1_000_000_000, tpm: 1_000_000_000_000 };
   return `---
+apiVersion: tokenhub.io/v1alpha1
+kind: ModelRoute
+metadata: {name: ${WARM_MODEL}}
+spec:
+  model: ${WARM_MODEL}
+  capabilities: [text]
+  limits: {contextWindow: 8192, maxInput: 8192, maxOutput: 1024}
+  backends: [{name: main, baseURL: "${mockURL}", timeoutSeconds: 120, connection: {maxConnections: 20000}}]
+---
 apiVersion: tokenhub.io/v1alpha1
 kind: ModelRoute
 metadata: {name: ${MODEL}}
@@ -129,8 +145,11 @@ async function runRow(row: RowSpec, dir: string): Promise<string[]> {
     const mock = startProcess({ name: 'mock', ...mockCmd, logFile: join(dir, `${row.name}-mock.log`) });
     procs.push(mock);
     await waitForHttp(mock, `http://127.0.0.1:${mockPort}/__mock/stats`);
-    const body = JSON.stringify({ model: MODEL, stream: true, stream_options: { include_usage: true }, max_tokens: row.chunks, messages: [{ role: 'user', content: 'hi' }] });
-    log(`${row.name}: ${row.streams} streams direct to the mock`);
+    const bodyOf = (model: string): string => JSON.stringify({ model, stream: true, stream_options: { include_usage: true }, max_tokens: row.chunks, messages: [{ role: 'user', content: 'hi' }] });
+    const body = bodyOf(MODEL);
+    await fetch(`http://127.0.0.1:${mockPort}/__mock/behaviour/${WARM_MODEL}`, { method: 'PUT', body: JSON.stringify({ chunkDelayMs: 0, completionTokens: row.chunks }) });
+    log(`${row.name}: warm-up, then ${row.streams} streams direct to the mock`);
+    await runLoad({ url: `http://127.0.0.1:${mockPort}/v1/chat/completions`, streams: WARM_STREAMS, body: bodyOf(WARM_MODEL) });
     const direct = await runLoad({ url: `http://127.0.0.1:${mockPort}/v1/chat/completions`, streams: row.streams, body });
 
     const configDir = join(dir, `${row.name}-config`);
@@ -139,7 +158,8 @@ async function runRow(row: RowSpec, dir: string): Promise<string[]> {
     const redis = row.redis ? await startRedis(dir) : undefined;
     if (redis) procs.push(redis.proc);
     const port = await freePort();
-    const gwCmd = nodeCommand([CLI, 'gateway', '--config', configDir, '--port', String(port), ...(redis ? ['--redis', redis.url] : [])]);
+    const nodeArgs = (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
+    const gwCmd = nodeCommand([...nodeArgs, CLI, 'gateway', '--config', configDir, '--port', String(port), ...(redis ? ['--redis', redis.url] : [])]);
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env['TOKENHUB_REDIS_URL'];
     const gw = startProcess({ name: 'gateway', ...gwCmd, logFile: join(dir, `${row.name}-gateway.log`), env });
@@ -147,8 +167,9 @@ async function runRow(row: RowSpec, dir: string): Promise<string[]> {
     await waitForHttp(gw, `http://127.0.0.1:${port}/readyz`);
     // sh exec()s node, so the child's pid is the gateway's.
     const sutPids = [gw.child.pid, redis?.proc.child.pid].filter((p): p is number => p !== undefined);
+    log(`${row.name}: warm-up, then ${row.streams} streams through the gateway${redis ? ' (Redis limits)' : ''}`);
+    await runLoad({ url: `http://127.0.0.1:${port}/v1/chat/completions`, streams: WARM_STREAMS, key: API_KEY, body: bodyOf(WARM_MODEL) });
     const cpu0 = sutPids.map((p) => cpuTimeMs(p) ?? 0).reduce((a, b) => a + b, 0);
-    log(`${row.name}: ${row.streams} streams through the gateway${redis ? ' (Redis limits)' : ''}`);
     const through = await runLoad({ url: `http://127.0.0.1:${port}/v1/chat/completions`, streams: row.streams, key: API_KEY, body });
     const cpuMs = sutPids.map((p) => cpuTimeMs(p) ?? 0).reduce((a, b) => a + b, 0) - cpu0;
     return report(row, direct, through, { peak: peakRss(gw.child.pid), cpuMs });
@@ -178,7 +199,9 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   try {
     for (const name of names) {
-      const row = ROWS[name];
+      const count = Number(process.env['BENCH_STREAM_COUNT'] ?? '');
+      const base = ROWS[name];
+      const row = base !== undefined && Number.isInteger(count) && count > 0 ? { ...base, streams: count } : base;
       if (row === undefined) throw new Error(`unknown row ${name} (rows: ${Object.keys(ROWS).join(', ')})`);
       if (row.redis && onPath('redis-server') === undefined) {
         lines.push(`${name}: skipped, no redis-server on PATH`);
