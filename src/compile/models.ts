@@ -79,6 +79,12 @@ function buildModel(route: ModelRoute, secrets: readonly SecretInput[]): Omit<Co
       weight: b.weight ?? 100,
       priority: b.priority ?? 0,
       timeoutMs: (b.timeoutSeconds ?? 120) * 1000,
+      connection: {
+        maxConnections: b.connection?.maxConnections ?? 4096,
+        idleTimeoutMs: (b.connection?.idleTimeoutSeconds ?? 60) * 1000,
+        queueTimeoutMs: b.connection?.queueTimeoutMs ?? 2000,
+        http2: b.connection?.http2 ?? true,
+      },
     });
   }
   backends.sort((a, b) => a.priority - b.priority);

@@ -87,8 +87,10 @@ export function effectiveLimits(
   let tokens: PeriodLimits = {};
   let costNanos: PeriodLimits = {};
   const perModel = new Map<string, RateLimitPair>();
+  let maxInFlight: number | undefined;
   for (const p of policies) {
     key = mergePair(key, p.spec.rateLimits ?? {});
+    maxInFlight = minOf(maxInFlight, p.spec.concurrency?.maxInFlight);
     tokens = mergePeriods(tokens, p.spec.budgets?.tokens ?? {});
     const cost = p.spec.budgets?.cost ?? {};
     costNanos = mergePeriods(costNanos, {
@@ -102,5 +104,5 @@ export function effectiveLimits(
       perModel.set(model.id, mergePair(perModel.get(model.id) ?? {}, { rpm: entry.rpm, tpm: entry.tpm }));
     }
   }
-  return { key, perModel, budgets: { tokens, costNanos } };
+  return { key, perModel, budgets: { tokens, costNanos }, ...(maxInFlight === undefined ? {} : { maxInFlight }) };
 }

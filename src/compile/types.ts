@@ -31,6 +31,15 @@ export interface CompiledBackend {
   readonly weight: number;
   readonly priority: number;
   readonly timeoutMs: number;
+  readonly connection: ConnectionLimits;
+}
+
+/** Per backend: see BackendConnection in src/schema/model-route.ts. */
+export interface ConnectionLimits {
+  readonly maxConnections: number;
+  readonly idleTimeoutMs: number;
+  readonly queueTimeoutMs: number;
+  readonly http2: boolean;
 }
 
 export interface CompiledModel {
@@ -80,6 +89,8 @@ export interface EffectiveLimits {
   /** Per key and model id (only models with a limit appear). */
   readonly perModel: ReadonlyMap<string, RateLimitPair>;
   readonly budgets: { readonly tokens: PeriodLimits; readonly costNanos: PeriodLimits };
+  /** Requests in flight at once per gateway pod (QuotaPolicy concurrency.maxInFlight); none: no limit. */
+  readonly maxInFlight?: number;
 }
 
 export interface CompiledKey {

@@ -12,7 +12,9 @@ import { UpstreamClient } from './upstream/client.js';
 import { type ChatEvent, registerChatRoute } from './routes/chat-completions.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerHealthRoutes } from './routes/health.js';
-import { routeContext } from './routes/context.js';
+import { authenticateFirst, decorateAuth, routeContext } from './routes/context.js';
+import { type ClientTimeouts, timeoutsFromEnv } from './timeouts.js';
+import { InFlightCounter } from '../limits/in-flight.js';
 import { accessLogLine } from '../telemetry/access-log.js';
 import type { GatewayObserver } from './observe.js';
 
@@ -30,6 +32,8 @@ export interface GatewayOptions {
   readonly onChat?: (e: ChatEvent) => void;
   /** Telemetry hooks (spans, metrics); see src/telemetry. None: not observed. */
   readonly observer?: GatewayObserver;
+  /** Header, request and stream-idle timeouts; default: DEFAULT_TIMEOUTS and TOKENHUB_*_TIMEOUT_MS. */
+  readonly timeouts?: ClientTimeouts;
 }
 
 const API_PREFIXES = ['/api/v1', '/v1'] as const;
@@ -37,9 +41,13 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function buildGateway(opts: GatewayOptions): FastifyInstance {
   const bodyLimit = opts.bodyLimit ?? 16 * 1024 * 1024;
+  const timeouts = opts.timeouts ?? timeoutsFromEnv(process.env);
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit,
+    // A client that drips its headers or body is answered 408 and cut (fastify's default is never).
+    requestTimeout: timeouts.requestMs,
+    http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs },
     // One access line per request comes from the chat route itself (see telemetry), not from fastify.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: (req) => {
@@ -57,6 +65,8 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     clock,
     random: opts.random ?? Math.random,
     log: app.log,
+    inFlight: new InFlightCounter(),
+    streamIdleMs: timeouts.streamIdleMs,
     // The one access line per chat request (no body, no key: see telemetry/access-log.ts).
     onChat: (e: ChatEvent): void => {
       app.log.info(accessLogLine(e), 'request completed');
@@ -64,9 +74,11 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     },
     ...(opts.observer ? { observer: opts.observer } : {}),
   };
+  decorateAuth(app);
   for (const prefix of API_PREFIXES) {
     void app.register(
       async (api) => {
+        authenticateFirst(api, ctx);
         registerChatRoute(api, ctx, deps);
         registerModelRoutes(api, ctx);
       },
@@ -77,7 +89,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => sendError(reply, Errors.notFound(req.url.split('?')[0] ?? '/')));
   app.setErrorHandler((err, req, reply) => {
     const apiError = toApiError(err, bodyLimit, (e) => req.log.error({ err: { message: e.message, code: e.code } }, 'unhandled error'));
-    if (isBodyError(err) && /\/chat\/completions$/.test(req.url.split('?')[0] ?? '')) reportUnparsed(req, reply, apiError, deps);
+    if ((isBodyError(err) || req.tokenhubAuthFailed) && /\/chat\/completions$/.test(req.url.split('?')[0] ?? '')) reportUnparsed(req, reply, apiError, deps);
     return sendError(reply, apiError);
   });
   app.addHook('onClose', async () => {

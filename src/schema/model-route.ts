@@ -71,6 +71,19 @@ export interface Backend {
   weight?: number;
   priority?: number;
   timeoutSeconds?: number;
+  connection?: BackendConnection;
+}
+
+/** How the gateway connects to one backend: its share of sockets, and how long a request may wait for one. */
+export interface BackendConnection {
+  /** Requests in flight to this backend at once (HTTP/1.1: one connection each). */
+  maxConnections?: number;
+  /** Keep-alive of an idle upstream connection. */
+  idleTimeoutSeconds?: number;
+  /** Longest wait for a free connection; then a 503 that falls back. */
+  queueTimeoutMs?: number;
+  /** Offer HTTP/2 over TLS (ALPN); HTTP/1.1 when the upstream does not take it. */
+  http2?: boolean;
 }
 
 export interface ModelRouteSpec {
@@ -178,6 +191,17 @@ const backend: JsonSchema = {
       description: 'Lower is tried first; weight splits traffic within a priority.',
     },
     timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 120 },
+    connection: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Connection capacity to this backend, sized for long streams.',
+      properties: {
+        maxConnections: { type: 'integer', minimum: 1, maximum: 65536, default: 4096, description: 'Requests in flight to this backend at once (HTTP/1.1: a connection each).' },
+        idleTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60, description: 'Keep-alive of an idle upstream connection.' },
+        queueTimeoutMs: { type: 'integer', minimum: 0, maximum: 600000, default: 2000, description: 'Longest wait for a free connection before a 503 (and fallback).' },
+        http2: { type: 'boolean', default: true, description: 'Offer HTTP/2 over TLS (ALPN), HTTP/1.1 otherwise.' },
+      },
+    },
   },
 };
 

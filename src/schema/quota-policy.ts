@@ -41,6 +41,8 @@ export interface QuotaPolicySpec {
     /** Decimal amounts in the models' pricing currency. */
     cost?: PeriodBudget<string>;
   };
+  /** Requests of one key in flight at once, per gateway pod (streams count until they end). */
+  concurrency?: { maxInFlight?: number };
 }
 
 export interface QuotaPolicyStatus {
@@ -102,6 +104,18 @@ export const quotaPolicySpecSchema: JsonSchema = {
       properties: {
         tokens: { ...tokenBudget, description: 'Input plus output tokens per period (UTC).' },
         cost: { ...costBudget, description: 'Spend per period (UTC), in the pricing currency.' },
+      },
+    },
+    concurrency: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxInFlight: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 100000,
+          description: 'Requests of one key in flight at once, per gateway pod; streams count until they end. The strictest policy wins.',
+        },
       },
     },
   },

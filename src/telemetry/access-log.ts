@@ -23,6 +23,8 @@ export interface AccessLogLine {
   readonly fallbacks: number;
   readonly stream: boolean;
   readonly cut?: boolean;
+  /** Time spent waiting for a free upstream connection (ms), when the request reached an upstream. */
+  readonly upstreamWaitMs?: number;
 }
 
 export function accessLogLine(e: ChatEvent): AccessLogLine {
@@ -47,6 +49,7 @@ export function accessLogLine(e: ChatEvent): AccessLogLine {
     fallbacks: r?.fallbacks ?? 0,
     stream: e.stream,
     ...(r?.cut === true ? { cut: true } : {}),
+    ...(e.upstreamWaitMs === undefined ? {} : { upstreamWaitMs: Math.round(e.upstreamWaitMs * 1000) / 1000 }),
   };
 }
 

@@ -22,6 +22,7 @@ export class GatewayMetrics {
   private readonly cost: Counter;
   private readonly drift: Histogram;
   private readonly estimated: Counter;
+  private readonly upstreamWait: Histogram;
 
   constructor(meter: Meter) {
     const hist = (name: string, unit: string, description: string, buckets: readonly number[]): Histogram =>
@@ -36,6 +37,7 @@ export class GatewayMetrics {
     this.tokens = meter.createCounter(METRICS.tokens, { unit: '{token}', description: 'Billed tokens by key and served model.' });
     this.cost = meter.createCounter(METRICS.cost, { unit: '{currency}', description: 'Billed cost by key and served model, in the pricing currency.' });
     this.estimated = meter.createCounter(METRICS.usageEstimated, { unit: '{request}', description: 'Billed attempts whose upstream sent no usage (billed from the gateway estimate).' });
+    this.upstreamWait = hist(METRICS.upstreamWait, 's', 'Time a request waited for a free upstream connection (all attempts).', BUCKETS.connectionWait);
     this.drift = hist(METRICS.drift, '{token}', 'Reserved minus billed tokens per request (absolute; direction in an attribute).', BUCKETS.tokens);
   }
 
@@ -50,6 +52,7 @@ export class GatewayMetrics {
     const error = errorType === undefined ? {} : { [OTHER.errorType]: errorType };
     this.requests.add(1, { [TOKENHUB.outcome]: outcomeOf(e), ...key, ...requestModel, ...responseModel, ...error });
     this.recordCharged(e, config, key);
+    if (e.upstreamWaitMs !== undefined) this.upstreamWait.record(e.upstreamWaitMs / 1000, { ...requestModel, ...error });
     const provider = served ?? requested;
     // GenAI metrics describe operations on a model: a request that never named a known one has none.
     if (provider === undefined || e.keyId === undefined) return;

@@ -60,6 +60,7 @@ export const METRICS = {
   configRevision: 'tokenhub.config.revision',
   configLastReload: 'tokenhub.config.last_reload',
   configReloads: 'tokenhub.config.reloads',
+  upstreamWait: 'tokenhub.upstream.connection.wait',
 } as const;
 
 /** A model name that is not in the config (client input): never a label value of its own. */
@@ -70,5 +71,6 @@ export const BUCKETS = {
   tokens: [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864],
   duration: [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92],
   perChunk: [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5],
+  connectionWait: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
   limiter: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
 } as const;

@@ -116,12 +116,15 @@ export interface BackendSpec {
   readonly baseURL?: string;
   readonly upstreamModel?: string;
   readonly priority?: number;
+  /** YAML flow text for `connection`, e.g. `{maxConnections: 1}`. */
+  readonly connection?: string;
 }
 
 function backendFlow(b: BackendSpec, timeoutSeconds: number | undefined): string {
   const fields = [`name: ${b.name}`, `baseURL: "${b.baseURL ?? '${MOCK}'}"`, `timeoutSeconds: ${timeoutSeconds ?? 10}`];
   if (b.upstreamModel !== undefined) fields.push(`upstreamModel: ${b.upstreamModel}`);
   if (b.priority !== undefined) fields.push(`priority: ${b.priority}`);
+  if (b.connection !== undefined) fields.push(`connection: ${b.connection}`);
   return `{${fields.join(', ')}}`;
 }
 

@@ -103,6 +103,8 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
 }
 
 function failed(failure: UpstreamFailure, model: CompiledModel): AttemptOutcome {
+  // No connection came free in time: nothing was sent, and another backend or model may have room.
+  if (failure.kind === 'saturated') return { kind: 'retryable', failure: 'overloaded', sent: false, error: Errors.upstreamUnavailable(`The upstream for \`${model.id}\` has no free connection (${failure.message}).`) };
   if (!failure.sent) return { kind: 'retryable', failure: 'connect', sent: false, error: Errors.upstreamError(`The upstream for \`${model.id}\` could not be reached.`) };
   if (failure.kind === 'timeout') return { kind: 'retryable', failure: 'timeout', sent: true, error: Errors.upstreamTimeout(`The upstream for \`${model.id}\` timed out.`) };
   return { kind: 'retryable', failure: 'serverError', sent: true, error: Errors.upstreamError(`The upstream for \`${model.id}\` failed before answering.`) };

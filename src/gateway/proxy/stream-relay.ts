@@ -4,7 +4,6 @@
  * its first byte can still fall back. A client that goes away aborts the upstream call; a stream
  * the upstream cuts ends with an OpenAI-style error event, never a silent 200.
  */
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { type Usage, SseSplitter, processEvent } from './sse.js';
 import type { UpstreamResponse } from '../upstream/client.js';
@@ -39,6 +38,39 @@ export interface RelayOptions {
   readonly includeUsage: boolean;
   readonly rename: { from: string; to: string };
   readonly abort: AbortController;
+}
+
+/**
+ * Streams whose client must keep reading: a response whose socket stays backed up (write()
+ * said wait, no 'drain' since) for `ms` is cut: the upstream call is aborted, the client's
+ * socket closed, and what was produced until then is billed as for a client that left. Set by
+ * the route per response, so the attempt and fallback code need not carry it.
+ */
+const idleTimeouts = new WeakMap<ServerResponse, number>();
+
+export function cutStalledReaderAfter(raw: ServerResponse, ms: number): void {
+  if (ms > 0) idleTimeouts.set(raw, ms);
+}
+
+/**
+ * Waits for the client to drain the socket; false when it did not within the stream's idle
+ * timeout. Its listeners go when it settles (events.once would leave a 'close' and an 'error'
+ * listener behind on every backed-up write of a long stream).
+ */
+function drained(raw: ServerResponse): Promise<boolean> {
+  const idleMs = idleTimeouts.get(raw);
+  return new Promise<boolean>((resolve) => {
+    const done = (ok: boolean): void => {
+      raw.off('drain', onDrain);
+      raw.off('close', onDrain);
+      if (timer !== undefined) clearTimeout(timer);
+      resolve(ok);
+    };
+    const onDrain = (): void => done(true);
+    const timer = idleMs === undefined ? undefined : setTimeout(() => done(false), idleMs);
+    raw.on('drain', onDrain);
+    raw.on('close', onDrain);
+  });
 }
 
 const CUT_EVENT = `data: ${JSON.stringify({
@@ -98,7 +130,12 @@ async function handle(event: string, opts: RelayOptions, state: RelayState): Pro
     opts.raw.writeHead(200, { ...opts.headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   }
   // A destroyed socket never drains and may have closed already: waiting for either would hang.
-  if (!opts.raw.write(r.out) && !opts.raw.destroyed) await Promise.race([once(opts.raw, 'drain'), once(opts.raw, 'close')]);
+  if (!opts.raw.write(r.out) && !opts.raw.destroyed && !(await drained(opts.raw))) {
+    state.clientGone = true;
+    opts.abort.abort();
+    opts.raw.destroy();
+    return;
+  }
   if (r.produced) markChunk(state, performance.now());
 }
 

@@ -8,6 +8,10 @@ import { candidatesFor } from '../routing/candidates.js';
 import { type AttemptCharge, type ProxyDeps, type ServeResult, serveChat } from '../proxy/serve.js';
 import type { RouteContext } from './context.js';
 import { type GatewayObserver, NOOP_OBSERVER } from '../observe.js';
+import type { CompiledKey } from '../../compile/types.js';
+import type { InFlightCounter } from '../../limits/in-flight.js';
+import { retryAfterHeaders } from '../proxy/rate-headers.js';
+import { cutStalledReaderAfter } from '../proxy/stream-relay.js';
 
 /** One per finished request: the access log line, metrics and traces are built from it. */
 export interface ChatEvent {
@@ -22,13 +26,20 @@ export interface ChatEvent {
   readonly durationMs: number;
   /** performance.now() when the request arrived (stream timings in `result` are on the same clock). */
   readonly startedAt: number;
+  /** Milliseconds spent waiting for a free upstream connection, all attempts together (none: no attempt). */
+  readonly upstreamWaitMs?: number;
 }
 
-export function registerChatRoute(
-  app: FastifyInstance,
-  ctx: RouteContext,
-  deps: ProxyDeps & { onChat: (e: ChatEvent) => void; observer?: GatewayObserver },
-): void {
+export interface ChatRouteDeps extends ProxyDeps {
+  readonly onChat: (e: ChatEvent) => void;
+  readonly observer?: GatewayObserver;
+  /** Requests in flight per key (QuotaPolicy concurrency.maxInFlight); none: not limited. */
+  readonly inFlight?: InFlightCounter;
+  /** A stream whose client stopped reading this long is cut (0: never). */
+  readonly streamIdleMs?: number;
+}
+
+export function registerChatRoute(app: FastifyInstance, ctx: RouteContext, deps: ChatRouteDeps): void {
   const observer = deps.observer ?? NOOP_OBSERVER;
   app.post('/chat/completions', async (req, reply) => {
     const started = performance.now();
@@ -39,23 +50,31 @@ export function registerChatRoute(
       deps.onChat(e);
     };
     const charged: AttemptCharge[] = [];
-    const event: { keyId?: string; requestedModel?: string; stream: boolean; charged?: AttemptCharge[] } = { stream: false };
+    const event: { keyId?: string; requestedModel?: string; stream: boolean; charged?: AttemptCharge[]; upstreamWaitMs?: number } = { stream: false };
+    const upstream = deps.upstream.withWaitListener((ms) => {
+      event.upstreamWaitMs = (event.upstreamWaitMs ?? 0) + ms;
+    });
+    let release: (() => void) | undefined;
     try {
       const { config, key } = ctx.authorize(req);
       event.keyId = key.id;
+      release = takeInFlightSlot(deps.inFlight, key);
       const chat = parseChatRequest(req.body);
       event.requestedModel = chat.model;
       event.stream = chat.stream;
       const { models } = candidatesFor({ config, key, model: chat.model, fallbackModels: chat.fallbackModels });
       // A stream writes to the socket itself; errors before its first byte are written the same way.
-      if (chat.stream) reply.hijack();
+      if (chat.stream) {
+        reply.hijack();
+        cutStalledReaderAfter(reply.raw, deps.streamIdleMs ?? 0);
+      }
       const result = await serveChat(
         {
           requestId, chat, key, candidates: models, inputTokens: estimateInputTokens(chat), reply, upstreamHeaders: { 'x-request-id': requestId },
           ...(deps.observer ? { observer: watch.attempts } : {}),
           onCharge: (c) => (event.charged ??= charged).push(c),
         },
-        { ...deps, log: req.log },
+        { ...deps, upstream, log: req.log },
       );
       done({ requestId, ...event, result, durationMs: performance.now() - started, startedAt: started });
       return reply;
@@ -66,6 +85,19 @@ export function registerChatRoute(
       if (apiError === undefined) req.log.error({ err: { message: (err as Error).message } }, 'stream failed');
       await sendApiError(reply, apiError ?? Errors.internal(), requestId);
       return reply;
+    } finally {
+      // Every way out (answer, error, stream end, client gone, stalled reader cut) gives the slot back.
+      release?.();
     }
   });
+}
+
+/** A slot among the key's requests in flight, or a 429; returns its release. */
+function takeInFlightSlot(counter: InFlightCounter | undefined, key: CompiledKey): (() => void) | undefined {
+  const limit = key.limits.maxInFlight;
+  if (counter === undefined || limit === undefined) return undefined;
+  if (!counter.tryAcquire(key.id, limit)) {
+    throw Errors.rateLimited(`Too many requests in flight for this key: Limit ${limit} at once. Wait for one to finish.`).withHeaders(retryAfterHeaders(1000));
+  }
+  return () => counter.release(key.id);
 }

@@ -1,12 +1,16 @@
 /**
- * Calls to upstream OpenAI-compatible APIs over undici: one Agent (connection pools per origin,
- * keep-alive), per-backend timeouts, the backend's credential, abort from the client side.
+ * Calls to upstream OpenAI-compatible APIs over undici: one Pool per backend origin and
+ * connection settings (HTTP/2 when the upstream offers it, keep-alive), a gate in front of each
+ * that makes the wait for a connection visible and bounded, per-backend timeouts, the backend's
+ * credential, abort from the client side.
  */
-import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
+import { Client, type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import type { CompiledBackend } from '../../compile/types.js';
 import type { ChatBody } from '../request/chat-request.js';
+import { ConnectionGate } from './connection-gate.js';
 
-export type UpstreamFailureKind = 'connect' | 'timeout' | 'aborted';
+/** `saturated`: no connection to the backend came free within its queue timeout. */
+export type UpstreamFailureKind = 'connect' | 'timeout' | 'aborted' | 'saturated';
 
 /** A call that got no HTTP answer; `kind` decides the status a client finally sees. */
 export class UpstreamFailure extends Error {
@@ -31,12 +35,31 @@ interface Target {
   readonly path: string;
 }
 
-export class UpstreamClient {
-  private readonly agent: Agent;
-  private readonly targets = new Map<string, Target>();
+/** One backend origin with one set of connection settings: its pool and the gate in front of it. */
+interface Lane {
+  readonly pool: Pool;
+  readonly gate: ConnectionGate;
+}
 
-  constructor(opts: { connections?: number } = {}) {
-    this.agent = new Agent({ connections: opts.connections ?? 256, keepAliveTimeout: 30_000, pipelining: 1 });
+interface Shared {
+  readonly targets: Map<string, Target>;
+  readonly lanes: Map<string, Lane>;
+  /** TLS options for every upstream connection (e.g. a private CA's certificate). */
+  readonly tls?: { readonly ca?: string | Buffer };
+}
+
+export class UpstreamClient {
+  private readonly shared: Shared;
+  private readonly onWait: ((waitedMs: number) => void) | undefined;
+
+  constructor(opts: { shared?: Shared; onWait?: (waitedMs: number) => void; tls?: Shared['tls'] } = {}) {
+    this.shared = opts.shared ?? { targets: new Map(), lanes: new Map(), ...(opts.tls ? { tls: opts.tls } : {}) };
+    this.onWait = opts.onWait;
+  }
+
+  /** The same pools, telling `onWait` how long each call waited for a connection (one request's total). */
+  withWaitListener(onWait: (waitedMs: number) => void): UpstreamClient {
+    return new UpstreamClient({ shared: this.shared, onWait });
   }
 
   async send(opts: {
@@ -48,38 +71,93 @@ export class UpstreamClient {
   }): Promise<UpstreamResponse> {
     const { backend } = opts;
     const target = this.targetOf(backend.baseURL);
+    const lane = this.laneOf(target.origin, backend);
+    const slot = await lane.gate.acquire({ timeoutMs: backend.connection.queueTimeoutMs, signal: opts.signal });
+    this.onWait?.(slot.waitedMs);
+    if (!slot.acquired) {
+      if (slot.reason === 'aborted') throw new UpstreamFailure('aborted', 'the request was aborted');
+      throw new UpstreamFailure('saturated', `no upstream connection came free within ${backend.connection.queueTimeoutMs} ms`);
+    }
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...opts.headers };
     if (backend.apiKey !== undefined) headers['authorization'] = `Bearer ${backend.apiKey}`;
+    let res: Dispatcher.ResponseData;
     try {
-      const res = await this.agent.request({
-        origin: target.origin,
+      res = await lane.pool.request({
         path: target.path,
         method: 'POST',
+        // undici keeps a non-idempotent request off an HTTP/2 connection with others in flight (no
+        // multiplexing); HTTP/1.1 connections carry one request at a time anyway (pipelining 1).
+        idempotent: true,
         headers,
         body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
         signal: opts.signal,
         headersTimeout: backend.timeoutMs,
         bodyTimeout: backend.timeoutMs,
       });
-      return { statusCode: res.statusCode, headers: res.headers, body: res.body };
     } catch (err) {
+      lane.gate.release();
       throw classify(err);
     }
+    // The connection is busy until the body is read to its end, aborted or failed: all end in 'close'.
+    res.body.once('close', () => lane.gate.release());
+    return { statusCode: res.statusCode, headers: res.headers, body: res.body };
   }
 
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    await Promise.all([...this.shared.lanes.values()].map((l) => l.pool.close()));
   }
 
   private targetOf(baseURL: string): Target {
-    let t = this.targets.get(baseURL);
+    let t = this.shared.targets.get(baseURL);
     if (t === undefined) {
       const url = new URL(`${baseURL}/chat/completions`);
       t = { origin: url.origin, path: url.pathname + url.search };
-      this.targets.set(baseURL, t);
+      this.shared.targets.set(baseURL, t);
     }
     return t;
   }
+
+  private laneOf(origin: string, backend: CompiledBackend): Lane {
+    const c = backend.connection;
+    const id = `${origin} ${c.maxConnections} ${c.idleTimeoutMs} ${c.http2}`;
+    let lane = this.shared.lanes.get(id);
+    if (lane === undefined) {
+      const pool = new Pool(origin, {
+        connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, allowH2: c.http2,
+        ...(this.shared.tls?.ca === undefined ? {} : { connect: { ca: this.shared.tls.ca } }),
+        factory: (o, options) => multiplexWhenH2(new Client(o, options)),
+      });
+      lane = { pool, gate: new ConnectionGate(c.maxConnections) };
+      this.shared.lanes.set(id, lane);
+    }
+    return lane;
+  }
+}
+
+/** Streams per HTTP/2 connection (undici's maxConcurrentStreams default; a server's SETTINGS may lower it). */
+const H2_STREAMS = 100;
+
+/**
+ * undici sends one request at a time per connection (pipelining 1, right for HTTP/1.1: no
+ * head-of-line blocking behind a long stream). On a connection that negotiated HTTP/2 it may send
+ * many; back to one if it reconnects.
+ */
+function multiplexWhenH2(client: Client): Client {
+  client.on('connect', () => {
+    if (httpVersionOf(client) === 'h2') client.pipelining = H2_STREAMS;
+  });
+  client.on('disconnect', () => {
+    client.pipelining = 1;
+  });
+  return client;
+}
+
+/** undici does not expose the negotiated protocol; its connection context sits under a symbol. */
+function httpVersionOf(client: Client): string | undefined {
+  const key = Object.getOwnPropertySymbols(client).find((sym) => sym.description === 'http context');
+  if (key === undefined) return undefined;
+  const context = (client as unknown as Record<symbol, { version?: unknown } | undefined>)[key];
+  return typeof context?.version === 'string' ? context.version : undefined;
 }
 
 /** undici's errors → our three kinds; the message names no secret (undici's never does). */
