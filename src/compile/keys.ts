@@ -80,6 +80,8 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext): { key: CompiledKey; polici
     ref: { kind: 'ApiKey', namespace, name: apiKey.metadata.name },
     hash,
     fingerprint: keyFingerprint(hash),
+    ...(apiKey.spec.owner === undefined ? {} : { owner: apiKey.spec.owner }),
+    ...(apiKey.spec.displayName === undefined ? {} : { displayName: apiKey.spec.displayName }),
     allowedModels: new Set(allowed.map((m) => m.id)),
     disabled: apiKey.spec.disabled === true,
     ...(expiresAt === undefined ? {} : { expiresAt }),

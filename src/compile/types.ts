@@ -82,6 +82,9 @@ export interface CompiledKey {
   readonly ref: ObjectRef;
   readonly hash: string;
   readonly fingerprint: string;
+  /** spec.owner and spec.displayName, shown to the key's holder (GET /key). */
+  readonly owner?: string;
+  readonly displayName?: string;
   readonly allowedModels: ReadonlySet<string>;
   readonly disabled: boolean;
   /** Epoch ms, checked on every request (the config may outlive the expiry). */

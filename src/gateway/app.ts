@@ -11,6 +11,7 @@ import { BackendHealth } from './routing/backend-health.js';
 import { UpstreamClient } from './upstream/client.js';
 import { type ChatEvent, registerChatRoute } from './routes/chat-completions.js';
 import { registerModelRoutes } from './routes/models.js';
+import { registerKeyRoutes } from './routes/key.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { routeContext } from './routes/context.js';
 import { accessLogLine } from '../telemetry/access-log.js';
@@ -69,6 +70,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
       async (api) => {
         registerChatRoute(api, ctx, deps);
         registerModelRoutes(api, ctx);
+        registerKeyRoutes(api, ctx, { store: opts.store });
       },
       { prefix },
     );
