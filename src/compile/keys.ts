@@ -21,6 +21,14 @@ export interface KeyContext {
 /** The Secret key the operator writes a generated API key under. */
 export const GENERATED_SECRET_KEY = 'api-key';
 
+/**
+ * Where a ServiceAccount-bound key sits in the config's key map. Never a `sha256:` hash, so no
+ * Bearer key can match it: only a verified ServiceAccount token leads here (gateway/auth.ts).
+ */
+export function serviceAccountKeyId(namespace: string, name: string): string {
+  return `serviceaccount:${namespace}/${name}`;
+}
+
 export function generatedSecretName(key: ApiKey): string {
   return key.spec.credential.generate?.secretName ?? `${key.metadata.name}-key`;
 }
@@ -79,7 +87,7 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext): { key: CompiledKey; polici
     id: `${namespace}/${apiKey.metadata.name}`,
     ref: { kind: 'ApiKey', namespace, name: apiKey.metadata.name },
     hash,
-    fingerprint: keyFingerprint(hash),
+    fingerprint: hash.startsWith('serviceaccount:') ? `sa:${apiKey.spec.credential.serviceAccount?.name ?? ''}` : keyFingerprint(hash),
     ...(apiKey.spec.owner === undefined ? {} : { owner: apiKey.spec.owner }),
     ...(apiKey.spec.displayName === undefined ? {} : { displayName: apiKey.spec.displayName }),
     allowedModels: new Set(allowed.map((m) => m.id)),
@@ -94,6 +102,7 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext): { key: CompiledKey; polici
 function resolveHash(apiKey: ApiKey, namespace: string, secrets: readonly SecretInput[]): string | Rejection {
   const cred = apiKey.spec.credential;
   if (cred.hash !== undefined) return cred.hash;
+  if (cred.serviceAccount !== undefined) return serviceAccountKeyId(namespace, cred.serviceAccount.name);
   if (cred.secretRef !== undefined) {
     const found = readSecret(secrets, { namespace, ...cred.secretRef });
     return 'missing' in found ? secretRejection(found.missing, namespace, cred.secretRef) : hashKey(found.value);

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { LimitStore } from '../limits/store.js';
 import { ApiError, Errors, knownApiError } from './errors.js';
+import { type TokenVerifier, authenticator } from './auth.js';
 import { ConfigHolder } from './config/config-holder.js';
 import { BackendHealth } from './routing/backend-health.js';
 import { UpstreamClient } from './upstream/client.js';
@@ -31,6 +32,8 @@ export interface GatewayOptions {
   readonly onChat?: (e: ChatEvent) => void;
   /** Telemetry hooks (spans, metrics); see src/telemetry. None: not observed. */
   readonly observer?: GatewayObserver;
+  /** ServiceAccount tokens as Bearers (cluster mode); none: API keys only. */
+  readonly serviceAccountTokens?: TokenVerifier;
 }
 
 const API_PREFIXES = ['/api/v1', '/v1'] as const;
@@ -50,7 +53,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   });
   const clock = opts.clock ?? Date.now;
   const upstream = opts.upstream ?? new UpstreamClient();
-  const ctx = routeContext(opts.holder, clock);
+  const ctx = routeContext(opts.holder, clock, authenticator(opts.serviceAccountTokens));
   const deps = {
     store: opts.store,
     upstream,

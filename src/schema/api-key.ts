@@ -17,6 +17,11 @@ export interface KeyCredential {
   secretRef?: SecretKeyRef;
   /** The key's hash, committed to Git: `sha256:<64 hex>` of the clear key. */
   hash?: string;
+  /**
+   * A ServiceAccount in the key's namespace: its pods send their projected token (audience
+   * `tokenhub`) as the Bearer, no key to distribute.
+   */
+  serviceAccount?: { name: string };
 }
 
 export interface ApiKeySpec {
@@ -72,6 +77,13 @@ const credential: JsonSchema = {
     },
     secretRef: secretKeyRef,
     hash: { type: 'string', pattern: KEY_HASH_PATTERN, description: 'sha256:<hex> of the clear key.' },
+    serviceAccount: {
+      type: 'object',
+      required: ['name'],
+      additionalProperties: false,
+      description: "A ServiceAccount in this namespace whose projected token (audience tokenhub) authenticates as this key.",
+      properties: { name: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } },
+    },
   },
 };
 
@@ -133,9 +145,9 @@ export const apiKeyStatusSchema: JsonSchema = {
 
 export const credentialRules: readonly CrossFieldRule<KeyCredential>[] = [
   {
-    rule: '(has(self.generate) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) == 1',
-    message: 'set exactly one of generate, secretRef or hash',
+    rule: '(has(self.generate) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) + (has(self.serviceAccount) ? 1 : 0) == 1',
+    message: 'set exactly one of generate, secretRef, hash or serviceAccount',
     field: '',
-    check: (c) => [c.generate, c.secretRef, c.hash].filter((v) => v !== undefined).length === 1,
+    check: (c) => [c.generate, c.secretRef, c.hash, c.serviceAccount].filter((v) => v !== undefined).length === 1,
   },
 ];

@@ -67,7 +67,7 @@ kind: ApiKey
 metadata: { name: two-sources, namespace: ${NS} }
 spec:
   credential: { generate: {}, hash: "sha256:${'0'.repeat(64)}" }
-`, /set exactly one of generate, secretRef or hash/],
+`, /set exactly one of generate, secretRef, hash or serviceAccount/],
     ];
     for (const [yaml, message] of cases) {
       const res = await cp.kubectl(['apply', '-f', '-'], { input: yaml });
