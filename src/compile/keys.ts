@@ -83,6 +83,7 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext): { key: CompiledKey; polici
     return { reason: Reason.NoAllowedModels, message: `allowedModels (${patterns}) match no ready ModelRoute` };
   }
   const expiresAt = apiKey.spec.expiresAt === undefined ? undefined : Date.parse(apiKey.spec.expiresAt);
+  const shadow = policies.filter((p) => p.spec.mode === 'Shadow');
   const key: CompiledKey = {
     id: `${namespace}/${apiKey.metadata.name}`,
     ref: { kind: 'ApiKey', namespace, name: apiKey.metadata.name },
@@ -94,7 +95,8 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext): { key: CompiledKey; polici
     disabled: apiKey.spec.disabled === true,
     ...(expiresAt === undefined ? {} : { expiresAt }),
     policies: policies.map((p) => p.metadata.name),
-    limits: effectiveLimits(policies, allowed),
+    limits: effectiveLimits(policies.filter((p) => p.spec.mode !== 'Shadow'), allowed),
+    ...(shadow.length === 0 ? {} : { shadow: { policies: shadow.map((p) => p.metadata.name), limits: effectiveLimits(shadow, allowed) } }),
   };
   return { key, policies };
 }

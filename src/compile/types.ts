@@ -90,7 +90,10 @@ export interface CompiledKey {
   /** Epoch ms, checked on every request (the config may outlive the expiry). */
   readonly expiresAt?: number;
   readonly policies: readonly string[];
+  /** What is enforced: the strictest of the key's Enforce policies. */
   readonly limits: EffectiveLimits;
+  /** The key's Shadow policies: evaluated and reported, never enforced. */
+  readonly shadow?: { readonly policies: readonly string[]; readonly limits: EffectiveLimits };
 }
 
 export interface GatewayConfig {

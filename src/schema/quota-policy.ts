@@ -26,6 +26,11 @@ export interface ModelRateLimit extends RateLimits {
 export interface QuotaPolicySpec {
   /** Applies to every ApiKey of the namespace that names no policy. At most one per namespace. */
   default?: boolean;
+  /**
+   * Enforce (default), or Shadow: evaluated and counted on counters of its own (metric, access
+   * log, `x-tokenhub-shadow-limited` header), never refusing a request. For trying a new quota.
+   */
+  mode?: 'Enforce' | 'Shadow';
   /** Per key, across all its models. */
   rateLimits?: RateLimits;
   /** Per key and model. */
@@ -69,6 +74,12 @@ export const quotaPolicySpecSchema: JsonSchema = {
   additionalProperties: false,
   properties: {
     default: { type: 'boolean', default: false, description: 'Use for keys that name no policy.' },
+    mode: {
+      type: 'string',
+      enum: ['Enforce', 'Shadow'],
+      default: 'Enforce',
+      description: 'Shadow: evaluated and reported (metric, access log, x-tokenhub-shadow-limited header), never enforced.',
+    },
     rateLimits: { ...rateLimits, description: 'Per key, across all its models.' },
     modelRateLimits: {
       type: 'array',

@@ -23,6 +23,8 @@ export interface AccessLogLine {
   readonly fallbacks: number;
   readonly stream: boolean;
   readonly cut?: boolean;
+  /** A Shadow QuotaPolicy would have refused this request (e.g. `key:rpm`); it was served. */
+  readonly shadowLimited?: string;
 }
 
 export function accessLogLine(e: ChatEvent): AccessLogLine {
@@ -45,6 +47,7 @@ export function accessLogLine(e: ChatEvent): AccessLogLine {
     fallbacks: r?.fallbacks ?? 0,
     stream: e.stream,
     ...(r?.cut === true ? { cut: true } : {}),
+    ...(r?.shadowLimited === undefined ? {} : { shadowLimited: r.shadowLimited }),
   };
 }
 

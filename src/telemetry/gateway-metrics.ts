@@ -21,6 +21,7 @@ export class GatewayMetrics {
   private readonly tokens: Counter;
   private readonly cost: Counter;
   private readonly drift: Histogram;
+  private readonly shadowLimited: Counter;
 
   constructor(meter: Meter) {
     const hist = (name: string, unit: string, description: string, buckets: readonly number[]): Histogram =>
@@ -34,6 +35,7 @@ export class GatewayMetrics {
     this.attempts = meter.createCounter(METRICS.attempts, { unit: '{attempt}', description: 'Upstream attempts by model, backend and outcome.' });
     this.tokens = meter.createCounter(METRICS.tokens, { unit: '{token}', description: 'Billed tokens by key and served model.' });
     this.cost = meter.createCounter(METRICS.cost, { unit: '{currency}', description: 'Billed cost by key and served model, in the pricing currency.' });
+    this.shadowLimited = meter.createCounter(METRICS.shadowLimited, { unit: '{request}', description: 'Requests a Shadow QuotaPolicy would have refused (served all the same).' });
     this.drift = hist(METRICS.drift, '{token}', 'Reserved minus billed tokens per request (absolute; direction in an attribute).', BUCKETS.tokens);
   }
 
@@ -47,6 +49,7 @@ export class GatewayMetrics {
     const errorType = errorTypeOf(e);
     const error = errorType === undefined ? {} : { [OTHER.errorType]: errorType };
     this.requests.add(1, { [TOKENHUB.outcome]: outcomeOf(e), ...key, ...requestModel, ...responseModel, ...error });
+    if (e.result?.shadowLimited !== undefined) this.shadowLimited.add(1, { ...key, [TOKENHUB.shadowLimit]: e.result.shadowLimited });
     const provider = served ?? requested;
     // GenAI metrics describe operations on a model: a request that never named a known one has none.
     if (provider === undefined || e.keyId === undefined) return;

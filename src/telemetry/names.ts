@@ -42,6 +42,7 @@ export const TOKENHUB = {
   limiterOperation: 'tokenhub.limiter.operation',
   limiterStore: 'tokenhub.limiter.store',
   stream: 'tokenhub.stream',
+  shadowLimit: 'tokenhub.shadow.limit',
 } as const;
 
 export const METRICS = {
@@ -55,6 +56,7 @@ export const METRICS = {
   tokens: 'tokenhub.tokens',
   cost: 'tokenhub.cost',
   drift: 'tokenhub.reservation.drift',
+  shadowLimited: 'tokenhub.shadow.limited',
   limiterDuration: 'tokenhub.limiter.operation.duration',
   configRevision: 'tokenhub.config.revision',
   configLastReload: 'tokenhub.config.last_reload',

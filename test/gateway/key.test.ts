@@ -105,6 +105,7 @@ describe.each([
       expires_at: '2027-06-30T00:00:00.000Z',
       allowed_models: ['cheap', 'other'],
       quota_policies: ['team'],
+      shadow_quota_policies: [],
       currency: 'USD',
       usage_tokens: { daily: all, monthly: all, total: all },
     });

@@ -21,6 +21,7 @@ import { sendApiError } from '../reply-error.js';
 import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
 import type { Usage } from './sse.js';
 import type { AttemptObserver } from '../observe.js';
+import { SHADOW_HEADER, type ShadowOutcome, checkShadow, settleShadow } from './shadow.js';
 
 export interface ProxyDeps {
   readonly store: LimitStore;
@@ -56,6 +57,8 @@ export interface ServeResult {
   /** Streams: performance.now() of the first produced chunk, and the gaps between chunks (ms). */
   readonly firstChunkAt?: number;
   readonly chunkGapsMs?: readonly number[];
+  /** A Shadow QuotaPolicy would have refused the request (what: see proxy/shadow.ts). */
+  readonly shadowLimited?: string;
 }
 
 type Failure = { readonly error: ApiError; readonly class: 'fit' | 'limited' | 'upstream' };
@@ -86,7 +89,11 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
       failures.push({ error: reservation.error, class: 'limited' });
       continue;
     }
-    const headers = { ...rateLimitHeaders(reservation.rates), 'x-request-id': input.requestId, 'x-tokenhub-model': model.id };
+    const shadow = reservation.shadow;
+    const headers = {
+      ...rateLimitHeaders(reservation.rates), 'x-request-id': input.requestId, 'x-tokenhub-model': model.id,
+      ...(shadow.limited === undefined ? {} : { [SHADOW_HEADER]: shadow.limited }),
+    };
     for (const backend of backends) {
       attempts++;
       const outcome = await runAttempt({ ...input, model, backend, maxTokens, headers, upstream: deps.upstream });
@@ -97,9 +104,10 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
         continue;
       }
       deps.health.succeeded(healthKey);
-      return finish({ input, deps, model, outcome, admit: reservation.admit, attempts, fallbacks: index });
+      return finish({ input, deps, model, outcome, admit: reservation.admit, shadow, attempts, fallbacks: index });
     }
     await settleQuietly(deps, { reservation: reservation.admit, actual: { tokens: 0, costNanos: 0 }, failedAttempt: true });
+    await settleShadow(deps, { shadow, actual: { tokens: 0, costNanos: 0 }, failedAttempt: true, now: deps.clock() });
   }
   throw finalError(failures, input.candidates.length);
 }
@@ -125,14 +133,15 @@ async function reserve(
   input: ServeInput,
   deps: ProxyDeps,
   opts: { model: CompiledModel; maxTokens: number; reservationId: string },
-): Promise<{ admit: AdmitRequest; rates: readonly RateState[] } | { error: ApiError }> {
+): Promise<{ admit: AdmitRequest; rates: readonly RateState[]; shadow: ShadowOutcome } | { error: ApiError }> {
   const { model, maxTokens } = opts;
   const now = deps.clock();
   const estimateCost = costNanos(input.inputTokens, model.pricing.input) + costNanos(maxTokens, model.pricing.output);
-  const plan = planChecks({ key: input.key, model, estimate: { inputTokens: input.inputTokens, maxOutputTokens: maxTokens, costNanos: estimateCost }, now: new Date(now) });
+  const estimate = { inputTokens: input.inputTokens, maxOutputTokens: maxTokens, costNanos: estimateCost };
+  const plan = planChecks({ key: input.key, model, estimate, now: new Date(now) });
   const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
   const result = await deps.store.admit(admit, now);
-  if (result.allowed) return { admit, rates: result.rates };
+  if (result.allowed) return { admit, rates: result.rates, shadow: await checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now }) };
   const d = result.denial;
   const headers = rateLimitHeaders(result.rates, d.kind === 'rate' ? d.check : undefined);
   if (d.kind === 'budget') {
@@ -162,14 +171,17 @@ async function finish(opts: {
   model: CompiledModel;
   outcome: Exclude<AttemptOutcome, { kind: 'retryable' }>;
   admit: AdmitRequest;
+  shadow: ShadowOutcome;
   attempts: number;
   fallbacks: number;
 }): Promise<ServeResult> {
   const { input, deps, model, outcome, admit } = opts;
+  const shadowLimited = opts.shadow.limited === undefined ? {} : { shadowLimited: opts.shadow.limited };
   if (outcome.kind === 'rejected') {
     await settleQuietly(deps, { reservation: admit, actual: { tokens: 0, costNanos: 0 } });
+    await settleShadow(deps, { shadow: opts.shadow, actual: { tokens: 0, costNanos: 0 }, now: deps.clock() });
     await sendApiError(input.reply, outcome.error, input.requestId);
-    return { status: outcome.status, servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks };
+    return { status: outcome.status, servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks, ...shadowLimited };
   }
   const usage = billedUsage(outcome.usage, outcome.producedChunks, input.inputTokens, model);
   const tokens = usage.inputTokens + usage.outputTokens;
@@ -178,10 +190,11 @@ async function finish(opts: {
     actual: { tokens, costNanos: usage.costNanos },
     usage: { requestId: input.requestId, keyId: input.key.id, model: model.id, ...usage, at: deps.clock() },
   });
+  await settleShadow(deps, { shadow: opts.shadow, actual: { tokens, costNanos: usage.costNanos }, now: deps.clock() });
   const reservedTokens = admit.rates.find((r) => r.unit === 'tokens')?.cost;
   return {
     status: outcome.status, servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks, usage,
-    ...(reservedTokens === undefined ? {} : { reservedTokens }), cut: outcome.cut, clientGone: outcome.clientGone,
+    ...(reservedTokens === undefined ? {} : { reservedTokens }), cut: outcome.cut, clientGone: outcome.clientGone, ...shadowLimited,
     ...(outcome.firstChunkAt === undefined ? {} : { firstChunkAt: outcome.firstChunkAt, chunkGapsMs: outcome.chunkGapsMs ?? [] }),
   };
 }

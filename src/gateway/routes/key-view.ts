@@ -60,6 +60,8 @@ export function keyView(input: KeyViewInput): { data: Record<string, unknown> } 
       expires_at: key.expiresAt === undefined ? null : new Date(key.expiresAt).toISOString(),
       allowed_models: [...key.allowedModels].sort(),
       quota_policies: key.policies,
+      // Shadow policies are reported, never enforced: rate_limits and budgets show enforced ones.
+      shadow_quota_policies: key.shadow?.policies ?? [],
       currency: input.currency,
       rate_limits: rateLimitsView(input.rates),
       budgets: {
