@@ -50,6 +50,8 @@ function serviceAccountKey(config: GatewayConfig, verdict: TokenVerdict): Compil
 
 function usable(key: CompiledKey, now: number): CompiledKey {
   if (key.disabled) throw Errors.disabledKey();
+  // An old credential after its rotation window: refused like an expired key.
+  if (key.credentialNotAfter !== undefined && key.credentialNotAfter <= now) throw Errors.expiredKey();
   if (key.expiresAt !== undefined && key.expiresAt <= now) throw Errors.expiredKey();
   return key;
 }

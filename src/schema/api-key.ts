@@ -24,10 +24,19 @@ export interface KeyCredential {
   serviceAccount?: { name: string };
 }
 
+/** A second credential accepted until `notAfter`: the old key during a rotation window. */
+export interface PreviousCredential {
+  hash?: string;
+  secretRef?: SecretKeyRef;
+  /** RFC 3339; from then on only `credential` is accepted. */
+  notAfter: string;
+}
+
 export interface ApiKeySpec {
   displayName?: string;
   owner?: string;
   credential: KeyCredential;
+  previousCredential?: PreviousCredential;
   /** Model ids, aliases or globs (`*`, `doubao-seed-2-0-*`). Default: every model. */
   allowedModels?: string[];
   /** QuotaPolicy names in the same namespace; none means the namespace's default policy. */
@@ -52,6 +61,9 @@ export interface ApiKeyStatus {
   observedGeneration?: number;
   ready?: string;
   keyPrefix?: string;
+  /** During a rotation window: the old credential's fingerprint and when it stops working. */
+  previousKeyPrefix?: string;
+  rotationDeadline?: string;
   secretName?: string;
   usage?: KeyUsageStatus;
 }
@@ -102,6 +114,17 @@ export const apiKeySpecSchema: JsonSchema = {
     displayName: { type: 'string', maxLength: 256 },
     owner: { type: 'string', maxLength: 256, description: 'Team or person accountable for the key.' },
     credential,
+    previousCredential: {
+      type: 'object',
+      required: ['notAfter'],
+      additionalProperties: false,
+      description: 'The old key, accepted until notAfter (a rotation window without downtime).',
+      properties: {
+        hash: { type: 'string', pattern: KEY_HASH_PATTERN },
+        secretRef: secretKeyRef,
+        notAfter: { type: 'string', format: 'date-time' },
+      },
+    },
     allowedModels: {
       type: 'array',
       maxItems: 256,
@@ -126,6 +149,8 @@ export const apiKeyStatusSchema: JsonSchema = {
     observedGeneration: { type: 'integer', format: 'int64' },
     ready: { type: 'string' },
     keyPrefix: { type: 'string' },
+    previousKeyPrefix: { type: 'string' },
+    rotationDeadline: { type: 'string', format: 'date-time' },
     secretName: { type: 'string' },
     usage: {
       type: 'object',
@@ -149,5 +174,14 @@ export const credentialRules: readonly CrossFieldRule<KeyCredential>[] = [
     message: 'set exactly one of generate, secretRef, hash or serviceAccount',
     field: '',
     check: (c) => [c.generate, c.secretRef, c.hash, c.serviceAccount].filter((v) => v !== undefined).length === 1,
+  },
+];
+
+export const previousCredentialRules: readonly CrossFieldRule<PreviousCredential>[] = [
+  {
+    rule: '(has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) == 1',
+    message: 'set exactly one of secretRef or hash',
+    field: '',
+    check: (c) => [c.secretRef, c.hash].filter((v) => v !== undefined).length === 1,
   },
 ];
