@@ -193,6 +193,8 @@ export class ResilientStore implements LimitStore {
   }
 
   async peek(rates: readonly RateCheck[], now: number): Promise<RateState[]> {
+    // Like admit: the first calls wait for the first connection rather than answer degraded.
+    await this.connecting;
     if (this.current === 'redis') {
       try {
         return await this.remote.peek(rates, now);

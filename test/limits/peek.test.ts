@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryLimitStore } from '../../src/limits/memory-store.js';
 import { keyTag, modelTag } from '../../src/limits/plan.js';
 import { RedisLimitStore } from '../../src/limits/redis-store.js';
+import { ResilientStore, StoreUnavailableError } from '../../src/limits/resilient-store.js';
 import type { AdmitRequest, LimitStore, RateCheck } from '../../src/limits/store.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
@@ -80,5 +81,36 @@ describe.each([
       [rates[2]?.id, 3, 0],
       [rates[3]?.id, 60, 0],
     ]);
+  });
+});
+
+describe('peek on the resilient store', () => {
+  const closedURL = async (): Promise<string> => {
+    const dead = await startRedis();
+    await dead.stop();
+    return dead.url;
+  };
+
+  it('reads Redis while it is there', async () => {
+    const store = new ResilientStore({ remote: new RedisLimitStore({ url: redis.url, clock: 'caller' }), replicas: 2 });
+    try {
+      // The Redis timeline of the tests above: three admits of 300 tokens at T0.
+      expect((await store.peek(rates, T0 + 10_000)).map((s) => s.remaining)).toEqual([4, 266, 0, 60]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('without Redis, fail-open answers what this pod may still admit (its share); fail-closed refuses', async () => {
+    const url = await closedURL();
+    const open = new ResilientStore({ remote: new RedisLimitStore({ url }), replicas: 2, startupWaitMs: 200 });
+    const closed = new ResilientStore({ remote: new RedisLimitStore({ url }), replicas: 2, mode: 'fail-closed', startupWaitMs: 200 });
+    try {
+      expect((await open.peek(rates, T0)).map((s) => s.remaining)).toEqual([3, 500, 2, 30]);
+      await expect(closed.peek(rates, T0)).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      await open.close();
+      await closed.close();
+    }
   });
 });
