@@ -4,6 +4,8 @@
 #   - etcd + kube-apiserver + kubectl, built once from their Go modules into a cache
 #     (or taken from $KUBEBUILDER_ASSETS) by hack/controlplane/build.sh
 #   - helm, built the same way
+#   - python3 with venv (Debian's python3-venv); the Python client tests put the pinned `openai`
+#     package into a cached virtualenv themselves (scripts/python-venv.sh)
 # Then builds the project and runs every test with vitest. Extra arguments go to vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,8 @@ need_apt=()
 # The tests run Debian's binaries by path (test/support/redis-server.ts), so check those paths.
 [ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-cli ] || need_apt+=(redis-server)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# The Python client tests make a virtualenv (scripts/python-venv.sh): python3 with venv and ensurepip.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test.sh: installing ${need_apt[*]} from Debian" >&2

@@ -1,6 +1,6 @@
 /** `tokenhub key generate` prints a new key and its hash; `tokenhub key hash` hashes stdin. */
 import { generateKey, hashKey } from '../keys/hash.js';
-import { UsageError, runCommand } from './args.js';
+import { HelpRequested, UsageError, runCommand, wantsHelp } from './args.js';
 
 const USAGE = 'tokenhub key generate | tokenhub key hash < key.txt';
 
@@ -12,6 +12,7 @@ async function readStdin(): Promise<string> {
 
 export async function keyCommand(args: string[]): Promise<number> {
   return runCommand(USAGE, async () => {
+    if (wantsHelp(args)) throw new HelpRequested();
     const [sub] = args;
     if (sub === 'generate') {
       const key = generateKey();

@@ -26,6 +26,17 @@ export interface KeyContext {
 
 /** The Secret key the operator writes a generated API key under. */
 export const GENERATED_SECRET_KEY = 'api-key';
+/** After a rotation: the old key and until when it is accepted (RFC 3339), in the same Secret. */
+export const PREVIOUS_SECRET_KEY = 'previous-api-key';
+export const PREVIOUS_NOT_AFTER_KEY = 'previous-not-after';
+
+/**
+ * Where a ServiceAccount-bound key sits in the config's key map. Never a `sha256:` hash, so no
+ * Bearer key can match it: only a verified ServiceAccount token leads here (gateway/auth.ts).
+ */
+export function serviceAccountKeyId(namespace: string, name: string): string {
+  return `serviceaccount:${namespace}/${name}`;
+}
 
 export function generatedSecretName(key: ApiKey): string {
   return key.spec.credential.generate?.secretName ?? `${key.metadata.name}-key`;
@@ -45,16 +56,18 @@ export function compileKeys(
       verdicts.push(verdictOf(apiKey, { ready: false, ...result }));
       continue;
     }
-    const { key, policies } = result;
-    const owner = keys.get(key.hash);
+    const { key, policies, previous } = result;
+    const owner = [key.hash, ...(previous ? [previous.hash] : [])].map((h) => keys.get(h)).find((k) => k !== undefined);
     if (owner !== undefined) {
       const message = `the same key is already used by ApiKey ${owner.id}`;
       verdicts.push(verdictOf(apiKey, { ready: false, reason: Reason.KeyConflict, message }));
       continue;
     }
     keys.set(key.hash, key);
+    if (previous !== undefined) keys.set(previous.hash, { ...key, hash: previous.hash, fingerprint: keyFingerprint(previous.hash), credentialNotAfter: previous.notAfter });
     for (const p of policies) policyUse.set(p, (policyUse.get(p) ?? 0) + 1);
-    verdicts.push(verdictOf(apiKey, { ...stateOf(key, ctx.now), status: { keyPrefix: key.fingerprint } }));
+    const rotation = previous === undefined ? {} : { previousKeyPrefix: keyFingerprint(previous.hash), rotationDeadline: new Date(previous.notAfter).toISOString() };
+    verdicts.push(verdictOf(apiKey, { ...stateOf(key, ctx.now), status: { keyPrefix: key.fingerprint, ...rotation } }));
   }
   return { keys, verdicts, policyUse };
 }
@@ -70,7 +83,9 @@ function stateOf(key: CompiledKey, now: Date): { ready: boolean; reason: ReasonC
   return { ready: true, reason: Reason.Ready, message: `${models} model(s) allowed; ${policies}` };
 }
 
-function compileKey(apiKey: ApiKey, ctx: KeyContext & { patterns: PatternIndex<CompiledModel> }): { key: CompiledKey; policies: QuotaPolicy[] } | Rejection {
+type Previous = { hash: string; notAfter: number };
+
+function compileKey(apiKey: ApiKey, ctx: KeyContext & { patterns: PatternIndex<CompiledModel> }): { key: CompiledKey; policies: QuotaPolicy[]; previous?: Previous } | Rejection {
   const namespace = apiKey.metadata.namespace ?? 'default';
   const hash = resolveHash(apiKey, namespace, ctx.secrets);
   if (typeof hash !== 'string') return hash;
@@ -84,23 +99,59 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext & { patterns: PatternIndex<C
     return { reason: Reason.NoAllowedModels, message: `allowedModels (${patterns}) match no ready ModelRoute published to namespace ${namespace}` };
   }
   const expiresAt = apiKey.spec.expiresAt === undefined ? undefined : Date.parse(apiKey.spec.expiresAt);
+  const shadow = policies.filter((p) => p.spec.mode === 'Shadow');
   const key: CompiledKey = {
     id: `${namespace}/${apiKey.metadata.name}`,
     ref: { kind: 'ApiKey', namespace, name: apiKey.metadata.name },
     hash,
-    fingerprint: keyFingerprint(hash),
+    fingerprint: hash.startsWith('serviceaccount:') ? `sa:${apiKey.spec.credential.serviceAccount?.name ?? ''}` : keyFingerprint(hash),
+    ...(apiKey.spec.owner === undefined ? {} : { owner: apiKey.spec.owner }),
+    ...(apiKey.spec.displayName === undefined ? {} : { displayName: apiKey.spec.displayName }),
     allowedModels: new Set(allowed.map((m) => m.id)),
     disabled: apiKey.spec.disabled === true,
     ...(expiresAt === undefined ? {} : { expiresAt }),
     policies: policies.map((p) => (own.includes(p) ? p.metadata.name : `${p.metadata.namespace ?? 'default'}/${p.metadata.name} (ceiling)`)),
-    limits: effectiveLimits(policies, allowed, ctx.patterns),
+    limits: effectiveLimits(policies.filter((p) => p.spec.mode !== 'Shadow'), allowed, ctx.patterns),
+    ...(shadow.length === 0 ? {} : { shadow: { policies: shadow.map((p) => p.metadata.name), limits: effectiveLimits(shadow, allowed, ctx.patterns) } }),
   };
-  return { key, policies };
+  const previous = previousCredential(apiKey, namespace, ctx);
+  return { key, policies, ...(previous === undefined || previous.hash === hash ? {} : { previous }) };
+}
+
+/**
+ * The credential of a rotation window, while it lasts: spec.previousCredential, or for a
+ * generated key the old value the operator kept in the Secret. One that cannot be read (its
+ * Secret gone) or whose window has ended is simply not accepted: the new key keeps working.
+ */
+function previousCredential(apiKey: ApiKey, namespace: string, ctx: KeyContext): Previous | undefined {
+  const spec = apiKey.spec.previousCredential;
+  let hash: string | undefined;
+  let notAfter: number;
+  if (spec !== undefined) {
+    notAfter = Date.parse(spec.notAfter);
+    if (spec.hash !== undefined) hash = spec.hash;
+    else if (spec.secretRef !== undefined) {
+      const found = readSecret(ctx.secrets, { namespace, ...spec.secretRef });
+      hash = 'missing' in found ? undefined : hashKey(found.value);
+    }
+  } else if (apiKey.spec.credential.generate !== undefined) {
+    const name = generatedSecretName(apiKey);
+    const old = readSecret(ctx.secrets, { namespace, name, key: PREVIOUS_SECRET_KEY });
+    const until = readSecret(ctx.secrets, { namespace, name, key: PREVIOUS_NOT_AFTER_KEY });
+    if ('missing' in old || 'missing' in until) return undefined;
+    hash = hashKey(old.value);
+    notAfter = Date.parse(until.value);
+  } else {
+    return undefined;
+  }
+  if (hash === undefined || !(notAfter > ctx.now.getTime())) return undefined;
+  return { hash, notAfter };
 }
 
 function resolveHash(apiKey: ApiKey, namespace: string, secrets: readonly SecretInput[]): string | Rejection {
   const cred = apiKey.spec.credential;
   if (cred.hash !== undefined) return cred.hash;
+  if (cred.serviceAccount !== undefined) return serviceAccountKeyId(namespace, cred.serviceAccount.name);
   if (cred.secretRef !== undefined) {
     const found = readSecret(secrets, { namespace, ...cred.secretRef });
     return 'missing' in found ? secretRejection(found.missing, namespace, cred.secretRef) : hashKey(found.value);

@@ -18,7 +18,15 @@ export interface Verdict {
   /** Field-level problems for InvalidSpec. */
   readonly problems?: readonly SchemaProblem[];
   /** Values for status printer columns. */
-  readonly status?: { readonly model?: string; readonly keyPrefix?: string; readonly keys?: number; readonly backends?: number };
+  readonly status?: {
+    readonly model?: string;
+    readonly keyPrefix?: string;
+    /** A key in a rotation window: the old credential's fingerprint and its deadline (RFC 3339). */
+    readonly previousKeyPrefix?: string;
+    readonly rotationDeadline?: string;
+    readonly keys?: number;
+    readonly backends?: number;
+  };
 }
 
 export interface CompiledBackend {
@@ -99,12 +107,23 @@ export interface CompiledKey {
   readonly ref: ObjectRef;
   readonly hash: string;
   readonly fingerprint: string;
+  /** spec.owner and spec.displayName, shown to the key's holder (GET /key). */
+  readonly owner?: string;
+  readonly displayName?: string;
   readonly allowedModels: ReadonlySet<string>;
   readonly disabled: boolean;
   /** Epoch ms, checked on every request (the config may outlive the expiry). */
   readonly expiresAt?: number;
+  /**
+   * Set on the config entry of a previous credential (a rotation window): epoch ms from which
+   * this credential is refused, checked on every request. The key itself (id, limits) is shared.
+   */
+  readonly credentialNotAfter?: number;
   readonly policies: readonly string[];
+  /** What is enforced: the strictest of the key's Enforce policies. */
   readonly limits: EffectiveLimits;
+  /** The key's Shadow policies: evaluated and reported, never enforced. */
+  readonly shadow?: { readonly policies: readonly string[]; readonly limits: EffectiveLimits };
 }
 
 export interface GatewayConfig {

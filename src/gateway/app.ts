@@ -6,11 +6,13 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { LimitStore } from '../limits/store.js';
 import { ApiError, Errors, knownApiError } from './errors.js';
+import { type TokenVerifier, authenticator } from './auth.js';
 import { ConfigHolder } from './config/config-holder.js';
 import { BackendHealth } from './routing/backend-health.js';
 import { UpstreamClient } from './upstream/client.js';
 import { type ChatEvent, registerChatRoute } from './routes/chat-completions.js';
 import { registerModelRoutes } from './routes/models.js';
+import { registerKeyRoutes } from './routes/key.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { authenticateFirst, decorateAuth, routeContext } from './routes/context.js';
 import { type ClientTimeouts, timeoutsFromEnv } from './timeouts.js';
@@ -34,6 +36,8 @@ export interface GatewayOptions {
   readonly observer?: GatewayObserver;
   /** Header, request and stream-idle timeouts; default: DEFAULT_TIMEOUTS and TOKENHUB_*_TIMEOUT_MS. */
   readonly timeouts?: ClientTimeouts;
+  /** ServiceAccount tokens as Bearers (cluster mode); none: API keys only. */
+  readonly serviceAccountTokens?: TokenVerifier;
 }
 
 const API_PREFIXES = ['/api/v1', '/v1'] as const;
@@ -57,7 +61,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   });
   const clock = opts.clock ?? Date.now;
   const upstream = opts.upstream ?? new UpstreamClient();
-  const ctx = routeContext(opts.holder, clock);
+  const ctx = routeContext(opts.holder, clock, authenticator(opts.serviceAccountTokens));
   const deps = {
     store: opts.store,
     upstream,
@@ -81,6 +85,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
         authenticateFirst(api, ctx);
         registerChatRoute(api, ctx, deps);
         registerModelRoutes(api, ctx);
+        registerKeyRoutes(api, ctx, { store: opts.store });
       },
       { prefix },
     );

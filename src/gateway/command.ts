@@ -3,7 +3,9 @@ import { UsageError, parse, runCommand } from '../cli/args.js';
 import { closeOnSignals, metricsPortOf, startGateway } from './server.js';
 import { redisUrlFromEnv } from '../limits/redis-connect.js';
 
-const USAGE = 'tokenhub gateway --config PATH [--config PATH...] [--port N] [--host H] [--redis URL] [--log-level L] [--metrics-port N]';
+const USAGE =
+  'tokenhub gateway --config PATH [--config PATH...] [--port N] [--host H] [--redis URL] [--log-level L] [--metrics-port N]\n' +
+  '       tokenhub gateway --kubernetes [--namespace NS] ... (config from the cluster; see gateway --kubernetes --help)';
 
 export async function gatewayCommand(args: string[]): Promise<number> {
   // Cluster mode has options of its own (--namespace, --kubeconfig): hand over before parsing.

@@ -9,6 +9,7 @@ import { storeEnv, storeStateLogger } from './command.js';
 import { closeOnSignals, metricsPortOf, processLoggerOptions } from './server.js';
 import { GatewayTelemetry } from '../telemetry/index.js';
 import { redisUrlFromEnv } from '../limits/redis-connect.js';
+import { JwksTokenVerifier } from './service-account-tokens.js';
 
 const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--platform-namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH] [--metrics-port N]';
 
@@ -38,18 +39,23 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     const metricsPort = metricsPortOf(values['metrics-port']);
     const telemetry = await GatewayTelemetry.start({ log: { warn: (o, m) => log?.warn(o, m) }, ...(metricsPort === undefined ? {} : { metricsPort }) });
     telemetry.watchConfig(holder);
+    // ServiceAccount tokens as Bearers: the API server's signing keys, loaded before serving.
+    const tokens = new JwksTokenVerifier({ fetchJson: (path) => client.request('GET', path, { accept: 'application/json, application/jwk-set+json' }), log: { warn: (o, m) => log?.warn(o, m) } });
     const app = buildGateway({
+      serviceAccountTokens: tokens,
       holder, store: telemetry.timeStore(store), logger: processLoggerOptions({ level: values['log-level'] ?? 'info' }),
       ready: () => source?.ready === true, observer: telemetry.observer(holder),
     });
     log = app.log;
     storeLog.bind(app.log);
+    await tokens.start();
     source = new KubeConfigSource({ client, namespaces, holder, compiler: createCompiler(undefined, { platformNamespaces: platformNamespacesOf(values['platform-namespace']) }), log: app.log, ...watchSecondsOf(process.env['TOKENHUB_WATCH_SECONDS']) });
     source.start();
     const url = await app.listen({ host: values.host ?? '0.0.0.0', port: Number(values.port ?? process.env['PORT'] ?? 8080) });
     app.log.info({ url, namespaces: namespaces.length === 0 ? 'all' : namespaces, store: store.name, telemetry: telemetry.describe() }, 'gateway listening (cluster mode)');
     closeOnSignals(async () => {
       source?.stop();
+      tokens.stop();
       await app.close();
       await store.flush?.();
       await store.close();

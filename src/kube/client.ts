@@ -45,6 +45,8 @@ export class KubeApiError extends Error {
 export interface RequestOpts {
   readonly body?: unknown;
   readonly contentType?: string;
+  /** Accept header (default application/json; the JWKS endpoint serves only application/jwk-set+json). */
+  readonly accept?: string;
   readonly query?: Record<string, string | number | boolean | undefined>;
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
@@ -125,7 +127,7 @@ export class KubeClient {
   }
 
   private async send(method: string, path: string, opts: RequestOpts) {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: opts.accept ?? 'application/json' };
     const https: RequestOptions = { headers: {} };
     // Per request: exec plugins and token files refresh their credentials here.
     await this.kc.applyToHTTPSOptions(https);

@@ -61,3 +61,10 @@ export function gcraAdjust(opts: { tat: number | undefined; now: number; limit: 
   const base = opts.tat ?? opts.now;
   return Math.max(opts.now, base + opts.delta * (WINDOW_MS / opts.limit));
 }
+
+/** What a limit would still admit at `now` with the stored TAT, without changing it. */
+export function gcraPeek(opts: { tat: number | undefined; now: number; limit: number }): { remaining: number; resetMs: number } {
+  const interval = WINDOW_MS / opts.limit;
+  const used = Math.max(0, (opts.tat ?? opts.now) - opts.now);
+  return { remaining: remainingOf(used, interval, opts.limit), resetMs: used };
+}

@@ -3,10 +3,10 @@
  * store (all-or-nothing admit, reserve then reconcile, idempotent usage), so a one-pod install
  * and a fleet behave alike.
  */
-import { gcra, gcraAdjust } from './gcra.js';
+import { gcra, gcraAdjust, gcraPeek } from './gcra.js';
 import { PERIODS, periodIds } from './periods.js';
 import { settlementDeltas } from './plan.js';
-import type { AdmitRequest, AdmitResult, LimitStore, RateState, Settlement, UsageRow } from './store.js';
+import type { AdmitRequest, AdmitResult, LimitStore, RateCheck, RateState, Settlement, UsageRow } from './store.js';
 
 interface Counter {
   value: number;
@@ -70,6 +70,10 @@ export class MemoryLimitStore implements LimitStore {
   async usage(query: { periodId: string; keyId?: string }): Promise<UsageRow[]> {
     const rows = [...(this.usageRows.get(query.periodId)?.values() ?? [])];
     return rows.filter((r) => query.keyId === undefined || r.keyId === query.keyId).map((r) => ({ ...r }));
+  }
+
+  async peek(rates: readonly RateCheck[], now: number): Promise<RateState[]> {
+    return rates.map((check) => ({ check, ...gcraPeek({ tat: this.tats.get(check.id), now, limit: check.limit }) }));
   }
 
   async budgetUsed(id: string): Promise<number> {

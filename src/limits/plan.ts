@@ -9,6 +9,8 @@ import type { BudgetCheck, RateCheck } from './store.js';
 /** Redis Cluster hash tags: all of a key's counters share a slot; a model's fleet limit has its own. */
 export const keyTag = (keyId: string): string => `th:{k:${keyId}}`;
 export const modelTag = (model: string): string => `th:{m:${model}}`;
+/** The counter id base of a key's own rate limits (all models), or of one key and model. */
+export const keyRateBase = (keyId: string, model?: string): string => (model === undefined ? keyTag(keyId) : `${keyTag(keyId)}:m:${model}`);
 export const budgetId = (keyId: string, unit: 'tokens' | 'cost', pid: string): string => `${keyTag(keyId)}:b:${unit}:${pid}`;
 
 export interface Estimate {
@@ -31,8 +33,8 @@ export function planChecks(opts: {
     if (limits.rpm !== undefined) rates.push({ id: `${id}:rpm`, scope, unit: 'requests', limit: limits.rpm, cost: 1 });
     if (limits.tpm !== undefined) rates.push({ id: `${id}:tpm`, scope, unit: 'tokens', limit: limits.tpm, cost: tokens });
   };
-  add(keyTag(key.id), 'key', key.limits.key);
-  add(`${keyTag(key.id)}:m:${model.id}`, 'key-model', key.limits.perModel.get(model.id) ?? {});
+  add(keyRateBase(key.id), 'key', key.limits.key);
+  add(keyRateBase(key.id, model.id), 'key-model', key.limits.perModel.get(model.id) ?? {});
   add(modelTag(model.id), 'model', model.rateLimits);
   const budgets: BudgetCheck[] = [];
   const { tokens: tokenBudgets, costNanos: costBudgets } = key.limits.budgets;

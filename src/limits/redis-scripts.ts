@@ -133,3 +133,14 @@ if nu > 0 then
 end
 return 1
 `;
+
+/**
+ * peek (read-only, a key holder's `GET /key`): KEYS = rate TAT ids of one slot.
+ * ARGV = now ('' = Redis TIME). Returns { now, then each TAT ('' when none) }; gcraPeek does
+ * the maths in TypeScript, so nothing here can write.
+ */
+export const PEEK_LUA = `${PRELUDE}
+local out = { fmt(clock(ARGV[1])) }
+for i = 1, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) or '' end
+return out
+`;

@@ -28,7 +28,8 @@
  */
 import { PERIODS, periodIds, type Period } from './periods.js';
 import { keyTag, settlementDeltas } from './plan.js';
-import { ADJUST_LUA, ADMIT_LUA } from './redis-scripts.js';
+import { ADJUST_LUA, ADMIT_LUA, PEEK_LUA } from './redis-scripts.js';
+import { gcraPeek } from './gcra.js';
 import { connectRedis, waitReady, type RedisClient, type RedisConnectOptions } from './redis-connect.js';
 import type { AdmitRequest, AdmitResult, BudgetCheck, Denial, LimitStore, RateCheck, RateState, Settlement, UsageRecord, UsageRow } from './store.js';
 import type { Result } from 'ioredis';
@@ -37,6 +38,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     tokenhubAdmit(numKeys: number, ...args: (string | number)[]): Result<string[], Context>;
     tokenhubAdjust(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
+    tokenhubPeek(numKeys: number, ...args: (string | number)[]): Result<string[], Context>;
   }
 }
 
@@ -116,6 +118,7 @@ export class RedisLimitStore implements LimitStore {
     this.client.on('error', () => undefined);
     this.client.defineCommand('tokenhubAdmit', { lua: ADMIT_LUA });
     this.client.defineCommand('tokenhubAdjust', { lua: ADJUST_LUA });
+    this.client.defineCommand('tokenhubPeek', { lua: PEEK_LUA });
     this.callerClock = opts.clock === 'caller';
     this.replayWindowS = opts.replayWindowSeconds ?? REPLAY_WINDOW_S;
   }
@@ -193,6 +196,24 @@ export class RedisLimitStore implements LimitStore {
     const keyIds = query.keyId !== undefined ? [query.keyId] : await this.client.smembers(usageIndexKey(query.periodId));
     const hashes = await Promise.all(keyIds.map(async (k) => ({ keyId: k, fields: await this.client.hgetall(usageKey(k, query.periodId)) })));
     return hashes.flatMap((h) => rowsOf(h.keyId, h.fields)).sort((a, b) => a.keyId.localeCompare(b.keyId) || a.model.localeCompare(b.model));
+  }
+
+  async peek(rates: readonly RateCheck[], now: number): Promise<RateState[]> {
+    // One read-only script per slot (a key's counters share one; fleet-wide ones have their own).
+    const bySlot = new Map<string, RateCheck[]>();
+    for (const r of rates) bySlot.set(tagOf(r.id), [...(bySlot.get(tagOf(r.id)) ?? []), r]);
+    const states = new Map<string, RateState>();
+    await Promise.all(
+      [...bySlot.values()].map(async (checks) => {
+        const reply = await this.client.tokenhubPeek(checks.length, ...checks.map((c) => c.id), this.callerClock ? String(now) : '');
+        const at = Number(reply[0]);
+        checks.forEach((check, i) => {
+          const raw = reply[i + 1] ?? '';
+          states.set(check.id, { check, ...gcraPeek({ tat: raw === '' ? undefined : Number(raw), now: at, limit: check.limit }) });
+        });
+      }),
+    );
+    return rates.map((r) => states.get(r.id) as RateState);
   }
 
   async budgetUsed(id: string): Promise<number> {

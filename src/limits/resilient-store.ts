@@ -16,7 +16,7 @@
 import { StoreUnavailableError } from './errors.js';
 import { MemoryLimitStore } from './memory-store.js';
 import { undoAdmit } from './redis-store.js';
-import type { AdmitRequest, AdmitResult, LimitStore, Settlement, UsageRow } from './store.js';
+import type { AdmitRequest, AdmitResult, LimitStore, RateCheck, RateState, Settlement, UsageRow } from './store.js';
 
 export { StoreUnavailableError };
 
@@ -190,6 +190,23 @@ export class ResilientStore implements LimitStore {
 
   async usage(query: { periodId: string; keyId?: string }): Promise<UsageRow[]> {
     return this.orUnavailable(() => this.remote.usage(query));
+  }
+
+  async peek(rates: readonly RateCheck[], now: number): Promise<RateState[]> {
+    // Like admit: the first calls wait for the first connection rather than answer degraded.
+    await this.connecting;
+    if (this.current === 'redis') {
+      try {
+        return await this.remote.peek(rates, now);
+      } catch (err) {
+        if (isBug(err)) throw err;
+        if (this.mode === 'fail-closed') throw unavailable(err);
+      }
+    }
+    if (this.mode === 'fail-closed') throw new StoreUnavailableError('limit store unavailable: Redis cannot be reached');
+    // Degraded: what this pod's share (the limits it enforces now) still admits.
+    const share = rates.map((r) => ({ ...r, limit: Math.ceil(r.limit / this.replicas) }));
+    return this.local.peek(share, now);
   }
 
   async budgetUsed(id: string): Promise<number> {

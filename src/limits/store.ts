@@ -104,6 +104,11 @@ export interface LimitStore {
   settle(s: Settlement, now: number): Promise<void>;
   /** Usage per key and model for a period id (`d2026-11-28`, `m2026-11`, `total`). */
   usage(query: { periodId: string; keyId?: string }): Promise<UsageRow[]>;
+  /**
+   * Read-only: what each rate counter would still admit now and when it is full again, as
+   * admit would report it, changing nothing (a key holder's `GET /key`).
+   */
+  peek(rates: readonly RateCheck[], now: number): Promise<RateState[]>;
   /** What a budget counter holds now (tokens or nanos), for status and `tokenhub usage`. */
   budgetUsed(id: string): Promise<number>;
   /** Lowers a budget counter (a recharge of a total credit). */

@@ -135,6 +135,7 @@ function assemble(ctx: {
     state, writer, metrics, log, isLeader, clock,
     compiler: opts.compiler ?? createCompiler(undefined, { platformNamespaces: opts.platformNamespaces ?? [] }),
     secrets: new SecretGenerator({ client: opts.client, log, metrics }),
+    requeue: () => tasks.policy.trigger(),
   });
   const fleet = new FleetController({
     client: opts.client, namespace: ctx.fleetNamespace, configMapName: opts.fleetConfigName ?? 'tokenhub-gateway',

@@ -25,6 +25,8 @@ export interface ReconcilerOptions {
   readonly log: FastifyBaseLogger;
   readonly isLeader: () => boolean;
   readonly clock: () => number;
+  /** Asks for another reconcile (at the end of a key's rotation window, to clean up and restate). */
+  readonly requeue?: () => void;
 }
 
 export const refKey = (r: { kind: string; namespace: string; name: string }): string => `${r.kind}/${r.namespace}/${r.name}`;
@@ -52,6 +54,18 @@ export class Reconciler {
   }
 
   /** One pass; false when a write failed and the pass should be retried. */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+
+  /** A rotation window ends with no event to say so: reconcile then (old key out of Secret and status). */
+  private requeueAtNextDeadline(verdicts: readonly { status?: { rotationDeadline?: string } }[], now: number): void {
+    const next = Math.min(...verdicts.map((v) => Date.parse(v.status?.rotationDeadline ?? '')).filter((t) => t > now));
+    clearTimeout(this.deadlineTimer);
+    if (!Number.isFinite(next) || this.opts.requeue === undefined) return;
+    const requeue = this.opts.requeue;
+    this.deadlineTimer = setTimeout(requeue, Math.min(next - now + 100, 2 ** 31 - 1));
+    this.deadlineTimer.unref();
+  }
+
   async reconcile(): Promise<boolean> {
     const { state, metrics } = this.opts;
     if (!state.synced) return true;
@@ -67,9 +81,10 @@ export class Reconciler {
     const leader = this.opts.isLeader();
     if (leader) {
       const keys = objects.filter((o) => o.kind === 'ApiKey');
-      ok = await this.opts.secrets.ensure(keys, state.secretList());
+      ok = await this.opts.secrets.ensure(keys, state.secretList(), now);
       ok = (await this.writeStatuses(result.verdicts, objects, now)) && ok;
     }
+    this.requeueAtNextDeadline(result.verdicts, now.getTime());
     metrics.reconciles += 1;
     const durationMs = performance.now() - started;
     metrics.observeReconcile(durationMs);

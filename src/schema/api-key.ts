@@ -18,12 +18,26 @@ export interface KeyCredential {
   secretRef?: SecretKeyRef;
   /** The key's hash, committed to Git: `sha256:<64 hex>` of the clear key. */
   hash?: string;
+  /**
+   * A ServiceAccount in the key's namespace: its pods send their projected token (audience
+   * `tokenhub`) as the Bearer, no key to distribute.
+   */
+  serviceAccount?: { name: string };
+}
+
+/** A second credential accepted until `notAfter`: the old key during a rotation window. */
+export interface PreviousCredential {
+  hash?: string;
+  secretRef?: SecretKeyRef;
+  /** RFC 3339; from then on only `credential` is accepted. */
+  notAfter: string;
 }
 
 export interface ApiKeySpec {
   displayName?: string;
   owner?: string;
   credential: KeyCredential;
+  previousCredential?: PreviousCredential;
   /** Model ids, aliases or globs (`*`, `doubao-seed-2-0-*`). Default: every model. */
   allowedModels?: string[];
   /** QuotaPolicy names in the same namespace; none means the namespace's default policy. */
@@ -48,6 +62,9 @@ export interface ApiKeyStatus {
   observedGeneration?: number;
   ready?: string;
   keyPrefix?: string;
+  /** During a rotation window: the old credential's fingerprint and when it stops working. */
+  previousKeyPrefix?: string;
+  rotationDeadline?: string;
   secretName?: string;
   usage?: KeyUsageStatus;
 }
@@ -73,6 +90,13 @@ const credential: JsonSchema = {
     },
     secretRef: secretKeyRef,
     hash: { type: 'string', pattern: KEY_HASH_PATTERN, description: 'sha256:<hex> of the clear key.' },
+    serviceAccount: {
+      type: 'object',
+      required: ['name'],
+      additionalProperties: false,
+      description: "A ServiceAccount in this namespace whose projected token (audience tokenhub) authenticates as this key.",
+      properties: { name: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } },
+    },
   },
 };
 
@@ -84,6 +108,17 @@ export const apiKeySpecSchema: JsonSchema = {
     displayName: { type: 'string', maxLength: 256 },
     owner: { type: 'string', maxLength: 256, description: 'Team or person accountable for the key.' },
     credential,
+    previousCredential: {
+      type: 'object',
+      required: ['notAfter'],
+      additionalProperties: false,
+      description: 'The old key, accepted until notAfter (a rotation window without downtime).',
+      properties: {
+        hash: { type: 'string', pattern: KEY_HASH_PATTERN },
+        secretRef: secretKeyRef,
+        notAfter: { type: 'string', format: 'date-time' },
+      },
+    },
     allowedModels: {
       type: 'array',
       maxItems: 256,
@@ -108,6 +143,8 @@ export const apiKeyStatusSchema: JsonSchema = {
     observedGeneration: { type: 'integer', format: 'int64' },
     ready: { type: 'string' },
     keyPrefix: { type: 'string' },
+    previousKeyPrefix: { type: 'string' },
+    rotationDeadline: { type: 'string', format: 'date-time' },
     secretName: { type: 'string' },
     usage: {
       type: 'object',
@@ -127,9 +164,18 @@ export const apiKeyStatusSchema: JsonSchema = {
 
 export const credentialRules: readonly CrossFieldRule<KeyCredential>[] = [
   {
-    rule: '(has(self.generate) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) == 1',
-    message: 'set exactly one of generate, secretRef or hash',
+    rule: '(has(self.generate) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) + (has(self.serviceAccount) ? 1 : 0) == 1',
+    message: 'set exactly one of generate, secretRef, hash or serviceAccount',
     field: '',
-    check: (c) => [c.generate, c.secretRef, c.hash].filter((v) => v !== undefined).length === 1,
+    check: (c) => [c.generate, c.secretRef, c.hash, c.serviceAccount].filter((v) => v !== undefined).length === 1,
+  },
+];
+
+export const previousCredentialRules: readonly CrossFieldRule<PreviousCredential>[] = [
+  {
+    rule: '(has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) == 1',
+    message: 'set exactly one of secretRef or hash',
+    field: '',
+    check: (c) => [c.secretRef, c.hash].filter((v) => v !== undefined).length === 1,
   },
 ];

@@ -6,7 +6,7 @@ import {
   modelRouteStatusSchema,
   tokenLimitRules,
 } from './model-route.js';
-import { apiKeySpecSchema, apiKeyStatusSchema, credentialRules } from './api-key.js';
+import { apiKeySpecSchema, apiKeyStatusSchema, credentialRules, previousCredentialRules } from './api-key.js';
 import { modelRateLimitRules, quotaPolicySpecSchema, quotaPolicyStatusSchema } from './quota-policy.js';
 
 export const KIND_NAMES = ['ModelRoute', 'ApiKey', 'QuotaPolicy'] as const;
@@ -79,7 +79,10 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     description: 'A credential for the gateway: allowed models and quota policies.',
     specSchema: apiKeySpecSchema,
     statusSchema: apiKeyStatusSchema,
-    ruleSites: [{ at: ['credential'], rules: credentialRules as readonly CrossFieldRule<never>[] }],
+    ruleSites: [
+      { at: ['credential'], rules: credentialRules as readonly CrossFieldRule<never>[] },
+      { at: ['previousCredential'], rules: previousCredentialRules as readonly CrossFieldRule<never>[] },
+    ],
     printerColumns: [
       { name: 'Prefix', type: 'string', jsonPath: '.status.keyPrefix' },
       readyColumn,

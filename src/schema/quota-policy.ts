@@ -32,6 +32,11 @@ export interface QuotaPolicySpec {
    * policies (the strictest limit wins). Honoured only in a platform namespace.
    */
   ceiling?: boolean;
+  /**
+   * Enforce (default), or Shadow: evaluated and counted on counters of its own (metric, access
+   * log, `x-tokenhub-shadow-limited` header), never refusing a request. For trying a new quota.
+   */
+  mode?: 'Enforce' | 'Shadow';
   /** Per key, across all its models. */
   rateLimits?: RateLimits;
   /** Per key and model. */
@@ -81,6 +86,12 @@ export const quotaPolicySpecSchema: JsonSchema = {
       type: 'boolean',
       default: false,
       description: 'Platform ceiling: applies to every ApiKey in every namespace on top of its own policies (strictest wins). Only in a platform namespace.',
+    },
+    mode: {
+      type: 'string',
+      enum: ['Enforce', 'Shadow'],
+      default: 'Enforce',
+      description: 'Shadow: evaluated and reported (metric, access log, x-tokenhub-shadow-limited header), never enforced.',
     },
     rateLimits: { ...rateLimits, description: 'Per key, across all its models.' },
     modelRateLimits: {

@@ -25,6 +25,8 @@ export interface AccessLogLine {
   readonly cut?: boolean;
   /** Time spent waiting for a free upstream connection (ms), when the request reached an upstream. */
   readonly upstreamWaitMs?: number;
+  /** A Shadow QuotaPolicy would have refused this request (e.g. `key:rpm`); it was served. */
+  readonly shadowLimited?: string;
 }
 
 export function accessLogLine(e: ChatEvent): AccessLogLine {
@@ -50,6 +52,7 @@ export function accessLogLine(e: ChatEvent): AccessLogLine {
     stream: e.stream,
     ...(r?.cut === true ? { cut: true } : {}),
     ...(e.upstreamWaitMs === undefined ? {} : { upstreamWaitMs: Math.round(e.upstreamWaitMs * 1000) / 1000 }),
+    ...(r?.shadowLimited === undefined ? {} : { shadowLimited: r.shadowLimited }),
   };
 }
 

@@ -23,6 +23,7 @@ export class GatewayMetrics {
   private readonly drift: Histogram;
   private readonly estimated: Counter;
   private readonly upstreamWait: Histogram;
+  private readonly shadowLimited: Counter;
 
   constructor(meter: Meter) {
     const hist = (name: string, unit: string, description: string, buckets: readonly number[]): Histogram =>
@@ -38,6 +39,7 @@ export class GatewayMetrics {
     this.cost = meter.createCounter(METRICS.cost, { unit: '{currency}', description: 'Billed cost by key and served model, in the pricing currency.' });
     this.estimated = meter.createCounter(METRICS.usageEstimated, { unit: '{request}', description: 'Billed attempts whose upstream sent no usage (billed from the gateway estimate).' });
     this.upstreamWait = hist(METRICS.upstreamWait, 's', 'Time a request waited for a free upstream connection (all attempts).', BUCKETS.connectionWait);
+    this.shadowLimited = meter.createCounter(METRICS.shadowLimited, { unit: '{request}', description: 'Requests a Shadow QuotaPolicy would have refused (served all the same).' });
     this.drift = hist(METRICS.drift, '{token}', 'Reserved minus billed tokens per request (absolute; direction in an attribute).', BUCKETS.tokens);
   }
 
@@ -53,6 +55,7 @@ export class GatewayMetrics {
     this.requests.add(1, { [TOKENHUB.outcome]: outcomeOf(e), ...key, ...requestModel, ...responseModel, ...error });
     this.recordCharged(e, config, key);
     if (e.upstreamWaitMs !== undefined) this.upstreamWait.record(e.upstreamWaitMs / 1000, { ...requestModel, ...error });
+    if (e.result?.shadowLimited !== undefined) this.shadowLimited.add(1, { ...key, [TOKENHUB.shadowLimit]: e.result.shadowLimited });
     const provider = served ?? requested;
     // GenAI metrics describe operations on a model: a request that never named a known one has none.
     if (provider === undefined || e.keyId === undefined) return;

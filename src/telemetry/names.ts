@@ -42,6 +42,7 @@ export const TOKENHUB = {
   limiterOperation: 'tokenhub.limiter.operation',
   limiterStore: 'tokenhub.limiter.store',
   stream: 'tokenhub.stream',
+  shadowLimit: 'tokenhub.shadow.limit',
 } as const;
 
 export const METRICS = {
@@ -56,6 +57,7 @@ export const METRICS = {
   cost: 'tokenhub.cost',
   drift: 'tokenhub.reservation.drift',
   usageEstimated: 'tokenhub.usage.estimated',
+  shadowLimited: 'tokenhub.shadow.limited',
   limiterDuration: 'tokenhub.limiter.operation.duration',
   configRevision: 'tokenhub.config.revision',
   configLastReload: 'tokenhub.config.last_reload',

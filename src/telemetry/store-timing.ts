@@ -4,7 +4,7 @@
  * Everything else (flush, extra methods) is reached through `inner`.
  */
 import type { Histogram, Meter } from '@opentelemetry/api';
-import type { AdmitRequest, AdmitResult, LimitStore, Settlement, UsageRow } from '../limits/store.js';
+import type { AdmitRequest, AdmitResult, LimitStore, RateCheck, RateState, Settlement, UsageRow } from '../limits/store.js';
 import { BUCKETS, METRICS, OTHER, TOKENHUB } from './names.js';
 
 export class TimedLimitStore implements LimitStore {
@@ -32,6 +32,10 @@ export class TimedLimitStore implements LimitStore {
 
   usage(query: { periodId: string; keyId?: string }): Promise<UsageRow[]> {
     return this.timed('usage', () => this.inner.usage(query));
+  }
+
+  peek(rates: readonly RateCheck[], now: number): Promise<RateState[]> {
+    return this.timed('peek', () => this.inner.peek(rates, now));
   }
 
   budgetUsed(id: string): Promise<number> {

@@ -4,7 +4,7 @@
  * Errors are one line on stderr, never a stack trace, and never the Redis password.
  */
 import { formatNanos, parseNanos } from '../billing/money.js';
-import { UsageError, parse, runCommand } from '../cli/args.js';
+import { HelpRequested, UsageError, parse, runCommand } from '../cli/args.js';
 import { PERIODS, periodId, type Period } from '../limits/periods.js';
 import { budgetId } from '../limits/plan.js';
 import { redactRedisUrl, redisUrlFromEnv } from '../limits/redis-connect.js';
@@ -23,7 +23,7 @@ export async function usageCommand(args: string[]): Promise<number> {
     try {
       return args[0] === 'recharge' ? await recharge(args.slice(1)) : await report(args);
     } catch (err) {
-      if (err instanceof UsageError) throw err;
+      if (err instanceof UsageError || err instanceof HelpRequested) throw err;
       process.stderr.write(`tokenhub usage: ${err instanceof Error ? err.message : String(err)}\n`);
       return 1;
     }

@@ -67,7 +67,7 @@ kind: ApiKey
 metadata: { name: two-sources, namespace: ${NS} }
 spec:
   credential: { generate: {}, hash: "sha256:${'0'.repeat(64)}" }
-`, /set exactly one of generate, secretRef or hash/],
+`, /set exactly one of generate, secretRef, hash or serviceAccount/],
       // A pattern that would have frozen every gateway (issue #11): more than 8 stars.
       [`apiVersion: tokenhub.io/v1alpha1
 kind: ApiKey

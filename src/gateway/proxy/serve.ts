@@ -21,6 +21,7 @@ import { sendApiError } from '../reply-error.js';
 import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
 import { type Bill, billOf, inputOnly } from './billing.js';
 import type { AttemptObserver } from '../observe.js';
+import { SHADOW_HEADER, type ShadowOutcome, checkShadow, settleShadow } from './shadow.js';
 
 export interface ProxyDeps {
   readonly store: LimitStore;
@@ -67,6 +68,8 @@ export interface ServeResult {
   /** Streams: performance.now() of the first produced chunk, and the gaps between chunks (ms). */
   readonly firstChunkAt?: number;
   readonly chunkGapsMs?: readonly number[];
+  /** What a Shadow QuotaPolicy would have refused (e.g. `key:rpm`); enforced nothing. */
+  readonly shadowLimited?: string;
 }
 
 type Failure = { readonly error: ApiError; readonly class: 'fit' | 'limited' | 'upstream' };
@@ -109,19 +112,23 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
         continue plan;
       }
       attempts++;
-      const headers = { ...rateLimitHeaders(reservation.rates), 'x-request-id': input.requestId, 'x-tokenhub-model': step.model.id };
+      const shadow = reservation.shadow;
+      const headers = {
+        ...rateLimitHeaders(reservation.rates), 'x-request-id': input.requestId, 'x-tokenhub-model': step.model.id,
+        ...(shadow.limited === undefined ? {} : { [SHADOW_HEADER]: shadow.limited }),
+      };
       const outcome = await runAttempt({ ...input, model: step.model, backend, maxTokens: step.maxTokens, headers, upstream: deps.upstream });
       const healthKey = BackendHealth.keyOf(step.model, backend);
       const counts = { attempts, fallbacks: step.index };
       if (outcome.kind !== 'retryable') {
         // A body we could not serialise never reached the backend: its health is not in question.
         if (outcome.sent) deps.health.succeeded(healthKey);
-        return finish({ input, deps, step, outcome, admit: reservation.admit, ...counts });
+        return finish({ input, deps, step, outcome, admit: reservation.admit, shadow, ...counts });
       }
       deps.health.failed(healthKey, deps.clock());
       failures.push({ error: outcome.error, class: 'upstream' });
       const bill = outcome.sent && outcome.failure !== 'overloaded' ? inputOnly(input.inputTokens, step.model) : undefined;
-      await settle(deps, { input, step, admit: reservation.admit, sent: outcome.sent, ...(bill ? { bill } : {}) });
+      await settle(deps, { input, step, admit: reservation.admit, shadow, sent: outcome.sent, ...(bill ? { bill } : {}) });
       if (bill !== undefined) input.onCharge?.({ model: step.model.id, inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos });
       if (!step.model.failover.on.has(outcome.failure)) break plan;
     }
@@ -150,14 +157,15 @@ async function reserve(
   input: ServeInput,
   deps: ProxyDeps,
   opts: { step: Omit<Step, 'backends'>; reservationId: string },
-): Promise<{ admit: AdmitRequest; rates: readonly RateState[] } | { error: ApiError }> {
+): Promise<{ admit: AdmitRequest; rates: readonly RateState[]; shadow: ShadowOutcome } | { error: ApiError }> {
   const { model, maxOutput } = opts.step;
   const now = deps.clock();
   const estimateCost = costNanos(input.inputTokens, model.pricing.input) + costNanos(maxOutput, model.pricing.output);
-  const plan = planChecks({ key: input.key, model, estimate: { inputTokens: input.inputTokens, maxOutputTokens: maxOutput, costNanos: estimateCost }, now: new Date(now) });
+  const estimate = { inputTokens: input.inputTokens, maxOutputTokens: maxOutput, costNanos: estimateCost };
+  const plan = planChecks({ key: input.key, model, estimate, now: new Date(now) });
   const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
   const result = await deps.store.admit(admit, now);
-  if (result.allowed) return { admit, rates: result.rates };
+  if (result.allowed) return { admit, rates: result.rates, shadow: await checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now }) };
   const d = result.denial;
   const headers = rateLimitHeaders(result.rates, d.kind === 'rate' ? d.check : undefined);
   if (d.kind === 'budget') {
@@ -187,20 +195,21 @@ async function finish(opts: {
   step: Omit<Step, 'backends'>;
   outcome: Exclude<AttemptOutcome, { kind: 'retryable' }>;
   admit: AdmitRequest;
+  shadow: ShadowOutcome;
   attempts: number;
   fallbacks: number;
 }): Promise<ServeResult> {
-  const { input, deps, step, outcome, admit } = opts;
+  const { input, deps, step, outcome, admit, shadow } = opts;
   const model = step.model;
-  const counts = { servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks };
+  const counts = { servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks, ...(shadow.limited === undefined ? {} : { shadowLimited: shadow.limited }) };
   if (outcome.kind === 'rejected') {
     // Refused outright (an upstream 4xx, or a body we could not send): no tokens; a sent one keeps its request.
-    await settle(deps, { input, step, admit, sent: outcome.sent });
+    await settle(deps, { input, step, admit, shadow, sent: outcome.sent });
     await sendApiError(input.reply, outcome.error, input.requestId);
     return { status: outcome.status, ...counts };
   }
   if (!outcome.sent) {
-    await settle(deps, { input, step, admit, sent: false });
+    await settle(deps, { input, step, admit, shadow, sent: false });
     return { status: outcome.status, ...counts, clientGone: true };
   }
   const bill = billOf({
@@ -208,7 +217,7 @@ async function finish(opts: {
     inputEstimate: input.inputTokens, reservedOutput: step.maxOutput, choices: input.chat.choices, model,
   });
   if (bill.clamped !== undefined) deps.log.warn({ model: model.id, fields: bill.clamped }, 'upstream usage out of range; clamped');
-  await settle(deps, { input, step, admit, sent: true, bill });
+  await settle(deps, { input, step, admit, shadow, sent: true, bill });
   const usage = { inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos, ...(bill.estimated ? { estimated: true } : {}) };
   const reservedTokens = admit.rates.find((r) => r.unit === 'tokens')?.cost;
   return {
@@ -222,7 +231,10 @@ async function finish(opts: {
  * Settles one attempt's reservation. Not sent: everything refunded. Sent: the request counters
  * keep it, tokens and cost are what was billed (nothing for an outright refusal).
  */
-async function settle(deps: ProxyDeps, s: { input: ServeInput; step: Omit<Step, 'backends'>; admit: AdmitRequest; sent: boolean; bill?: Bill }): Promise<void> {
+async function settle(
+  deps: ProxyDeps,
+  s: { input: ServeInput; step: Omit<Step, 'backends'>; admit: AdmitRequest; shadow: ShadowOutcome; sent: boolean; bill?: Bill },
+): Promise<void> {
   const { input, bill } = s;
   const actual = bill === undefined ? { tokens: 0, costNanos: 0 } : { tokens: bill.inputTokens + bill.outputTokens, costNanos: bill.costNanos };
   const usage: UsageRecord | undefined =
@@ -236,6 +248,7 @@ async function settle(deps: ProxyDeps, s: { input: ServeInput; step: Omit<Step, 
     // A resilient store journals what it cannot write; a failure here is logged, never thrown at the client.
     deps.log.error({ err: { message: (err as Error).message }, reservation: s.admit.requestId }, 'usage settlement failed');
   }
+  await settleShadow(deps, { shadow: s.shadow, actual, ...(s.sent ? {} : { failedAttempt: true }), now: deps.clock() });
 }
 
 /** After every candidate failed: upstream trouble beats limits, which beat a misfit. */

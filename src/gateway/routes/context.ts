@@ -1,7 +1,7 @@
 /** What the API routes share: the config holder, the clock, and authorisation of a request. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CompiledKey, GatewayConfig } from '../../compile/types.js';
-import { authenticate } from '../auth.js';
+import { type Authenticate, authenticate } from '../auth.js';
 import { Errors } from '../errors.js';
 import type { ConfigHolder } from '../config/config-holder.js';
 
@@ -26,7 +26,8 @@ export interface RouteContext {
   authorize(req: FastifyRequest): Authorized;
 }
 
-export function routeContext(holder: ConfigHolder, clock: () => number): RouteContext {
+/** `auth`: how a request's Authorization header becomes a key (API keys, and ServiceAccount tokens in cluster mode). */
+export function routeContext(holder: ConfigHolder, clock: () => number, auth: Authenticate = authenticate): RouteContext {
   return {
     holder,
     clock,
@@ -34,7 +35,7 @@ export function routeContext(holder: ConfigHolder, clock: () => number): RouteCo
       if (req.tokenhubAuth) return req.tokenhubAuth;
       const config = holder.current();
       if (config === undefined) throw Errors.notReady();
-      return { config, key: authenticate(config, req.headers.authorization, clock()) };
+      return { config, key: auth(config, req.headers.authorization, clock()) };
     },
   };
 }

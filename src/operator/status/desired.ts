@@ -52,7 +52,7 @@ function printerFields(verdict: Verdict, object: DesiredStatusInput['object']): 
       return { model: s.model, backends: s.backends };
     case 'ApiKey':
       // The fingerprint of the hash: never the clear key, never the whole hash.
-      return { keyPrefix: s.keyPrefix, secretName: generatedSecretOf(object) };
+      return { keyPrefix: s.keyPrefix, previousKeyPrefix: s.previousKeyPrefix, rotationDeadline: s.rotationDeadline, secretName: generatedSecretOf(object) };
     case 'QuotaPolicy':
       return { keys: s.keys };
     default:
