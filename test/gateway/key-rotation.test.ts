@@ -55,7 +55,7 @@ describe('previousCredential with notAfter', () => {
   });
 
   it('takes the old key from a Secret too, and a previous equal to another key is a KeyConflict', () => {
-    const secret = `---\napiVersion: v1\nkind: Secret\nmetadata: {name: old}\nstringData: {api-key: ${OLD}}\n`;
+    const secret = `---\napiVersion: v1\nkind: Secret\nmetadata: {name: old, labels: {tokenhub.io/credential: "true"}}\nstringData: {api-key: ${OLD}}\n`;
     const withSecret = modelYaml({ name: 'm' }) + policyYaml('three', '{rateLimits: {rpm: 3}}') + rotatingKey(`{secretRef: {name: old, key: api-key}, notAfter: "2030-01-01T00:00:00Z"}`);
     const { config } = compileYaml(withSecret + secret, { mockURL: gw.mock.url, now: new Date(now) });
     expect(config.keys.get(hashKey(OLD))?.id).toBe('default/rotating');
