@@ -28,6 +28,9 @@ export class OperatorMetrics {
   statusWritesSkipped = 0;
   statusConflicts = 0;
   statusWriteErrors = 0;
+  /** Events for condition transitions posted, and those the API server refused. */
+  eventsRecorded = 0;
+  eventErrors = 0;
   secretsCreated = 0;
   secretErrors = 0;
   /** Fleet objects created or patched, and fleet reconciles that failed. */

@@ -17,6 +17,7 @@ import { LeaderElector, type LeaseTimings } from './leader/lease.js';
 import { OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
 import { SerialTask } from './serial-task.js';
+import { EventRecorder } from './status/events.js';
 import { StatusWriter } from './status/writer.js';
 import { UsageReporter } from './usage/reporter.js';
 
@@ -124,7 +125,9 @@ function assemble(ctx: {
 }): Parts {
   const { opts, log, metrics, isLeader } = ctx;
   const clock = opts.clock ?? Date.now;
-  const writer = new StatusWriter({ client: opts.client, log, metrics });
+  const identity = (opts.leaderElection === false ? undefined : opts.leaderElection?.identity) ?? `${hostname()}-${process.pid}`;
+  const events = new EventRecorder({ client: opts.client, log, metrics, instance: identity, clock });
+  const writer = new StatusWriter({ client: opts.client, log, metrics, events });
   const task = (name: string, run: () => Promise<boolean>): SerialTask =>
     new SerialTask({ name, run, log, ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs }), onError: () => (metrics.reconcileErrors += 1) });
   const watch = opts.watchSeconds === undefined ? {} : { watchSeconds: opts.watchSeconds };

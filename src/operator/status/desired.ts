@@ -8,6 +8,7 @@ import { generatedSecretName } from '../../compile/keys.js';
 import type { ApiKey } from '../../schema/api-key.js';
 import type { Condition } from '../../schema/common.js';
 import { mergeConditions } from './conditions.js';
+import { progressConditions } from './progress.js';
 
 /** Status fields the reconciler owns. An `undefined` value means "remove the field". */
 export type StatusFields = Readonly<Record<string, unknown>>;
@@ -33,7 +34,7 @@ export function desiredStatus(input: DesiredStatusInput): StatusFields {
       reason: verdict.reason,
       message: verdict.message,
       ...(verdict.generation === undefined ? {} : { observedGeneration: verdict.generation }),
-    }],
+    }, ...progressConditions(verdict)],
     now,
   );
   return {
