@@ -2,7 +2,7 @@
  * Calls to upstream OpenAI-compatible APIs over undici: one Agent (connection pools per origin,
  * keep-alive), per-backend timeouts, the backend's credential, abort from the client side.
  */
-import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
+import { Agent, type Dispatcher, EnvHttpProxyAgent, errors as undiciErrors } from 'undici';
 import type { CompiledBackend } from '../../compile/types.js';
 import type { ChatBody } from '../request/chat-request.js';
 
@@ -27,12 +27,25 @@ interface Target {
   readonly path: string;
 }
 
+/** HTTP(S)_PROXY and NO_PROXY, upper case first (the chart's gateway.proxy sets both cases). */
+export function proxySettings(env: NodeJS.ProcessEnv): { httpProxy?: string; httpsProxy?: string; noProxy?: string } | undefined {
+  const read = (name: string): string | undefined => env[name] || env[name.toLowerCase()] || undefined;
+  const httpProxy = read('HTTP_PROXY');
+  const httpsProxy = read('HTTPS_PROXY');
+  if (httpProxy === undefined && httpsProxy === undefined) return undefined;
+  const noProxy = read('NO_PROXY');
+  return { ...(httpProxy === undefined ? {} : { httpProxy }), ...(httpsProxy === undefined ? {} : { httpsProxy }), ...(noProxy === undefined ? {} : { noProxy }) };
+}
+
 export class UpstreamClient {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly targets = new Map<string, Target>();
 
-  constructor(opts: { connections?: number } = {}) {
-    this.agent = new Agent({ connections: opts.connections ?? 256, keepAliveTimeout: 30_000, pipelining: 1 });
+  /** `env` (default process.env) decides whether upstream calls go through an egress proxy. */
+  constructor(opts: { connections?: number; env?: NodeJS.ProcessEnv } = {}) {
+    const pool = { connections: opts.connections ?? 256, keepAliveTimeout: 30_000, pipelining: 1 };
+    const proxy = proxySettings(opts.env ?? process.env);
+    this.agent = proxy === undefined ? new Agent(pool) : new EnvHttpProxyAgent({ ...pool, ...proxy });
   }
 
   async send(opts: {
