@@ -36,6 +36,7 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     const metricsPort = metricsPortOf(values['metrics-port']);
     const telemetry = await GatewayTelemetry.start({ log: { warn: (o, m) => log?.warn(o, m) }, ...(metricsPort === undefined ? {} : { metricsPort }) });
     telemetry.watchConfig(holder);
+    telemetry.watchStoreState(storeLog.degraded);
     const app = buildGateway({
       holder, store: telemetry.timeStore(store), logger: processLoggerOptions({ level: values['log-level'] ?? 'info' }),
       ready: () => source?.ready === true, observer: telemetry.observer(holder),

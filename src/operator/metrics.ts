@@ -40,6 +40,8 @@ export class OperatorMetrics {
   usageErrors = 0;
   /** Times this instance became leader. */
   leaderAcquisitions = 0;
+  /** 1 while this instance leads, else 0. */
+  leading = 0;
   /** `Kind/Reason` → objects with that Ready reason after the last reconcile. */
   objectsByCondition: Record<string, number> = {};
 

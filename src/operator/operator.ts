@@ -87,13 +87,19 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Running
     ...(opts.leaderElection?.timings === undefined ? {} : { timings: opts.leaderElection.timings }),
     onStartedLeading: () => {
       metrics.leaderAcquisitions += 1;
+      metrics.leading = 1;
       for (const t of Object.values(parts?.tasks ?? {})) t.trigger(0);
     },
-    onStoppedLeading: () => {},
+    onStoppedLeading: () => {
+      metrics.leading = 0;
+    },
   });
   const isLeader = (): boolean => elector === undefined || elector.isLeader;
   parts = assemble({ opts, log, metrics, isLeader, fleetNamespace });
-  if (elector === undefined) metrics.leaderAcquisitions += 1;
+  if (elector === undefined) {
+    metrics.leaderAcquisitions += 1;
+    metrics.leading = 1;
+  }
   parts.state.start();
   parts.fleet.start();
   elector?.start();

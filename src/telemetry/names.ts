@@ -59,6 +59,7 @@ export const METRICS = {
   configRevision: 'tokenhub.config.revision',
   configLastReload: 'tokenhub.config.last_reload',
   configReloads: 'tokenhub.config.reloads',
+  limiterDegraded: 'tokenhub.limiter.degraded',
 } as const;
 
 /** A model name that is not in the config (client input): never a label value of its own. */
