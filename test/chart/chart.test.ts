@@ -75,6 +75,8 @@ describe('default values', () => {
       'Deployment tokenhub/tokenhub-operator',
       'NetworkPolicy tokenhub/tokenhub-gateway',
       'NetworkPolicy tokenhub/tokenhub-operator',
+      // The `helm test` hook (templates/tests/).
+      'Pod tokenhub/tokenhub-test',
       'Role tokenhub/tokenhub-operator-fleet',
       'RoleBinding tokenhub/tokenhub-operator-fleet',
       'Service tokenhub/tokenhub-operator-metrics',
