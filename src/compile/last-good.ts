@@ -82,3 +82,37 @@ export function compileKeepingLastGood(
   });
   return { config: result.config, verdicts, lastGood, heldBack: [...inForce] };
 }
+
+/** status.lastGood as the operator writes it: the spec (and generation) still in force. */
+export interface LastGoodRecord {
+  readonly generation?: number;
+  readonly spec: unknown;
+}
+
+/**
+ * The last good versions the operator recorded in the cluster (status.lastGood), each as the
+ * object with that spec and generation, merged over `memory`: the record wins, so every pod,
+ * whenever it started and whatever it happened to see, holds back to the same version.
+ */
+export function withRecordedLastGood(memory: LastGood, objects: readonly unknown[], defaultNamespace = 'default'): LastGood {
+  const merged = new Map(memory);
+  for (const o of objects) {
+    const k = refKeyOf(o, defaultNamespace);
+    const rec = (o as { status?: { lastGood?: Partial<LastGoodRecord> } }).status?.lastGood;
+    if (k === undefined || typeof rec?.spec !== 'object' || rec.spec === null) continue;
+    const obj = o as { metadata: Record<string, unknown> };
+    merged.set(k, { ...obj, metadata: { ...obj.metadata, generation: rec.generation }, spec: rec.spec });
+  }
+  return merged;
+}
+
+/**
+ * What to record for an object after compile: its kept version's spec when that is not the
+ * current object (held back), else undefined (the record is removed).
+ */
+export function lastGoodRecordOf(kept: unknown, current: unknown): LastGoodRecord | undefined {
+  if (kept === undefined || kept === current || !changed(kept, current)) return undefined;
+  const k = kept as { spec?: unknown; metadata?: { generation?: unknown } };
+  const generation = typeof k.metadata?.generation === 'number' ? k.metadata.generation : undefined;
+  return { ...(generation === undefined ? {} : { generation }), spec: k.spec };
+}

@@ -47,10 +47,14 @@ type StateLog = { error(o: object, m: string): void; info(o: object, m: string):
  * Logs the fleet store's state changes on a logger that exists only once the app is built
  * (the store is made first): `bind` it then. A lost Redis is an error line, its return info.
  */
-export function storeStateLogger(): { onStateChange: (state: 'redis' | 'degraded', reason: string) => void; bind: (log: StateLog) => void } {
+export function storeStateLogger(): { onStateChange: (state: 'redis' | 'degraded', reason: string) => void; bind: (log: StateLog) => void; degraded: () => boolean } {
   let log: StateLog | undefined;
+  let degraded = false;
   return {
+    // Read by the tokenhub.limiter.degraded gauge (the chart's TokenHubRedisDegraded alert).
+    degraded: () => degraded,
     onStateChange: (state, reason) => {
+      degraded = state === 'degraded';
       if (state === 'degraded') log?.error({ store: 'redis', reason }, 'Redis unreachable: limiting per pod and journaling usage until it is back');
       else log?.info({ store: 'redis', reason }, 'Redis reachable again: fleet-wide limits restored, replaying the usage journal');
     },

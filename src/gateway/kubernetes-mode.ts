@@ -41,6 +41,7 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     telemetry.watchConfig(holder);
     // ServiceAccount tokens as Bearers: the API server's signing keys, loaded before serving.
     const tokens = new JwksTokenVerifier({ fetchJson: (path) => client.request('GET', path, { accept: 'application/json, application/jwk-set+json' }), log: { warn: (o, m) => log?.warn(o, m) } });
+    telemetry.watchStoreState(storeLog.degraded);
     const app = buildGateway({
       serviceAccountTokens: tokens,
       holder, store: telemetry.timeStore(store), logger: processLoggerOptions({ level: values['log-level'] ?? 'info' }),

@@ -28,6 +28,9 @@ export class OperatorMetrics {
   statusWritesSkipped = 0;
   statusConflicts = 0;
   statusWriteErrors = 0;
+  /** Events for condition transitions posted, and those the API server refused. */
+  eventsRecorded = 0;
+  eventErrors = 0;
   secretsCreated = 0;
   secretErrors = 0;
   /** Fleet objects created or patched, and fleet reconciles that failed. */
@@ -37,6 +40,8 @@ export class OperatorMetrics {
   usageErrors = 0;
   /** Times this instance became leader. */
   leaderAcquisitions = 0;
+  /** 1 while this instance leads, else 0. */
+  leading = 0;
   /** `Kind/Reason` → objects with that Ready reason after the last reconcile. */
   objectsByCondition: Record<string, number> = {};
 

@@ -17,6 +17,7 @@ import { LeaderElector, type LeaseTimings } from './leader/lease.js';
 import { OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
 import { SerialTask } from './serial-task.js';
+import { EventRecorder } from './status/events.js';
 import { StatusWriter } from './status/writer.js';
 import { UsageReporter } from './usage/reporter.js';
 
@@ -88,13 +89,19 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Running
     ...(opts.leaderElection?.timings === undefined ? {} : { timings: opts.leaderElection.timings }),
     onStartedLeading: () => {
       metrics.leaderAcquisitions += 1;
+      metrics.leading = 1;
       for (const t of Object.values(parts?.tasks ?? {})) t.trigger(0);
     },
-    onStoppedLeading: () => {},
+    onStoppedLeading: () => {
+      metrics.leading = 0;
+    },
   });
   const isLeader = (): boolean => elector === undefined || elector.isLeader;
   parts = assemble({ opts, log, metrics, isLeader, fleetNamespace });
-  if (elector === undefined) metrics.leaderAcquisitions += 1;
+  if (elector === undefined) {
+    metrics.leaderAcquisitions += 1;
+    metrics.leading = 1;
+  }
   parts.state.start();
   parts.fleet.start();
   elector?.start();
@@ -126,7 +133,9 @@ function assemble(ctx: {
 }): Parts {
   const { opts, log, metrics, isLeader } = ctx;
   const clock = opts.clock ?? Date.now;
-  const writer = new StatusWriter({ client: opts.client, log, metrics });
+  const identity = (opts.leaderElection === false ? undefined : opts.leaderElection?.identity) ?? `${hostname()}-${process.pid}`;
+  const events = new EventRecorder({ client: opts.client, log, metrics, instance: identity, clock });
+  const writer = new StatusWriter({ client: opts.client, log, metrics, events });
   const task = (name: string, run: () => Promise<boolean>): SerialTask =>
     new SerialTask({ name, run, log, ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs }), onError: () => (metrics.reconcileErrors += 1) });
   const watch = opts.watchSeconds === undefined ? {} : { watchSeconds: opts.watchSeconds };

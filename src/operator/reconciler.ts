@@ -6,7 +6,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Compiler } from '../compile/compile.js';
-import { type LastGood, compileKeepingLastGood } from '../compile/last-good.js';
+import { type LastGood, compileKeepingLastGood, lastGoodRecordOf, withRecordedLastGood } from '../compile/last-good.js';
 import type { CompileResult, Verdict } from '../compile/types.js';
 import type { KubeObject } from '../kube/client.js';
 import type { ClusterState } from '../kube/cluster-state.js';
@@ -72,8 +72,11 @@ export class Reconciler {
     const started = performance.now();
     const startedAt = Date.now();
     const now = new Date(this.opts.clock());
-    const objects = state.tokenhubObjects();
-    const result = compileKeepingLastGood(this.opts.compiler, state.compileInput(), { now, lastGood: this.lastGood });
+    const input = state.compileInput();
+    const objects = input.objects as KubeObject[];
+    // What an earlier leader recorded in the cluster wins over this instance's memory.
+    const lastGood = withRecordedLastGood(this.lastGood, objects);
+    const result = compileKeepingLastGood(this.opts.compiler, input, { now, lastGood });
     this.lastGood = result.lastGood;
     this.result = result;
     metrics.objectsByCondition = countByCondition(result.verdicts);
@@ -82,7 +85,7 @@ export class Reconciler {
     if (leader) {
       const keys = objects.filter((o) => o.kind === 'ApiKey');
       ok = await this.opts.secrets.ensure(keys, state.secretList(), now);
-      ok = (await this.writeStatuses(result.verdicts, objects, now)) && ok;
+      ok = (await this.writeStatuses(result, objects, now)) && ok;
     }
     this.requeueAtNextDeadline(result.verdicts, now.getTime());
     metrics.reconciles += 1;
@@ -93,15 +96,18 @@ export class Reconciler {
     return ok;
   }
 
-  private async writeStatuses(verdicts: readonly Verdict[], objects: readonly KubeObject[], now: Date): Promise<boolean> {
+  private async writeStatuses(result: CompileResult & { lastGood: LastGood }, objects: readonly KubeObject[], now: Date): Promise<boolean> {
     const live = new Map(objects.map((o) => [objectKey(o), o]));
     const outcomes: WriteOutcome[] = [];
-    for (const verdict of verdicts) {
-      const object = live.get(refKey(verdict.ref));
+    for (const verdict of result.verdicts) {
+      const key = refKey(verdict.ref);
+      const object = live.get(key);
       const kind = verdict.ref.kind;
       // A leadership loss mid-pass stops the writes; the new leader redoes the pass.
       if (object === undefined || !isKindName(kind) || !this.opts.isLeader()) continue;
-      outcomes.push(await this.opts.writer.write({ kind, live: object, desired: (o) => desiredStatus({ verdict, object: o, now }) }));
+      // Recorded in status.lastGood, so that every gateway holds back to this same version.
+      const lastGood = lastGoodRecordOf(result.lastGood.get(key), object);
+      outcomes.push(await this.opts.writer.write({ kind, live: object, desired: (o) => desiredStatus({ verdict, object: o, now, lastGood }) }));
     }
     return !outcomes.includes('failed');
   }

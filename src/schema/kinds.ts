@@ -39,6 +39,26 @@ export interface KindInfo {
   readonly description: string;
 }
 
+/**
+ * status.lastGood, on every kind: the spec the fleet keeps serving while the object's current
+ * version is rejected (written by the operator, read by every gateway, so a pod started after
+ * the change serves what its elders serve). Absent while the current version is in force.
+ */
+const lastGoodSchema: JsonSchema = {
+  type: 'object',
+  description: 'The last good version still in force while the current one is rejected; absent otherwise.',
+  required: ['spec'],
+  properties: {
+    generation: { type: 'integer', format: 'int64', description: 'metadata.generation of that version.' },
+    spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true, description: 'Its spec.' },
+  },
+};
+
+const withLastGood = (status: JsonSchema): JsonSchema => ({
+  ...status,
+  properties: { ...(status['properties'] as Record<string, JsonSchema>), lastGood: lastGoodSchema },
+});
+
 const readyColumn: PrinterColumn = { name: 'Ready', type: 'string', jsonPath: '.status.ready' };
 const ageColumn: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 const reasonColumn: PrinterColumn = {
@@ -56,7 +76,7 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     shortNames: ['mr', 'thmr'],
     description: 'A model clients can call: its limits, price and upstream backends.',
     specSchema: modelRouteSpecSchema,
-    statusSchema: modelRouteStatusSchema,
+    statusSchema: withLastGood(modelRouteStatusSchema),
     ruleSites: [
       { at: [], rules: modelRouteSpecRules as readonly CrossFieldRule<never>[] },
       { at: ['limits'], rules: tokenLimitRules as readonly CrossFieldRule<never>[] },
@@ -78,7 +98,7 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     shortNames: ['ak', 'thkey'],
     description: 'A credential for the gateway: allowed models and quota policies.',
     specSchema: apiKeySpecSchema,
-    statusSchema: apiKeyStatusSchema,
+    statusSchema: withLastGood(apiKeyStatusSchema),
     ruleSites: [
       { at: ['credential'], rules: credentialRules as readonly CrossFieldRule<never>[] },
       { at: ['previousCredential'], rules: previousCredentialRules as readonly CrossFieldRule<never>[] },
@@ -102,7 +122,7 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     shortNames: ['qp', 'thqp'],
     description: 'RPM/TPM limits and token and cost budgets that ApiKeys refer to.',
     specSchema: quotaPolicySpecSchema,
-    statusSchema: quotaPolicyStatusSchema,
+    statusSchema: withLastGood(quotaPolicyStatusSchema),
     ruleSites: [
       { at: ['modelRateLimits', '*'], rules: modelRateLimitRules as readonly CrossFieldRule<never>[] },
     ],

@@ -86,6 +86,13 @@ export class GatewayTelemetry {
       });
   }
 
+  /** 1 while the fleet store has lost Redis (limits per pod, usage journaled), else 0. */
+  watchStoreState(degraded: () => boolean): void {
+    this.sdk.meter
+      .createObservableGauge(METRICS.limiterDegraded, { unit: '1', description: '1 while Redis is unreachable and this pod limits on its own.' })
+      .addCallback((r) => r.observe(degraded() ? 1 : 0));
+  }
+
   /** The hooks the gateway calls per chat request and per upstream attempt. */
   observer(holder: ConfigHolder): GatewayObserver | undefined {
     // Nothing exported: no hooks at all on the request path.

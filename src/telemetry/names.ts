@@ -63,6 +63,7 @@ export const METRICS = {
   configLastReload: 'tokenhub.config.last_reload',
   configReloads: 'tokenhub.config.reloads',
   upstreamWait: 'tokenhub.upstream.connection.wait',
+  limiterDegraded: 'tokenhub.limiter.degraded',
 } as const;
 
 /** A model name that is not in the config (client input): never a label value of its own. */

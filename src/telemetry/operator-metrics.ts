@@ -34,6 +34,8 @@ export interface OperatorCounters {
   readonly usageRefreshes: number;
   readonly usageErrors: number;
   readonly leaderAcquisitions: number;
+  /** 1 while this instance leads (absent: not reported), for the chart's no-leader alert. */
+  readonly leading?: number;
   /** `Kind/Reason` → objects with that Ready reason after the last reconcile. */
   readonly objectsByCondition: Readonly<Record<string, number>>;
 }
@@ -71,6 +73,9 @@ export function exportOperatorMetrics(meter: Meter, m: OperatorCounters): void {
     r.observe(m.usageErrors, { [RESULT]: 'error' });
   });
   counter('tokenhub.operator.leader.acquisitions', '{acquisition}', 'Times this instance became leader.', (r) => r.observe(m.leaderAcquisitions));
+  gauge('tokenhub.operator.leader', '1', '1 while this instance is the leader, else 0.', (r) => {
+    if (m.leading !== undefined) r.observe(m.leading);
+  });
   // A reason seen once stays reported (0 when no object has it): a series never freezes at its last count.
   const seen = new Set<string>();
   gauge('tokenhub.operator.objects', '{object}', 'Objects by kind and Ready reason after the last reconcile.', (r) => {

@@ -77,10 +77,13 @@ describe('default values', () => {
       'NetworkPolicy tokenhub/tokenhub-operator',
       'Role tokenhub/tokenhub-gateway',
       'Role tokenhub/tokenhub-operator',
+      // The `helm test` hook (templates/tests/).
+      'Pod tokenhub/tokenhub-test',
       'Role tokenhub/tokenhub-operator-fleet',
       'RoleBinding tokenhub/tokenhub-gateway',
       'RoleBinding tokenhub/tokenhub-operator',
       'RoleBinding tokenhub/tokenhub-operator-fleet',
+      'Service tokenhub/tokenhub-operator-metrics',
       'ServiceAccount tokenhub/tokenhub-gateway',
       'ServiceAccount tokenhub/tokenhub-operator',
     ]);
@@ -97,12 +100,12 @@ describe('default values', () => {
       // By default TokenHub serves the release namespace only, and publishes models from it only.
       '--namespace=tokenhub', '--platform-namespace=tokenhub',
     ]);
-    expect(c.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }, { name: 'metrics', containerPort: 9465, protocol: 'TCP' }]);
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
     expect(c.env?.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
     // Without Redis or a collector configured, nothing points the operator at one.
-    expect(c.env?.map((e) => e.name)).toEqual(['POD_NAMESPACE', 'POD_NAME']);
+    expect(c.env?.map((e) => e.name)).toEqual(['POD_NAMESPACE', 'POD_NAME', 'TOKENHUB_METRICS_PORT']);
   });
 
   it('binds exactly the rules of files/rbac/ (the rules the test suite runs components under)', () => {
@@ -135,7 +138,7 @@ describe('default values', () => {
       otel: { endpoint: '' },
       logLevel: 'info',
       podDisruptionBudget: { enabled: true, minAvailable: 1 },
-      autoscaling: { enabled: false, minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 70 },
+      autoscaling: { enabled: false, minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 70, behavior: {} },
       service: { type: 'ClusterIP', port: 80, annotations: {} },
       podAnnotations: {},
       // The labels the gateway NetworkPolicy selects the operator-made pods by.
@@ -143,16 +146,27 @@ describe('default values', () => {
       nodeSelector: {},
       tolerations: [],
       affinity: {},
+      // The pod-template knobs (src/operator/fleet/pod-overrides.ts), all at their no-op defaults.
+      priorityClassName: '',
+      topologySpreadConstraints: [],
+      extraEnv: [],
+      extraEnvFrom: [],
+      extraVolumes: [],
+      extraVolumeMounts: [],
+      proxy: { httpProxy: '', httpsProxy: '', noProxy: '' },
+      startupProbe: { enabled: false, periodSeconds: 2, failureThreshold: 30 },
+      runAsFixedUser: true,
+      podSecurityContext: {},
     });
   });
 
-  it('lets ingress reach only the gateway API and metrics ports and the operator health port; egress is open', () => {
+  it('lets ingress reach only the gateway API and metrics ports and the operator health and metrics ports; egress is open', () => {
     const gw = find(objects, 'NetworkPolicy', 'tokenhub-gateway')['spec'] as Record<string, unknown>;
     expect(gw['podSelector']).toEqual({ matchLabels: fleet(objects)['podLabels'] });
     expect(gw['policyTypes']).toEqual(['Ingress']);
-    expect(gw['ingress']).toEqual([{ ports: [{ protocol: 'TCP', port: 8080 }, { protocol: 'TCP', port: 9464 }] }]);
+    expect(gw['ingress']).toEqual([{ ports: [{ protocol: 'TCP', port: 8080 }] }, { ports: [{ protocol: 'TCP', port: 9464 }] }]);
     const op = find(objects, 'NetworkPolicy', 'tokenhub-operator')['spec'] as Record<string, unknown>;
-    expect(op['ingress']).toEqual([{ ports: [{ protocol: 'TCP', port: 8081 }] }]);
+    expect(op['ingress']).toEqual([{ ports: [{ protocol: 'TCP', port: 8081 }] }, { ports: [{ protocol: 'TCP', port: 9465 }] }]);
   });
 });
 
@@ -222,7 +236,7 @@ describe('value sets', () => {
 
   it('gateway.autoscaling: handed to the operator in fleet.yaml', async () => {
     expect(fleet(await render(VALUE_SETS.autoscaling))['autoscaling']).toEqual({
-      enabled: true, minReplicas: 3, maxReplicas: 20, targetCPUUtilizationPercentage: 60,
+      enabled: true, minReplicas: 3, maxReplicas: 20, targetCPUUtilizationPercentage: 60, behavior: {},
     });
   });
 

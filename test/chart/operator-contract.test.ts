@@ -42,7 +42,7 @@ describe.each(Object.entries(VALUE_SETS))('value set "%s"', (_name, opts) => {
     const np = find(objects, 'NetworkPolicy', 'tokenhub-gateway')['spec'] as { podSelector: { matchLabels: Record<string, string> } };
     expect(pod.metadata.labels).toMatchObject(np.podSelector.matchLabels);
 
-    const sm = objects.find((o) => o.kind === 'ServiceMonitor');
+    const sm = objects.find((o) => o.kind === 'ServiceMonitor' && o.metadata.name === 'tokenhub-gateway');
     if (sm !== undefined) {
       const selector = (sm['spec'] as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
       expect(labelsOf(fleet.Service)).toMatchObject(selector);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { createCompiler } from '../../src/compile/compile.js';
-import { type LastGood, compileKeepingLastGood } from '../../src/compile/last-good.js';
+import { type LastGood, compileKeepingLastGood, lastGoodRecordOf, withRecordedLastGood } from '../../src/compile/last-good.js';
 import { compileInputOf } from '../../src/manifests/check.js';
 import { keyYaml, modelYaml } from '../support/gateway.js';
 
@@ -64,5 +64,41 @@ describe('compileKeepingLastGood', () => {
     const alphaGone = step(modelYaml({ name: 'beta', baseURL: MOCK, fallback: ['alpha'] }) + keyYaml({ name: 'k', clear: 'th-k' }), withFallback.lastGood);
     expect(alphaGone.heldBack).toEqual([]);
     expect(verdictOf(alphaGone, 'beta')?.message).not.toMatch(/last good/);
+  });
+});
+
+describe('the last good version recorded in the cluster (status.lastGood)', () => {
+  const parse = (yaml: string) => parseAllDocuments(yaml).map((d) => d.toJS() as unknown).filter((o) => o !== null);
+  const broken = BASE.replace('model: beta', 'model: beta\n  fallbackModels: [gone]');
+
+  it('is the kept spec of a held-back object, nothing for one in force', () => {
+    const r = step(broken, good.lastGood);
+    const objects = parse(broken) as { kind: string; metadata: { name: string } }[];
+    const beta = objects.find((o) => o.metadata.name === 'beta');
+    const alpha = objects.find((o) => o.metadata.name === 'alpha');
+    const record = lastGoodRecordOf(r.lastGood.get('ModelRoute/default/beta'), beta);
+    expect(record?.spec).toMatchObject({ model: 'beta' });
+    expect(record?.spec).not.toHaveProperty('fallbackModels');
+    expect(lastGoodRecordOf(r.lastGood.get('ModelRoute/default/alpha'), alpha)).toBeUndefined();
+  });
+
+  it('lets a pod with no memory hold back to the recorded version, and wins over a different memory', () => {
+    const objects = parse(broken) as Record<string, unknown>[];
+    const record = lastGoodRecordOf(step(broken, good.lastGood).lastGood.get('ModelRoute/default/beta'), objects.find((o) => (o['metadata'] as { name: string }).name === 'beta'));
+    const withStatus = objects.map((o) => ((o['metadata'] as { name: string }).name === 'beta' ? { ...o, status: { lastGood: record } } : o));
+    const fresh = compileKeepingLastGood(compiler, compileInputOf(withStatus, 'default'), { now, lastGood: withRecordedLastGood(new Map(), withStatus, 'default') });
+    expect(fresh.config.modelIds).toEqual(['alpha', 'beta']);
+    expect(fresh.heldBack).toEqual(['ModelRoute/default/beta']);
+    // A pod without the record rejects the route: what the fleet disagreed on before.
+    expect(compileKeepingLastGood(compiler, compileInputOf(objects, 'default'), { now, lastGood: new Map() }).config.modelIds).toEqual(['alpha']);
+    // A memory of some other version loses to the record.
+    const other = step(BASE.replace('maxOutput: 1024', 'maxOutput: 512'), new Map()).lastGood;
+    const merged = withRecordedLastGood(other, withStatus, 'default');
+    expect((merged.get('ModelRoute/default/beta') as { spec: unknown }).spec).toEqual(record?.spec);
+  });
+
+  it('ignores a record without a spec object', () => {
+    const objects = [{ kind: 'ModelRoute', metadata: { name: 'x' }, spec: {}, status: { lastGood: { spec: 'nope' } } }];
+    expect(withRecordedLastGood(new Map(), objects).size).toBe(0);
   });
 });

@@ -6,7 +6,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Compiler } from '../../compile/compile.js';
-import { type LastGood, compileKeepingLastGood } from '../../compile/last-good.js';
+import { type LastGood, compileKeepingLastGood, withRecordedLastGood } from '../../compile/last-good.js';
 import type { KubeClient } from '../../kube/client.js';
 import { ClusterState } from '../../kube/cluster-state.js';
 import type { ConfigHolder } from './config-holder.js';
@@ -63,7 +63,11 @@ export class KubeConfigSource {
   private recompile(): void {
     if (!this.state.synced) return;
     const now = new Date((this.opts.clock ?? Date.now)());
-    const result = compileKeepingLastGood(this.opts.compiler, this.state.compileInput(), { now, lastGood: this.lastGood });
+    const input = this.state.compileInput();
+    // The operator's record (status.lastGood) wins over this pod's memory: a pod started after
+    // an object turned invalid holds back to the same version as its elders.
+    const lastGood = withRecordedLastGood(this.lastGood, input.objects);
+    const result = compileKeepingLastGood(this.opts.compiler, input, { now, lastGood });
     this.lastGood = result.lastGood;
     for (const ref of result.heldBack) this.opts.log.warn({ object: ref }, 'invalid change ignored; the last good version stays in force');
     if (this.opts.holder.swap(result.config)) {

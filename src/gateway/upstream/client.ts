@@ -4,7 +4,7 @@
  * that makes the wait for a connection visible and bounded, per-backend timeouts, the backend's
  * credential, abort from the client side.
  */
-import { Client, type Dispatcher, Pool, errors as undiciErrors } from 'undici';
+import { Client, type Dispatcher, EnvHttpProxyAgent, Pool, errors as undiciErrors } from 'undici';
 import type { CompiledBackend } from '../../compile/types.js';
 import type { ChatBody } from '../request/chat-request.js';
 import { ConnectionGate } from './connection-gate.js';
@@ -37,7 +37,8 @@ interface Target {
 
 /** One backend origin with one set of connection settings: its pool and the gate in front of it. */
 interface Lane {
-  readonly pool: Pool;
+  /** A Pool for the origin; through an egress proxy, a proxy agent with the same settings. */
+  readonly pool: Dispatcher;
   readonly gate: ConnectionGate;
 }
 
@@ -46,14 +47,30 @@ interface Shared {
   readonly lanes: Map<string, Lane>;
   /** TLS options for every upstream connection (e.g. a private CA's certificate). */
   readonly tls?: { readonly ca?: string | Buffer };
+  /** HTTP(S)_PROXY / NO_PROXY from the environment; none: straight to the upstream. */
+  readonly proxy?: ProxySettings;
+}
+
+type ProxySettings = { httpProxy?: string; httpsProxy?: string; noProxy?: string };
+
+/** HTTP(S)_PROXY and NO_PROXY, upper case first (the chart's gateway.proxy sets both cases). */
+export function proxySettings(env: NodeJS.ProcessEnv): ProxySettings | undefined {
+  const read = (name: string): string | undefined => env[name] || env[name.toLowerCase()] || undefined;
+  const httpProxy = read('HTTP_PROXY');
+  const httpsProxy = read('HTTPS_PROXY');
+  if (httpProxy === undefined && httpsProxy === undefined) return undefined;
+  const noProxy = read('NO_PROXY');
+  return { ...(httpProxy === undefined ? {} : { httpProxy }), ...(httpsProxy === undefined ? {} : { httpsProxy }), ...(noProxy === undefined ? {} : { noProxy }) };
 }
 
 export class UpstreamClient {
   private readonly shared: Shared;
   private readonly onWait: ((waitedMs: number) => void) | undefined;
 
-  constructor(opts: { shared?: Shared; onWait?: (waitedMs: number) => void; tls?: Shared['tls'] } = {}) {
-    this.shared = opts.shared ?? { targets: new Map(), lanes: new Map(), ...(opts.tls ? { tls: opts.tls } : {}) };
+  /** `env` (default process.env) decides whether upstream calls go through an egress proxy. */
+  constructor(opts: { shared?: Shared; onWait?: (waitedMs: number) => void; tls?: Shared['tls']; env?: NodeJS.ProcessEnv } = {}) {
+    const proxy = proxySettings(opts.env ?? process.env);
+    this.shared = opts.shared ?? { targets: new Map(), lanes: new Map(), ...(opts.tls ? { tls: opts.tls } : {}), ...(proxy ? { proxy } : {}) };
     this.onWait = opts.onWait;
   }
 
@@ -83,6 +100,7 @@ export class UpstreamClient {
     let res: Dispatcher.ResponseData;
     try {
       res = await lane.pool.request({
+        origin: target.origin,
         path: target.path,
         method: 'POST',
         // undici keeps a non-idempotent request off an HTTP/2 connection with others in flight (no
@@ -122,11 +140,15 @@ export class UpstreamClient {
     const id = `${origin} ${c.maxConnections} ${c.idleTimeoutMs} ${c.http2}`;
     let lane = this.shared.lanes.get(id);
     if (lane === undefined) {
-      const pool = new Pool(origin, {
-        connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, allowH2: c.http2,
-        ...(this.shared.tls?.ca === undefined ? {} : { connect: { ca: this.shared.tls.ca } }),
-        factory: (o, options) => multiplexWhenH2(new Client(o, options)),
-      });
+      const tls = this.shared.tls?.ca === undefined ? {} : { connect: { ca: this.shared.tls.ca } };
+      const proxy = this.shared.proxy;
+      // Through a proxy the tunnel is HTTP/1.1; the gate still bounds and times the wait.
+      const pool: Dispatcher = proxy !== undefined
+        ? new EnvHttpProxyAgent({ connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, ...tls, ...proxy })
+        : new Pool(origin, {
+            connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, allowH2: c.http2, ...tls,
+            factory: (o, options) => multiplexWhenH2(new Client(o, options)),
+          });
       lane = { pool, gate: new ConnectionGate(c.maxConnections) };
       this.shared.lanes.set(id, lane);
     }

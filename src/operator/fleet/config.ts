@@ -5,12 +5,13 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { POD_OVERRIDE_DEFAULTS, type PodOverrides, podOverridesSchema } from './pod-overrides.js';
 
 export const FLEET_CONFIG_KEY = 'fleet.yaml';
 
 type StringMap = Record<string, string>;
 
-export interface FleetConfig {
+export interface FleetConfig extends PodOverrides {
   readonly image: string;
   readonly imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   readonly replicas: number;
@@ -38,6 +39,8 @@ export interface FleetConfig {
     readonly minReplicas: number;
     readonly maxReplicas: number;
     readonly targetCPUUtilizationPercentage: number;
+    /** An autoscaling/v2 HorizontalPodAutoscalerBehavior, passed through; empty: Kubernetes' defaults. */
+    readonly behavior?: Readonly<Record<string, unknown>>;
   };
   readonly service: { readonly type: 'ClusterIP' | 'NodePort' | 'LoadBalancer'; readonly port: number; readonly annotations: StringMap };
   readonly podAnnotations: StringMap;
@@ -67,6 +70,7 @@ export const FLEET_DEFAULTS: Omit<FleetConfig, 'image'> = {
   nodeSelector: {},
   tolerations: [],
   affinity: {},
+  ...POD_OVERRIDE_DEFAULTS,
 };
 
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } };
@@ -98,6 +102,7 @@ const fleetSchema = object({
     minReplicas: { type: 'integer', minimum: 1 },
     maxReplicas: { type: 'integer', minimum: 1 },
     targetCPUUtilizationPercentage: { type: 'integer', minimum: 1, maximum: 100 },
+    behavior: { type: 'object' },
   }),
   service: object({ type: { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] }, port, annotations: stringMap }),
   podAnnotations: stringMap,
@@ -105,6 +110,7 @@ const fleetSchema = object({
   nodeSelector: stringMap,
   tolerations: { type: 'array', items: { type: 'object' } },
   affinity: { type: 'object' },
+  ...podOverridesSchema,
 }, ['image']);
 
 export type FleetConfigResult = { ok: true; config: FleetConfig } | { ok: false; error: string };

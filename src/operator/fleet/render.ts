@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../../kube/client.js';
 import type { FleetConfig } from './config.js';
+import { hpaBehavior, shapePodTemplate } from './pod-overrides.js';
 
 export const GATEWAY_NAME = 'tokenhub-gateway';
 export const TEMPLATE_HASH_ANNOTATION = 'tokenhub.io/template-hash';
@@ -101,7 +102,7 @@ function renderDeployment(input: RenderInput): KubeObject {
     selector: { matchLabels: SELECTOR },
     // Zero downtime: a new pod is ready before an old one goes (and old pods drain their streams).
     strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-    template: renderPodTemplate(config),
+    template: shapePodTemplate(renderPodTemplate(config), config),
   };
   return withHash(object(input, { apiVersion: 'apps/v1', kind: 'Deployment' }, spec));
 }
@@ -184,5 +185,6 @@ function renderHpa(input: RenderInput): KubeObject {
     minReplicas: a.minReplicas,
     maxReplicas: a.maxReplicas,
     metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage } } }],
+    ...hpaBehavior(input.config),
   });
 }

@@ -3,11 +3,13 @@
  * generation it describes and the printer-column fields. Pure: the live status goes in only so
  * that lastTransitionTime survives an unchanged condition.
  */
+import type { LastGoodRecord } from '../../compile/last-good.js';
 import type { Verdict } from '../../compile/types.js';
 import { generatedSecretName } from '../../compile/keys.js';
 import type { ApiKey } from '../../schema/api-key.js';
 import type { Condition } from '../../schema/common.js';
 import { mergeConditions } from './conditions.js';
+import { progressConditions } from './progress.js';
 
 /** Status fields the reconciler owns. An `undefined` value means "remove the field". */
 export type StatusFields = Readonly<Record<string, unknown>>;
@@ -19,6 +21,8 @@ export interface DesiredStatusInput {
   /** The object as the informer last saw it (spec for the secret name, status for the times). */
   readonly object: { readonly metadata: { readonly name: string }; readonly spec?: unknown; readonly status?: unknown };
   readonly now: Date;
+  /** The version still in force while this one is rejected; undefined removes the record. */
+  readonly lastGood?: LastGoodRecord | undefined;
 }
 
 export function desiredStatus(input: DesiredStatusInput): StatusFields {
@@ -33,13 +37,14 @@ export function desiredStatus(input: DesiredStatusInput): StatusFields {
       reason: verdict.reason,
       message: verdict.message,
       ...(verdict.generation === undefined ? {} : { observedGeneration: verdict.generation }),
-    }],
+    }, ...progressConditions(verdict)],
     now,
   );
   return {
     conditions,
     observedGeneration: verdict.generation,
     ready: status,
+    lastGood: input.lastGood,
     ...printerFields(verdict, input.object),
   };
 }

@@ -10,7 +10,9 @@ import { type KubeClient, type KubeObject, KubeApiError, isConflict, isNotFound 
 import { tokenhubPath } from '../../kube/resources.js';
 import type { KindName } from '../../schema/kinds.js';
 import type { OperatorMetrics } from '../metrics.js';
+import type { Condition } from '../../schema/common.js';
 import type { StatusFields } from './desired.js';
+import { type EventRecorder, transitionEvent } from './events.js';
 import { statusPatch } from './patch.js';
 
 export const FIELD_MANAGER = 'tokenhub-operator';
@@ -30,6 +32,8 @@ export interface StatusWriterOptions {
   readonly log: Pick<FastifyBaseLogger, 'warn' | 'debug'>;
   readonly metrics: OperatorMetrics;
   readonly maxAttempts?: number;
+  /** Records an Event for every write that moved a condition; default none. */
+  readonly events?: EventRecorder;
 }
 
 export class StatusWriter {
@@ -39,7 +43,8 @@ export class StatusWriter {
     const attempts = this.opts.maxAttempts ?? 4;
     let object = w.live;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const patch = statusPatch(object['status'], w.desired(object));
+      const desired = w.desired(object);
+      const patch = statusPatch(object['status'], desired);
       if (patch === undefined) {
         this.opts.metrics.statusWritesSkipped += 1;
         return 'unchanged';
@@ -47,6 +52,7 @@ export class StatusWriter {
       try {
         await this.send(w.kind, object, patch);
         this.opts.metrics.statusWrites += 1;
+        await this.recordTransition(w.kind, object, desired);
         return 'written';
       } catch (err) {
         if (isNotFound(err)) return 'gone';
@@ -59,6 +65,14 @@ export class StatusWriter {
       }
     }
     return this.failed(w, new Error(`still conflicting after ${attempts} attempts`));
+  }
+
+  /** Only after the write succeeded: an Event says what the status now says. */
+  private async recordTransition(kind: KindName, object: KubeObject, desired: StatusFields): Promise<void> {
+    if (this.opts.events === undefined || !('conditions' in desired)) return;
+    const before = (object['status'] as { conditions?: Condition[] } | undefined)?.conditions;
+    const event = transitionEvent(before, desired['conditions'] as Condition[] | undefined);
+    if (event !== undefined) await this.opts.events.record(kind, object, event);
   }
 
   private async send(kind: KindName, object: KubeObject, status: Record<string, unknown>): Promise<void> {
