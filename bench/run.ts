@@ -656,7 +656,7 @@ async function main(): Promise<void> {
     if (settings.gatewayNodeArgs.length > 0) notes.push(`gateways ran with node ${settings.gatewayNodeArgs.join(' ')}`);
 
     const { live, failed } = await startAll(targets, mock.child.pid);
-    for (const l of live) stops.push(l.sut.stop);
+    for (const l of live) stops.push(() => l.sut.stop());
     const other = await waitForQuiet(mock.child.pid);
     if (other !== undefined && other >= 25) notes.push(`other processes used ${other.toFixed(0)}% of a core when measuring began (waited ${settings.quietWait} s)`);
     const measured = await measureAll(live);

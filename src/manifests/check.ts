@@ -105,7 +105,7 @@ function duplicates(docs: readonly LoadedDoc[], ns: string): { lines: CheckLine[
 
 function objectId(obj: unknown, ns: string): string {
   const o = obj as Record<string, unknown>;
-  const meta = (isObject(o['metadata']) ? o['metadata'] : {}) as Record<string, unknown>;
+  const meta = (isObject(o['metadata']) ? o['metadata'] : {});
   return `${String(o['kind'])}/${String(meta['name'])}|${typeof meta['namespace'] === 'string' ? meta['namespace'] : ns}`;
 }
 

@@ -58,8 +58,8 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     specSchema: modelRouteSpecSchema,
     statusSchema: modelRouteStatusSchema,
     ruleSites: [
-      { at: [], rules: modelRouteSpecRules as readonly CrossFieldRule<never>[] },
-      { at: ['limits'], rules: tokenLimitRules as readonly CrossFieldRule<never>[] },
+      { at: [], rules: modelRouteSpecRules },
+      { at: ['limits'], rules: tokenLimitRules },
     ],
     printerColumns: [
       { name: 'Model', type: 'string', jsonPath: '.spec.model' },
@@ -79,7 +79,7 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     description: 'A credential for the gateway: allowed models and quota policies.',
     specSchema: apiKeySpecSchema,
     statusSchema: apiKeyStatusSchema,
-    ruleSites: [{ at: ['credential'], rules: credentialRules as readonly CrossFieldRule<never>[] }],
+    ruleSites: [{ at: ['credential'], rules: credentialRules }],
     printerColumns: [
       { name: 'Prefix', type: 'string', jsonPath: '.status.keyPrefix' },
       readyColumn,
@@ -101,7 +101,7 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     specSchema: quotaPolicySpecSchema,
     statusSchema: quotaPolicyStatusSchema,
     ruleSites: [
-      { at: ['modelRateLimits', '*'], rules: modelRateLimitRules as readonly CrossFieldRule<never>[] },
+      { at: ['modelRateLimits', '*'], rules: modelRateLimitRules },
     ],
     printerColumns: [
       { name: 'Default', type: 'boolean', jsonPath: '.spec.default' },

@@ -89,8 +89,8 @@ export async function runOperator(kubeconfig: string, opts: Partial<StartOperato
   return {
     ...op,
     client,
-    isLeader: op.isLeader,
-    ready: op.ready,
+    isLeader: () => op.isLeader(),
+    ready: () => op.ready(),
     stop: async () => {
       await op.stop();
       await client.close();
