@@ -14,7 +14,7 @@ import { registerModelRoutes } from './routes/models.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { routeContext } from './routes/context.js';
 import { accessLogLine } from '../telemetry/access-log.js';
-import type { GatewayObserver } from './observe.js';
+import type { GatewayObserver } from './events.js';
 
 export interface GatewayOptions {
   readonly holder: ConfigHolder;

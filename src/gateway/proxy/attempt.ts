@@ -7,21 +7,12 @@ import type { CompiledBackend, CompiledModel } from '../../compile/types.js';
 import { ApiError, Errors } from '../errors.js';
 import { type ChatRequest, upstreamBody } from '../request/chat-request.js';
 import { type UpstreamClient, UpstreamFailure, classify } from '../upstream/client.js';
-import type { AttemptObserver } from '../observe.js';
-import { type Usage, usageOf } from './sse.js';
+import type { AttemptObserver, AttemptOutcome } from '../events.js';
+import { usageOf } from './sse.js';
 import { relayStream } from './stream-relay.js';
 
-export type AttemptOutcome =
-  /** The client got its answer (or a started stream). */
-  | {
-      readonly kind: 'served'; readonly usage?: Usage; readonly producedChunks: number; readonly status: number; readonly cut: boolean; readonly clientGone: boolean;
-      /** Streams: performance.now() of the first produced chunk, and the gaps between chunks (ms). */
-      readonly firstChunkAt?: number; readonly chunkGapsMs?: readonly number[];
-    }
-  /** Nothing reached the client and another backend or model may do better. */
-  | { readonly kind: 'retryable'; readonly error: ApiError }
-  /** The upstream rejected the request itself (a 4xx other than 429): pass it on, no fallback. */
-  | { readonly kind: 'rejected'; readonly status: number; readonly error: ApiError };
+export type { AttemptOutcome } from '../events.js';
+
 
 export interface AttemptInput {
   readonly chat: ChatRequest;

@@ -16,11 +16,13 @@ import type { ChatRequest } from '../request/chat-request.js';
 import { fitModel } from '../request/fit.js';
 import { BackendHealth, orderBackends } from '../routing/backend-health.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import { type AttemptOutcome, runAttempt } from './attempt.js';
+import { runAttempt } from './attempt.js';
 import { sendApiError } from '../reply-error.js';
 import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
 import type { Usage } from './sse.js';
-import type { AttemptObserver } from '../observe.js';
+import type { AttemptObserver, AttemptOutcome, ServeResult } from '../events.js';
+
+export type { ServeResult } from '../events.js';
 
 export interface ProxyDeps {
   readonly store: LimitStore;
@@ -44,19 +46,6 @@ export interface ServeInput {
 }
 
 /** What happened, for the access log, metrics and traces. */
-export interface ServeResult {
-  readonly status: number;
-  readonly servedModel?: string;
-  readonly attempts: number;
-  readonly fallbacks: number;
-  readonly usage?: { inputTokens: number; outputTokens: number; costNanos: number };
-  readonly reservedTokens?: number;
-  readonly cut?: boolean;
-  readonly clientGone?: boolean;
-  /** Streams: performance.now() of the first produced chunk, and the gaps between chunks (ms). */
-  readonly firstChunkAt?: number;
-  readonly chunkGapsMs?: readonly number[];
-}
 
 type Failure = { readonly error: ApiError; readonly class: 'fit' | 'limited' | 'upstream' };
 

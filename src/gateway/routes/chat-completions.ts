@@ -1,26 +1,17 @@
 /** POST /chat/completions: authorise, parse, pick candidate models, serve (proxy/serve.ts). */
 import type { FastifyInstance } from 'fastify';
-import { type ApiError, Errors, knownApiError } from '../errors.js';
+import { Errors, knownApiError } from '../errors.js';
 import { sendApiError } from '../reply-error.js';
 import { parseChatRequest } from '../request/chat-request.js';
 import { estimateInputTokens } from '../request/estimate.js';
 import { candidatesFor } from '../routing/candidates.js';
-import { type ProxyDeps, type ServeResult, serveChat } from '../proxy/serve.js';
+import { type ProxyDeps, serveChat } from '../proxy/serve.js';
 import type { RouteContext } from './context.js';
-import { type GatewayObserver, NOOP_OBSERVER } from '../observe.js';
+import { type ChatEvent, type GatewayObserver, NOOP_OBSERVER } from '../events.js';
+
+export type { ChatEvent } from '../events.js';
 
 /** One per finished request: the access log line, metrics and traces are built from it. */
-export interface ChatEvent {
-  readonly requestId: string;
-  readonly keyId?: string;
-  readonly requestedModel?: string;
-  readonly stream: boolean;
-  readonly result?: ServeResult;
-  readonly error?: ApiError;
-  readonly durationMs: number;
-  /** performance.now() when the request arrived (stream timings in `result` are on the same clock). */
-  readonly startedAt: number;
-}
 
 export function registerChatRoute(
   app: FastifyInstance,
