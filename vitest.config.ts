@@ -17,6 +17,7 @@ export const INTEGRATION = [
   'test/operator/fleet.test.ts',
   'test/operator/policy.test.ts',
   'test/operator/watch-recovery.test.ts',
+  'test/contracts/cel-admission.test.ts',
 ];
 export const SYSTEM = [
   'test/chart/**/*.test.ts',

@@ -136,6 +136,5 @@ export const credentialRules: readonly CrossFieldRule<KeyCredential>[] = [
     rule: '(has(self.generate) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) == 1',
     message: 'set exactly one of generate, secretRef or hash',
     field: '',
-    check: (c) => [c.generate, c.secretRef, c.hash].filter((v) => v !== undefined).length === 1,
   },
 ];

@@ -15,7 +15,6 @@ export type KindName = (typeof KIND_NAMES)[number];
 /** Cross-field rules attached at a path inside spec; `*` steps into every array item. */
 export interface RuleSite {
   readonly at: readonly string[];
-  // The rules are typed per site; the registry only passes values through to `check`.
   readonly rules: readonly CrossFieldRule<never>[];
 }
 
