@@ -7,19 +7,13 @@
  */
 import type { Compiler } from './compile.js';
 import { isInForce } from './reasons.js';
+import { identityKey, objectKeyOf } from './identity.js';
 import type { CompileInput, CompileOptions, CompileResult, Verdict } from './types.js';
 
 export type LastGood = ReadonlyMap<string, unknown>;
 
-function refKeyOf(obj: unknown, defaultNamespace: string): string | undefined {
-  if (typeof obj !== 'object' || obj === null) return undefined;
-  const o = obj as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-  if (typeof o.kind !== 'string' || typeof o.metadata?.name !== 'string') return undefined;
-  const ns = typeof o.metadata.namespace === 'string' ? o.metadata.namespace : defaultNamespace;
-  return `${o.kind}/${ns}/${o.metadata.name}`;
-}
-
-const verdictKey = (v: Verdict): string => `${v.ref.kind}/${v.ref.namespace}/${v.ref.name}`;
+const refKeyOf = objectKeyOf;
+const verdictKey = (v: Verdict): string => identityKey(v.ref);
 
 
 /** JSON with object keys sorted, so that the same content always reads the same. */

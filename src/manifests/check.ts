@@ -2,6 +2,7 @@
  * The offline GitOps check behind `tokenhub validate`: loaded documents → compile → one precise
  * line per problem (file:line, kind/name, field, reason). Pure; the CLI only prints the result.
  */
+import { type ObjectIdentity, identityKey } from '../compile/identity.js';
 import { API_GROUP } from '../schema/common.js';
 import { formatPath } from '../schema/validate.js';
 import { type Compiler, createCompiler } from '../compile/compile.js';
@@ -79,13 +80,14 @@ function duplicates(docs: readonly LoadedDoc[], ns: string): { lines: CheckLine[
   const out: CheckLine[] = [];
   const dropped = new Set<LoadedDoc>();
   for (const doc of docs) {
-    const id = objectId(doc.object, ns);
+    const identity = identityOfDoc(doc.object, ns);
+    const id = identityKey(identity);
     const first = seen.get(id);
     if (first === undefined) seen.set(id, doc);
     else {
       dropped.add(doc);
       out.push({
-      file: doc.file, line: doc.line, object: id.split('|')[0] ?? id, field: 'metadata.name', reason: 'Duplicate',
+      file: doc.file, line: doc.line, object: `${identity.kind}/${identity.name}`, field: 'metadata.name', reason: 'Duplicate',
         message: `also defined at ${first.file}:${first.line}`, severity: 'error',
       });
     }
@@ -93,14 +95,17 @@ function duplicates(docs: readonly LoadedDoc[], ns: string): { lines: CheckLine[
   return { lines: out, docs: dropped };
 }
 
-function objectId(obj: unknown, ns: string): string {
+/** The identity of a document, also of one that lacks a kind or name (those read "undefined"). */
+function identityOfDoc(obj: unknown, ns: string): ObjectIdentity {
   const o = obj as Record<string, unknown>;
-  const meta = (isObject(o['metadata']) ? o['metadata'] : {});
-  return `${String(o['kind'])}/${String(meta['name'])}|${typeof meta['namespace'] === 'string' ? meta['namespace'] : ns}`;
+  const meta = isObject(o['metadata']) ? o['metadata'] : {};
+  return { kind: String(o['kind']), namespace: typeof meta['namespace'] === 'string' ? meta['namespace'] : ns, name: String(meta['name']) };
 }
 
+const objectId = (obj: unknown, ns: string): string => identityKey(identityOfDoc(obj, ns));
+
 function locate(docs: readonly LoadedDoc[], v: Verdict, ns: string): LoadedDoc | undefined {
-  return docs.find((d) => objectId(d.object, ns) === `${v.ref.kind}/${v.ref.name}|${v.ref.namespace}`);
+  return docs.find((d) => objectId(d.object, ns) === identityKey(v.ref));
 }
 
 function verdictLines(v: Verdict, doc: LoadedDoc | undefined): CheckLine[] {
