@@ -1,3 +1,41 @@
 import { defineConfig } from 'vitest/config';
 
-export default defineConfig({ test: { include: ['test/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 1_200_000, pool: 'forks' } });
+/**
+ * Three tiers (CONTRIBUTING.md): `unit` runs in-process only (no Redis, no API server, no spawned
+ * process, no build; in-process HTTP on 127.0.0.1 is fine) and stays under 30 s; `integration`
+ * starts Redis or a kube-apiserver; `system` runs built processes, the fleet and the Helm chart.
+ * Every test file belongs to exactly one tier; test/tiers.test.ts checks that.
+ */
+export const INTEGRATION = [
+  'test/devtools/control-plane.test.ts',
+  'test/kube/informer.test.ts',
+  'test/limits/redis-cluster.test.ts',
+  'test/limits/redis-store.test.ts',
+  'test/limits/resilient-store.test.ts',
+  'test/limits/store-equivalence.test.ts',
+  'test/limits/usage-command.test.ts',
+  'test/operator/fleet.test.ts',
+  'test/operator/policy.test.ts',
+  'test/operator/watch-recovery.test.ts',
+  'test/contracts/cel-admission.test.ts',
+];
+export const SYSTEM = [
+  'test/chart/**/*.test.ts',
+  'test/fleet/**/*.test.ts',
+  'test/cli/validate.test.ts',
+  'test/kube/gateway-cluster.test.ts',
+  'test/operator/leader.test.ts',
+];
+
+const shared = { testTimeout: 60_000, hookTimeout: 1_200_000, pool: 'forks' } as const;
+
+export default defineConfig({
+  test: {
+    ...shared,
+    projects: [
+      { test: { ...shared, name: 'unit', include: ['test/**/*.test.ts'], exclude: [...INTEGRATION, ...SYSTEM] } },
+      { test: { ...shared, name: 'integration', include: INTEGRATION } },
+      { test: { ...shared, name: 'system', include: SYSTEM } },
+    ],
+  },
+});

@@ -5,20 +5,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { tailFile, waitUntil } from '../src/devtools/control-plane-process.js';
 import { request } from 'undici';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// The same port and polling helpers the tests and the local control plane use.
+export { freePort } from '../src/devtools/control-plane-process.js';
 
 export interface Proc {
   readonly name: string;
@@ -35,13 +26,7 @@ export function startProcess(opts: { name: string; command: string; args: readon
   const child = spawn(opts.command, [...opts.args], { stdio: ['ignore', fd, fd], env: opts.env ?? process.env });
   closeSync(fd);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const tail = (lines = 20): string => {
-    try {
-      return readFileSync(opts.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '';
-    }
-  };
+  const tail = (lines = 20): string => tailFile(opts.logFile, lines);
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
@@ -54,19 +39,15 @@ export function startProcess(opts: { name: string; command: string; args: readon
 
 /** Polls `url` (GET) until it answers 200; fails early if the process exits. */
 export async function waitForHttp(proc: Proc, url: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with code ${proc.child.exitCode}:\n${proc.tail()}`);
-    try {
-      const res = await request(url, { method: 'GET', headersTimeout: 1000, bodyTimeout: 1000 });
-      await res.body.dump();
-      if (res.statusCode === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${proc.name} did not answer 200 at ${url} within ${timeoutMs} ms:\n${proc.tail()}`);
+  const ok = async (): Promise<boolean> => {
+    const res = await request(url, { method: 'GET', headersTimeout: 1000, bodyTimeout: 1000 });
+    await res.body.dump();
+    return res.statusCode === 200;
+  };
+  const exited = (): string | undefined => (proc.child.exitCode === null ? undefined : `${proc.name} exited with code ${proc.child.exitCode}:\n${proc.tail()}`);
+  await waitUntil({ probe: ok, abort: exited, timeoutMs, intervalMs: 50 }).catch((err: Error) => {
+    throw new Error(err.message.startsWith(proc.name) ? err.message : `${proc.name} did not answer 200 at ${url} within ${timeoutMs} ms:\n${proc.tail()}`);
+  });
 }
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux; /proc/<pid>/stat times are in these ticks

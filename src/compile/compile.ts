@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ResourceValidator } from '../schema/validate.js';
+import { compareIdentity } from './identity.js';
 import { admit } from './objects.js';
 import { compileModels } from './models.js';
 import { indexPolicies } from './policies.js';
@@ -50,9 +51,7 @@ export function createCompiler(validator = new ResourceValidator(), tenancy: Ten
 }
 
 function byRef(a: Verdict, b: Verdict): number {
-  const ka = `${a.ref.kind}/${a.ref.namespace}/${a.ref.name}`;
-  const kb = `${b.ref.kind}/${b.ref.namespace}/${b.ref.name}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+  return compareIdentity(a.ref, b.ref);
 }
 
 function freezeConfig(models: Map<string, CompiledModel>, keys: Map<string, CompiledKey>): GatewayConfig {

@@ -6,23 +6,15 @@
  * takes effect, not one to hold back. Pure: the memory of good versions goes in and comes out.
  */
 import type { Compiler } from './compile.js';
-import { Reason } from './reasons.js';
+import { isInForce } from './reasons.js';
+import { identityKey, objectKeyOf } from './identity.js';
 import type { CompileInput, CompileOptions, CompileResult, Verdict } from './types.js';
 
 export type LastGood = ReadonlyMap<string, unknown>;
 
-function refKeyOf(obj: unknown, defaultNamespace: string): string | undefined {
-  if (typeof obj !== 'object' || obj === null) return undefined;
-  const o = obj as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-  if (typeof o.kind !== 'string' || typeof o.metadata?.name !== 'string') return undefined;
-  const ns = typeof o.metadata.namespace === 'string' ? o.metadata.namespace : defaultNamespace;
-  return `${o.kind}/${ns}/${o.metadata.name}`;
-}
+const refKeyOf = objectKeyOf;
+const verdictKey = (v: Verdict): string => identityKey(v.ref);
 
-const verdictKey = (v: Verdict): string => `${v.ref.kind}/${v.ref.namespace}/${v.ref.name}`;
-
-/** Rejections that are what the change asked for: the new version is in force. */
-const INTENDED: ReadonlySet<string> = new Set([Reason.KeyDisabled, Reason.KeyExpired]);
 
 /** JSON with object keys sorted, so that the same content always reads the same. */
 function canonical(value: unknown): string {
@@ -56,7 +48,8 @@ export function compileKeepingLastGood(
   }
   const held = new Set(
     first.verdicts
-      .filter((v) => !v.ready && !INTENDED.has(v.reason))
+      // A reason in force (a key disabled or expired) is what the change asked for: not held back.
+      .filter((v) => !v.ready && !isInForce(v.reason))
       .map(verdictKey)
       .filter((k) => opts.lastGood.has(k) && changed(opts.lastGood.get(k), currentByKey.get(k))),
   );
@@ -65,7 +58,7 @@ export function compileKeepingLastGood(
     return k !== undefined && held.has(k) ? opts.lastGood.get(k) : o;
   });
   const result = held.size === 0 ? first : compiler({ ...input, objects }, opts);
-  const readyKeys = new Set(result.verdicts.filter((v) => v.ready || v.reason === Reason.KeyDisabled).map(verdictKey));
+  const readyKeys = new Set(result.verdicts.filter((v) => v.ready || isInForce(v.reason)).map(verdictKey));
   const inForce = new Set([...held].filter((k) => readyKeys.has(k)));
   const lastGood = new Map<string, unknown>();
   for (const o of objects) {

@@ -38,3 +38,42 @@ export const Reason = {
 } as const;
 
 export type ReasonCode = (typeof Reason)[keyof typeof Reason];
+
+/** What a reason means beyond its name, in one place for compile, the gateway, the operator and validate. */
+export interface ReasonAttributes {
+  /**
+   * Not Ready, yet the object's version is in force: the key stays in the config so its 401 can
+   * say why, and an edit that leads here is what was asked for, not a mistake to hold back.
+   */
+  readonly inForce: boolean;
+  /** `tokenhub validate`: 'warning' for what a Git checkout cannot know (Secrets) or states an intent. */
+  readonly offline: 'error' | 'warning';
+  /** The field a cross-object reason is about, for the validate report ('-' when none). */
+  readonly field: string;
+}
+
+const attrs = (field: string, more: Partial<Omit<ReasonAttributes, 'field'>> = {}): ReasonAttributes => ({ inForce: false, offline: 'error', field, ...more });
+
+export const REASONS = {
+  Ready: attrs('-', { inForce: true }),
+  InvalidSpec: attrs('-'),
+  ModelConflict: attrs('spec.model'),
+  FallbackNotFound: attrs('spec.fallbackModels'),
+  FallbackLoop: attrs('spec.fallbackModels'),
+  SecretNotFound: attrs('spec', { offline: 'warning' }),
+  SecretNotLabelled: attrs('spec'),
+  SecretKeyNotFound: attrs('spec'),
+  CredentialPending: attrs('spec.credential.generate', { offline: 'warning' }),
+  KeyConflict: attrs('spec.credential'),
+  NoAllowedModels: attrs('spec.allowedModels'),
+  PolicyNotFound: attrs('spec.quotaPolicies'),
+  DuplicateDefaultPolicy: attrs('spec.default'),
+  KeyExpired: attrs('spec.expiresAt', { inForce: true }),
+  KeyDisabled: attrs('spec.disabled', { inForce: true, offline: 'warning' }),
+  NotPlatformNamespace: attrs('metadata.namespace'),
+} as const satisfies Record<ReasonCode, ReasonAttributes>;
+
+/** Whether an object with this reason serves as it is (Ready, or a key's stated condition). */
+export function isInForce(reason: string): boolean {
+  return (REASONS as Record<string, ReasonAttributes | undefined>)[reason]?.inForce === true;
+}

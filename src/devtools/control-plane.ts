@@ -300,7 +300,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     // Keep the directory so the full logs referenced in the message stay readable.
     await procs.api.stop();
     await procs.etcd.stop();
-    throw new Error(`control plane failed to start (logs in ${dir}): ${(err as Error).message}`);
+    throw new Error(`control plane failed to start (logs in ${dir}): ${(err as Error).message}`, { cause: err });
   }
   return cp;
 }

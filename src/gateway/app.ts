@@ -18,7 +18,7 @@ import { authenticateFirst, decorateAuth, routeContext } from './routes/context.
 import { type ClientTimeouts, timeoutsFromEnv } from './timeouts.js';
 import { InFlightCounter } from '../limits/in-flight.js';
 import { accessLogLine } from '../telemetry/access-log.js';
-import type { GatewayObserver } from './observe.js';
+import type { GatewayObserver } from './events.js';
 
 export interface GatewayOptions {
   readonly holder: ConfigHolder;

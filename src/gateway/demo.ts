@@ -5,7 +5,8 @@
 import { fileURLToPath } from 'node:url';
 import { startMockUpstream } from '../mock-upstream/server.js';
 import { parse, runCommand } from '../cli/args.js';
-import { closeOnSignals, metricsPortOf, startGateway } from './server.js';
+import { closeOnSignals, metricsPortOf, portOf } from '../cli/process.js';
+import { startGateway } from './server.js';
 
 const USAGE = 'tokenhub demo [--port N] [--host H] [--metrics-port N]';
 /** From dist/src/gateway/demo.js (or src/gateway/demo.ts) up to the package root. */
@@ -28,7 +29,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     const { values } = parse(args, { port: { type: 'string', short: 'p' }, host: { type: 'string' }, 'metrics-port': { type: 'string' } });
     const metricsPort = metricsPortOf(values['metrics-port']);
     const mock = await startMockUpstream({ host: '127.0.0.1', port: 0 });
-    const port = Number(values.port ?? process.env['PORT'] ?? 8080);
+    const port = portOf('port', values.port ?? process.env['PORT'], 8080);
     const gw = await startGateway({
       configPaths: [EXAMPLES],
       host: values.host ?? '127.0.0.1',

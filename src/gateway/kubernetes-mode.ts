@@ -1,15 +1,13 @@
 /** `tokenhub gateway --kubernetes`: config from the cluster's ModelRoutes, ApiKeys and QuotaPolicies. */
-import { createCompiler } from '../compile/compile.js';
-import { KubeClient } from '../kube/client.js';
 import { parse, runCommand } from '../cli/args.js';
-import { buildGateway } from './app.js';
-import { ConfigHolder } from './config/config-holder.js';
-import { KubeConfigSource } from './config/kube-source.js';
-import { storeEnv, storeStateLogger } from './command.js';
-import { closeOnSignals, metricsPortOf, processLoggerOptions } from './server.js';
-import { GatewayTelemetry } from '../telemetry/index.js';
+import { metricsPortOf, namespacesOf, portOf } from '../cli/process.js';
+import { KubeClient } from '../kube/client.js';
 import { redisUrlFromEnv } from '../limits/redis-connect.js';
+import { clusterSource } from './config/source.js';
+import { runGatewayProcess } from './process.js';
 import { JwksTokenVerifier } from './service-account-tokens.js';
+
+export { namespacesOf } from '../cli/process.js';
 
 const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--platform-namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH] [--metrics-port N]';
 
@@ -27,55 +25,31 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
       'metrics-port': { type: 'string' },
     });
     const namespaces = namespacesOf(values.namespace ?? [], process.env['TOKENHUB_NAMESPACES']);
-    const client = await KubeClient.load(values.kubeconfig ?? process.env['KUBECONFIG']);
-    const { createStore } = await import('../limits/create-store.js');
-    const redisUrl = redisUrlFromEnv(values.redis);
-    // The fleet's Redis failure mode and size come from the environment the operator sets.
-    const storeLog = storeStateLogger();
-    const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv(), onStateChange: storeLog.onStateChange });
-    const holder = new ConfigHolder();
-    let source: KubeConfigSource | undefined;
-    let log: { warn(o: object, m: string): void } | undefined;
+    // Flags first: a bad port is a usage error before any connection is made.
+    const port = portOf('port', values.port ?? process.env['PORT'], 8080);
     const metricsPort = metricsPortOf(values['metrics-port']);
-    const telemetry = await GatewayTelemetry.start({ log: { warn: (o, m) => log?.warn(o, m) }, ...(metricsPort === undefined ? {} : { metricsPort }) });
-    telemetry.watchConfig(holder);
+    const client = await KubeClient.load(values.kubeconfig ?? process.env['KUBECONFIG']);
     // ServiceAccount tokens as Bearers: the API server's signing keys, loaded before serving.
-    const tokens = new JwksTokenVerifier({ fetchJson: (path) => client.request('GET', path, { accept: 'application/json, application/jwk-set+json' }), log: { warn: (o, m) => log?.warn(o, m) } });
-    telemetry.watchStoreState(storeLog.degraded);
-    const app = buildGateway({
-      serviceAccountTokens: tokens,
-      holder, store: telemetry.timeStore(store), logger: processLoggerOptions({ level: values['log-level'] ?? 'info' }),
-      ready: () => source?.ready === true, observer: telemetry.observer(holder),
+    let warn: ((o: object, m: string) => void) | undefined;
+    const tokens = new JwksTokenVerifier({
+      fetchJson: (path) => client.request('GET', path, { accept: 'application/json, application/jwk-set+json' }),
+      log: { warn: (o, m) => warn?.(o, m) },
     });
-    log = app.log;
-    storeLog.bind(app.log);
-    await tokens.start();
-    source = new KubeConfigSource({ client, namespaces, holder, compiler: createCompiler(undefined, { platformNamespaces: platformNamespacesOf(values['platform-namespace']) }), log: app.log, ...watchSecondsOf(process.env['TOKENHUB_WATCH_SECONDS']) });
-    source.start();
-    const url = await app.listen({ host: values.host ?? '0.0.0.0', port: Number(values.port ?? process.env['PORT'] ?? 8080) });
-    app.log.info({ url, namespaces: namespaces.length === 0 ? 'all' : namespaces, store: store.name, telemetry: telemetry.describe() }, 'gateway listening (cluster mode)');
-    closeOnSignals(async () => {
-      source?.stop();
-      tokens.stop();
-      await app.close();
-      await store.flush?.();
-      await store.close();
-      await client.close();
-      await telemetry.shutdown();
-    }, app.log);
-    await new Promise<never>(() => {});
-    return 0;
+    return runGatewayProcess({
+      source: clusterSource({ client, namespaces, ...watchSecondsOf(process.env['TOKENHUB_WATCH_SECONDS']) }),
+      port,
+      host: values.host ?? '0.0.0.0',
+      redisUrl: redisUrlFromEnv(values.redis),
+      logLevel: values['log-level'] ?? 'info',
+      metricsPort,
+      listening: { message: 'gateway listening (cluster mode)', fields: { namespaces: namespaces.length === 0 ? 'all' : namespaces } },
+      tenancy: { platformNamespaces: namespacesOf(values['platform-namespace'] ?? [], process.env['TOKENHUB_PLATFORM_NAMESPACES']) },
+      serviceAccountTokens: tokens,
+      onLog: (log) => {
+        warn = (o, m) => log.warn(o, m);
+      },
+    });
   });
-}
-
-/** Where ModelRoutes are served from (compile/tenancy.ts); the chart always sets it, empty means all. */
-function platformNamespacesOf(flags: readonly string[] | undefined): string[] {
-  return namespacesOf(flags ?? [], process.env['TOKENHUB_PLATFORM_NAMESPACES']);
-}
-
-export function namespacesOf(flags: readonly string[], env: string | undefined): string[] {
-  const all = [...flags, ...(flags.length === 0 && env ? [env] : [])].flatMap((s) => s.split(','));
-  return [...new Set(all.map((s) => s.trim()).filter((s) => s !== ''))];
 }
 
 /**

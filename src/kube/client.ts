@@ -138,7 +138,7 @@ export class KubeClient {
     return this.agent.request({
       origin: url.origin,
       path: url.pathname + url.search,
-      method: method as 'GET',
+      method: method,
       headers,
       ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),

@@ -92,7 +92,7 @@ export class MemoryLimitStore implements LimitStore {
     for (const period of PERIODS) {
       const pid = ids[period];
       let rows = this.usageRows.get(pid);
-      if (rows === undefined) this.usageRows.set(pid, (rows = new Map()));
+      if (rows === undefined) this.usageRows.set(pid, (rows = new Map<string, UsageRow>()));
       let r = rows.get(k);
       if (r === undefined) rows.set(k, (r = { keyId: u.keyId, model: u.model, requests: 0, inputTokens: 0, outputTokens: 0, costNanos: 0 }));
       // Rows are private and handed out as copies (usage()), so they are updated in place.

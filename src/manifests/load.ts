@@ -112,6 +112,8 @@ function lineOf(doc: Document, counter: LineCounter, path: FieldPath, fallback: 
 function keyOffset(parent: YAMLMap | YAMLSeq, seg: string | number | undefined): number | undefined {
   if (isMap(parent)) {
     const pair = parent.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
+    // The assertion narrows yaml's `unknown` key node to what carries a source range.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
     const node = (pair?.key ?? undefined) as { range?: [number, number, number] } | undefined;
     return node?.range?.[0];
   }

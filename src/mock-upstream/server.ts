@@ -28,7 +28,7 @@ export interface MockUpstream {
   url: string;
   port: number;
   /** Behaviour for one upstream model name, or '*' for the default; undefined clears it. */
-  setBehaviour(model: string | '*', b: MockBehaviour | undefined): void;
+  setBehaviour(model: string, b: MockBehaviour | undefined): void;
   /** Behaviours, stats and the list of seen models back to how the mock started. */
   reset(): void;
   /** A snapshot: later requests do not change it. */

@@ -132,9 +132,10 @@ export async function streamAnswer(ex: Exchange, o: StreamOptions): Promise<void
     if (i + 1 === cutAt) return out.cut();
     if (written !== true && !(await written)) return;
   }
-  out.add(enc.delta({}, o.plan.finishReason));
+  // The last writes need no backpressure wait: the stream ends right after them.
+  void out.add(enc.delta({}, o.plan.finishReason));
   if (o.includeUsage && o.plan.reported !== null) {
-    out.add(enc.usage(o.plan));
+    void out.add(enc.usage(o.plan));
     // Counted before the write: a client gone at this very moment is the one case it overstates.
     ex.stats.reported(o.plan.promptTokens, o.plan.completionTokens);
   }

@@ -2,8 +2,7 @@
 import { hostname } from 'node:os';
 import { UsageError, parse, runCommand } from '../cli/args.js';
 import { KubeClient } from '../kube/client.js';
-import { namespacesOf } from '../gateway/kubernetes-mode.js';
-import { closeOnSignals } from '../gateway/server.js';
+import { closeOnSignals, namespacesOf } from '../cli/process.js';
 import { startOperator } from './operator.js';
 import { startOperatorTelemetry } from '../telemetry/operator-metrics.js';
 import { redisUrlFromEnv } from '../limits/redis-connect.js';

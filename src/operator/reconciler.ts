@@ -6,6 +6,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Compiler } from '../compile/compile.js';
+import { identityKey } from '../compile/identity.js';
 import { type LastGood, compileKeepingLastGood, lastGoodRecordOf, withRecordedLastGood } from '../compile/last-good.js';
 import type { CompileResult, Verdict } from '../compile/types.js';
 import type { KubeObject } from '../kube/client.js';
@@ -29,10 +30,10 @@ export interface ReconcilerOptions {
   readonly requeue?: () => void;
 }
 
-export const refKey = (r: { kind: string; namespace: string; name: string }): string => `${r.kind}/${r.namespace}/${r.name}`;
+export const refKey = identityKey;
 
 export function objectKey(o: KubeObject): string {
-  return refKey({ kind: o.kind ?? '', namespace: o.metadata.namespace ?? 'default', name: o.metadata.name });
+  return identityKey({ kind: o.kind ?? '', namespace: o.metadata.namespace ?? 'default', name: o.metadata.name });
 }
 
 /** `Kind/Reason` → count, for the objects-by-condition gauge. */

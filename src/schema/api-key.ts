@@ -167,7 +167,6 @@ export const credentialRules: readonly CrossFieldRule<KeyCredential>[] = [
     rule: '(has(self.generate) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) + (has(self.serviceAccount) ? 1 : 0) == 1',
     message: 'set exactly one of generate, secretRef, hash or serviceAccount',
     field: '',
-    check: (c) => [c.generate, c.secretRef, c.hash, c.serviceAccount].filter((v) => v !== undefined).length === 1,
   },
 ];
 
@@ -176,6 +175,5 @@ export const previousCredentialRules: readonly CrossFieldRule<PreviousCredential
     rule: '(has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) == 1',
     message: 'set exactly one of secretRef or hash',
     field: '',
-    check: (c) => [c.secretRef, c.hash].filter((v) => v !== undefined).length === 1,
   },
 ];

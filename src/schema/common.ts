@@ -14,16 +14,17 @@ export const GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
 export type JsonSchema = { readonly [keyword: string]: unknown };
 
 /**
- * A rule that spans several fields. `rule` is CEL for the API server
- * (`x-kubernetes-validations`); `check` is the same rule in TypeScript so that
- * `tokenhub validate` enforces it offline. Both must agree; test/schema covers each.
+ * A rule that spans several fields: CEL, written once. The API server runs it
+ * (`x-kubernetes-validations`) and `tokenhub validate` runs the same text offline
+ * (src/schema/cel.ts); test/contracts runs each rule's cases on both.
+ * `T` names the object the rule sits on, for readers; the rule text is what runs.
  */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- T documents the site's type (see above)
 export interface CrossFieldRule<T> {
   readonly rule: string;
   readonly message: string;
   /** Path of the field the message is about, relative to the object the rule sits on. */
   readonly field: string;
-  readonly check: (value: T) => boolean;
 }
 
 export const positiveInt: JsonSchema = { type: 'integer', minimum: 1 };

@@ -15,7 +15,6 @@ export type KindName = (typeof KIND_NAMES)[number];
 /** Cross-field rules attached at a path inside spec; `*` steps into every array item. */
 export interface RuleSite {
   readonly at: readonly string[];
-  // The rules are typed per site; the registry only passes values through to `check`.
   readonly rules: readonly CrossFieldRule<never>[];
 }
 
@@ -78,8 +77,8 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     specSchema: modelRouteSpecSchema,
     statusSchema: withLastGood(modelRouteStatusSchema),
     ruleSites: [
-      { at: [], rules: modelRouteSpecRules as readonly CrossFieldRule<never>[] },
-      { at: ['limits'], rules: tokenLimitRules as readonly CrossFieldRule<never>[] },
+      { at: [], rules: modelRouteSpecRules },
+      { at: ['limits'], rules: tokenLimitRules },
     ],
     printerColumns: [
       { name: 'Model', type: 'string', jsonPath: '.spec.model' },
@@ -100,8 +99,8 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     specSchema: apiKeySpecSchema,
     statusSchema: withLastGood(apiKeyStatusSchema),
     ruleSites: [
-      { at: ['credential'], rules: credentialRules as readonly CrossFieldRule<never>[] },
-      { at: ['previousCredential'], rules: previousCredentialRules as readonly CrossFieldRule<never>[] },
+      { at: ['credential'], rules: credentialRules },
+      { at: ['previousCredential'], rules: previousCredentialRules },
     ],
     printerColumns: [
       { name: 'Prefix', type: 'string', jsonPath: '.status.keyPrefix' },
@@ -124,7 +123,7 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     specSchema: quotaPolicySpecSchema,
     statusSchema: withLastGood(quotaPolicyStatusSchema),
     ruleSites: [
-      { at: ['modelRateLimits', '*'], rules: modelRateLimitRules as readonly CrossFieldRule<never>[] },
+      { at: ['modelRateLimits', '*'], rules: modelRateLimitRules },
     ],
     printerColumns: [
       { name: 'Default', type: 'boolean', jsonPath: '.spec.default' },

@@ -277,25 +277,21 @@ export const tokenLimitRules: readonly CrossFieldRule<TokenLimits>[] = [
     rule: '!has(self.defaultMaxOutput) || self.defaultMaxOutput <= self.maxOutput',
     message: 'defaultMaxOutput must not exceed maxOutput',
     field: 'defaultMaxOutput',
-    check: (l) => l.defaultMaxOutput === undefined || l.defaultMaxOutput <= l.maxOutput,
   },
   {
     rule: 'self.maxInput <= self.contextWindow',
     message: 'maxInput must not exceed contextWindow',
     field: 'maxInput',
-    check: (l) => l.maxInput <= l.contextWindow,
   },
   {
     rule: 'self.maxOutput <= self.contextWindow',
     message: 'maxOutput must not exceed contextWindow',
     field: 'maxOutput',
-    check: (l) => l.maxOutput <= l.contextWindow,
   },
   {
     rule: '!has(self.maxReasoning) || self.maxReasoning <= self.maxOutput',
     message: 'maxReasoning must not exceed maxOutput',
     field: 'maxReasoning',
-    check: (l) => l.maxReasoning === undefined || l.maxReasoning <= l.maxOutput,
   },
 ];
 
@@ -307,12 +303,10 @@ export const modelRouteSpecRules: readonly CrossFieldRule<ModelRouteSpec>[] = [
     rule: '!has(self.aliases) || !self.aliases.exists(a, a == self.model)',
     message: 'an alias must differ from the model id',
     field: 'aliases',
-    check: (s) => !(s.aliases ?? []).includes(s.model),
   },
   {
     rule: '!has(self.fallbackModels) || !self.fallbackModels.exists(m, m == self.model)',
     message: 'a model cannot fall back to itself',
     field: 'fallbackModels',
-    check: (s) => !(s.fallbackModels ?? []).includes(s.model),
   },
 ];

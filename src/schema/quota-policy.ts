@@ -147,6 +147,5 @@ export const modelRateLimitRules: readonly CrossFieldRule<ModelRateLimit>[] = [
     rule: 'has(self.rpm) || has(self.tpm)',
     message: 'set rpm, tpm or both',
     field: '',
-    check: (m) => m.rpm !== undefined || m.tpm !== undefined,
   },
 ];

@@ -5,6 +5,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { GROUP_VERSION, type JsonSchema } from './common.js';
+import { celHolds } from './cel.js';
 import { KINDS, type KindInfo, type KindName, type RuleSite, isKindName } from './kinds.js';
 import type { ModelRoute } from './model-route.js';
 import type { ApiKey } from './api-key.js';
@@ -117,13 +118,13 @@ function toProblem(error: ErrorObject): SchemaProblem {
   }
 }
 
-/** Walks each rule site (stepping into array items at `*`) and runs its checks. */
+/** Walks each rule site (stepping into array items at `*`) and evaluates its CEL rules there. */
 export function checkRules(sites: readonly RuleSite[], spec: unknown): SchemaProblem[] {
   const problems: SchemaProblem[] = [];
   for (const site of sites) {
     for (const { value, path } of resolveSite(spec, site.at, ['spec'])) {
       for (const rule of site.rules) {
-        if (!rule.check(value as never)) {
+        if (!celHolds(rule.rule, value)) {
           const fieldPath = rule.field === '' ? path : [...path, rule.field];
           problems.push({ path: fieldPath, message: rule.message });
         }

@@ -3,7 +3,7 @@
  * its id (`namespace/name`), never its secret, and carries no prompt, answer or header.
  */
 import { formatNanos } from '../billing/money.js';
-import type { ChatEvent } from '../gateway/routes/chat-completions.js';
+import type { ChatEvent } from '../gateway/events.js';
 import { errorTypeOf, outcomeOf, statusOf } from './outcome.js';
 
 export interface AccessLogLine {

@@ -5,8 +5,7 @@
  */
 import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
 import type { CompiledBackend, CompiledModel, GatewayConfig } from '../compile/types.js';
-import type { AttemptOutcome } from '../gateway/proxy/attempt.js';
-import type { ChatEvent } from '../gateway/routes/chat-completions.js';
+import type { AttemptOutcome, ChatEvent } from '../gateway/events.js';
 import { BUCKETS, GEN_AI, METRICS, OTHER, OTHER_VALUE, TOKENHUB } from './names.js';
 import { errorTypeOf, outcomeOf } from './outcome.js';
 

@@ -7,7 +7,7 @@
 import type { Meter, Tracer } from '@opentelemetry/api';
 import type { GatewayConfig } from '../compile/types.js';
 import type { ConfigHolder } from '../gateway/config/config-holder.js';
-import type { ChatWatch, GatewayObserver } from '../gateway/observe.js';
+import type { ChatWatch, GatewayObserver } from '../gateway/events.js';
 import type { LimitStore } from '../limits/store.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 import { METRICS } from './names.js';

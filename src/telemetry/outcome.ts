@@ -2,7 +2,7 @@
  * What became of a chat request, in a few bounded words shared by the access log, the metrics
  * and the spans. Pure: a ChatEvent in, labels out.
  */
-import type { ChatEvent } from '../gateway/routes/chat-completions.js';
+import type { ChatEvent } from '../gateway/events.js';
 
 export type Outcome =
   /** The client got an answer (a stream cut by the upstream included: it was served and billed). */

@@ -9,8 +9,7 @@ import { type Attributes, type Context, ROOT_CONTEXT, type Span, SpanKind, SpanS
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { formatNanos } from '../billing/money.js';
 import type { CompiledBackend, CompiledModel, GatewayConfig } from '../compile/types.js';
-import type { AttemptOutcome } from '../gateway/proxy/attempt.js';
-import type { ChatEvent } from '../gateway/routes/chat-completions.js';
+import type { AttemptOutcome, ChatEvent } from '../gateway/events.js';
 import { GEN_AI, OTHER, TOKENHUB } from './names.js';
 import { errorTypeOf, outcomeOf, statusOf } from './outcome.js';
 import { attemptOutcomeOf } from './gateway-metrics.js';

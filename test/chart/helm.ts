@@ -3,11 +3,11 @@
  * builds once from its Go module (no download of a prebuilt binary), and renderers that parse
  * what `helm template` prints into objects.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, parseAllDocuments } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { run, type RunResult } from '../../src/devtools/control-plane-process.js';
-import type { ControlPlane } from '../support/control-plane.js';
+import { rbacRules } from '../support/kube.js';
 
 export const ROOT = join(import.meta.dirname, '../..');
 export const CHART = join(ROOT, 'charts/tokenhub');
@@ -97,20 +97,9 @@ export function find(objects: readonly K8sObject[], kind: string, name: string, 
   return o;
 }
 
-export interface PolicyRule {
-  apiGroups?: string[];
-  resources?: string[];
-  verbs: string[];
-}
+export type { PolicyRule } from '../support/kube.js';
 
 /** The PolicyRules of one of files/rbac/*.yaml, the single source the chart renders. */
-export function loadRules(file: string): PolicyRule[] {
-  return parse(readFileSync(join(CHART, 'files/rbac', file), 'utf8')) as PolicyRule[];
-}
+export const loadRules = rbacRules;
 
-/** kubectl as the control plane's admin; throws with its stderr on failure, returns stdout. */
-export async function kubectlOk(cp: ControlPlane, args: string[], input?: string): Promise<string> {
-  const res = await cp.kubectl(args, input === undefined ? {} : { input });
-  if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${res.code}): ${res.stderr.trim()}`);
-  return res.stdout;
-}
+export { kubectlOk } from '../support/kube.js';

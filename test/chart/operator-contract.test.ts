@@ -24,7 +24,7 @@ function fleetOf(objects: readonly K8sObject[]): { config: FleetConfig; cm: K8sO
 }
 
 function labelsOf(o: KubeObject | undefined): Record<string, string> {
-  return (o?.metadata.labels ?? {}) as Record<string, string>;
+  return (o?.metadata.labels ?? {});
 }
 
 describe.each(Object.entries(VALUE_SETS))('value set "%s"', (_name, opts) => {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { type RawResponse, type TestGateway, keyYaml, modelYaml, policyYaml, postChat, startTestGateway } from '../support/gateway.js';
+import { type RawResponse, type TestGateway, eventually, keyYaml, modelYaml, policyYaml, postChat, startTestGateway } from '../support/gateway.js';
 
 /** 2026-11-28 23:59:50 UTC: ten seconds before the day budget rolls over. */
 let now = Date.UTC(2026, 10, 28, 23, 59, 50);
@@ -85,8 +85,11 @@ describe('TPM per key', () => {
   it('holds the reservation while a request is in flight: a concurrent one that does not fit gets 429 tokens', async () => {
     gw.mock.setBehaviour('slow', { latencyMs: 400 });
     try {
+      const seen = (): number => gw.mock.stats().byModel['slow'] ?? 0;
+      const before = seen();
       const inFlight = send(K.held, hello('slow', { max_tokens: 900 }));
-      await new Promise((r) => setTimeout(r, 150));
+      // Admitted (its tokens reserved) once it reached the upstream, where it now waits 400 ms.
+      await eventually(() => seen() > before, 2_000);
       const denied = await send(K.held, hello('m', { max_tokens: 200 }));
       expect(denied.status).toBe(429);
       expect((denied.json as { error: { type: string } }).error.type).toBe('tokens');

@@ -10,17 +10,12 @@ import { budgetId, keyTag, modelTag } from '../../src/limits/plan.js';
 import { PartialAdmitError, RedisLimitStore } from '../../src/limits/redis-store.js';
 import { ResilientStore, StoreUnavailableError } from '../../src/limits/resilient-store.js';
 import type { AdmitRequest, Settlement, UsageRow } from '../../src/limits/store.js';
+import { eventually } from '../support/poll.js';
 import { freePort, startRedis, type RedisServer } from '../support/redis-server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> => eventually(cond, { what, timeoutMs });
 
 const RESERVED_COST = 3000;
 

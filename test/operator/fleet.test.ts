@@ -5,6 +5,7 @@
  * these tests check objects, not pods.)
  */
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
 import { FLEET_NS, type Obj, ROOT, type TestOperator, getJson, kubectl, prepareCluster, readyOf, runOperator, waitFor } from './support.js';
@@ -47,12 +48,15 @@ podLabels: { app.kubernetes.io/name: tokenhub, team: platform }
 describe('gateway fleet', () => {
   let cp: ControlPlane;
   let op: TestOperator;
+  const logLines: string[] = [];
   const deployment = (): Promise<Deployment> => getJson<Deployment>(cp, ['deployment', 'tokenhub-gateway', '-n', FLEET_NS]);
 
   beforeAll(async () => {
     cp = await startControlPlane();
     const kubeconfig = await prepareCluster(cp);
-    op = await runOperator(kubeconfig, { fleetNamespace: FLEET_NS });
+    // The operator's log lines, to see that the fleet controller has read a config (not only that nothing changed).
+    const logger = { level: 'info', stream: new Writable({ write: (chunk: Buffer, _enc, done) => (logLines.push(chunk.toString()), done()) }) };
+    op = await runOperator(kubeconfig, { fleetNamespace: FLEET_NS, logger });
     await waitFor(() => op.ready() && op.isLeader(), { what: 'operator ready and leading' });
   }, 120_000);
 
@@ -143,7 +147,8 @@ describe('gateway fleet', () => {
     const back = await waitFor(() => deployment(), { what: 'the Deployment back' });
     const errors = op.metrics.fleetErrors;
     await kubectl(cp, ['apply', '-f', '-'], fleetConfigMap('replicas: many\n'));
-    await new Promise((r) => setTimeout(r, 500));
+    // Regression: this used to sleep 500 ms and pass even when the controller never saw the change.
+    await waitFor(() => logLines.some((l) => l.includes('/replicas must be integer') && l.includes('the fleet is left as it is')), { what: 'the fleet controller to reject fleet.yaml' });
     expect((await deployment()).metadata.resourceVersion).toBe(back.metadata.resourceVersion);
     expect(op.metrics.fleetErrors).toBe(errors);
   });

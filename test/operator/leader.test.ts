@@ -44,9 +44,9 @@ describe('leader election', () => {
   it('lets exactly one of two operators hold the Lease and write', async () => {
     const [a, b] = await Promise.all([start('op-a'), start('op-b')]);
     await waitFor(async () => [...(await statuses()).values()].every((o) => readyOf(o).status === 'True'), { what: 'all Ready' });
-    const leaders = [a!, b!].filter((o) => o.isLeader());
+    const leaders = [a, b].filter((o) => o.isLeader());
     expect(leaders).toHaveLength(1);
-    const [leader, standby] = leaders[0] === a ? [a!, b!] : [b!, a!];
+    const [leader, standby] = leaders[0] === a ? [a, b] : [b, a];
     expect((await lease()).spec.holderIdentity).toBe(leader === a ? 'op-a' : 'op-b');
     expect(leader.metrics.statusWrites).toBeGreaterThan(0);
     expect(leader.metrics.secretsCreated).toBe(1);

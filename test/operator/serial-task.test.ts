@@ -1,5 +1,5 @@
 /** The reconcile trigger: bursts collapse into one run, runs never overlap, failures retry. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SerialTask } from '../../src/operator/serial-task.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -49,11 +49,18 @@ describe('SerialTask', () => {
         return seen.length >= 3;
       },
     });
-    task.trigger();
-    await sleep(2_000);
-    expect(seen).toHaveLength(3);
-    expect(errors).toHaveLength(1);
-    expect(seen[2]! - seen[1]!).toBeGreaterThanOrEqual(seen[1]! - seen[0]!);
-    await task.stop();
+    // Time is the subject: fake timers run the backoff without waiting for it.
+    vi.useFakeTimers();
+    try {
+      task.trigger();
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(seen).toHaveLength(3);
+      expect(errors).toHaveLength(1);
+      expect(seen[2]! - seen[1]!).toBeGreaterThanOrEqual(seen[1]! - seen[0]!);
+      expect(seen[1]! - seen[0]!).toBeGreaterThan(0);
+      await task.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

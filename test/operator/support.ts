@@ -3,20 +3,21 @@
  * ServiceAccount identity bound to exactly the rules in charts/tokenhub/files/rbac/operator*.yaml
  * (a missing or an excess permission shows up as a failing test).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { parse as parseYaml } from 'yaml';
 import { KubeClient } from '../../src/kube/client.js';
 import { type RunningOperator, type StartOperatorOptions, startOperator } from '../../src/operator/operator.js';
 import { type ControlPlane, impersonatingKubeconfig, serviceAccountIdentity } from '../support/control-plane.js';
+import { rbacRules } from '../support/kube.js';
+
+export { ensureBuilt } from '../support/build.js';
+export { waitFor } from '../support/poll.js';
 
 export const ROOT = join(import.meta.dirname, '../..');
 export const FLEET_NS = 'tokenhub';
 const SA = 'tokenhub-operator';
 
-const rules = (file: string): unknown => parseYaml(readFileSync(join(ROOT, 'charts/tokenhub/files/rbac', file), 'utf8'));
+const rules = rbacRules;
 
 /** Runs kubectl as admin and fails the test with its stderr if it exits non-zero. */
 export async function kubectl(cp: ControlPlane, args: string[], input?: string): Promise<string> {
@@ -56,18 +57,6 @@ export async function applyExamples(cp: ControlPlane): Promise<void> {
   await kubectl(cp, ['apply', '-R', ...['models', 'policies', 'keys'].flatMap((d) => ['-f', join(ROOT, 'examples', d)])]);
 }
 
-/** Newest modification time below `dir` (0 when it does not exist). */
-function newest(dir: string): number {
-  if (!existsSync(dir)) return 0;
-  return Math.max(0, ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => statSync(join(dir, f)).mtimeMs));
-}
-
-/** The CLI runs from dist/ (scripts/test.sh builds it): rebuild when the operator's sources are newer. */
-export function ensureBuilt(): void {
-  if (newest(join(ROOT, 'dist/src/operator')) >= newest(join(ROOT, 'src/operator'))) return;
-  // tsc emits even when another module has a type error; what matters is that ours is there.
-  spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
-}
 
 /** Lease timings short enough for a failover test, long enough for a loaded CI machine. */
 export const FAST_LEASE = { leaseDurationMs: 3_000, renewIntervalMs: 500, renewDeadlineMs: 2_000 };
@@ -89,8 +78,8 @@ export async function runOperator(kubeconfig: string, opts: Partial<StartOperato
   return {
     ...op,
     client,
-    isLeader: op.isLeader,
-    ready: op.ready,
+    isLeader: () => op.isLeader(),
+    ready: () => op.ready(),
     stop: async () => {
       await op.stop();
       await client.close();
@@ -98,22 +87,6 @@ export async function runOperator(kubeconfig: string, opts: Partial<StartOperato
   };
 }
 
-/** Polls until `probe` returns a value other than undefined/false, or fails with the last seen value. */
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, opts: { timeoutMs?: number; what?: string } = {}): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}; last: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 export interface Obj {
   metadata: { name: string; resourceVersion: string; generation?: number; ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[]; annotations?: Record<string, string>; uid: string };

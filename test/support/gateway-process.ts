@@ -2,29 +2,14 @@
  * `tokenhub gateway` as a real child process (the built CLI, as a user runs it), for tests of
  * cluster mode: a free loopback port, logs in a file, killed with the test worker.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServerProcess, freePort, waitUntil } from '../../src/devtools/control-plane-process.js';
 
+export { ensureBuilt } from './build.js';
+
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ when it is missing or older than src/ (so a test never runs stale code). */
-export function ensureBuilt(): void {
-  const dist = join(ROOT, 'dist/src');
-  if (existsSync(join(dist, 'cli/main.js')) && newestMtime(dist) >= newestMtime(join(ROOT, 'src'))) return;
-  const res = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`npm run build failed:\n${res.stdout}\n${res.stderr}`);
-}
 
 export interface GatewayProcess {
   readonly url: string;

@@ -3,6 +3,7 @@
  * upstream over real HTTP, config compiled from the same YAML a platform team writes, and the
  * official `openai` SDK as the client.
  */
+import { eventually as pollEventually } from './poll.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
@@ -150,14 +151,9 @@ export function policyYaml(name: string, spec: string): string {
   return `---\napiVersion: tokenhub.io/v1alpha1\nkind: QuotaPolicy\nmetadata: {name: ${name}}\nspec: ${spec}\n`;
 }
 
-/** Polls until `check` passes or the time is up (for effects another process makes). */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
+/** Polls until `check` passes or the time is up (for effects another process makes); see support/poll.ts. */
+export function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  return pollEventually(check, { timeoutMs });
 }
 
 /** A loopback port nothing listens on (bound, then released): a backend that refuses connections. */

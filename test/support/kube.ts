@@ -2,7 +2,8 @@
  * Kubernetes helpers for tests that run TokenHub components against a real API server under
  * exactly the RBAC rules the chart grants them (charts/tokenhub/files/rbac/*.yaml).
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
 import { type ControlPlane, impersonatingKubeconfig, serviceAccountIdentity } from './control-plane.js';
 
@@ -14,11 +15,19 @@ export interface PolicyRule {
   verbs: string[];
 }
 
-/** The PolicyRules of one of the chart's rule files. */
-export async function loadRules(rulesFile: string): Promise<PolicyRule[]> {
-  const rules = parse(await readFile(rulesFile, 'utf8')) as unknown;
-  if (!Array.isArray(rules)) throw new Error(`${rulesFile}: expected a YAML list of PolicyRules`);
+const RBAC_DIR = join(import.meta.dirname, '../../charts/tokenhub/files/rbac');
+
+/** The PolicyRules of one of the chart's rule files: a name in files/rbac/ (`gateway.yaml`) or a path. */
+export function rbacRules(file: string): PolicyRule[] {
+  const path = isAbsolute(file) ? file : join(RBAC_DIR, file);
+  const rules = parse(readFileSync(path, 'utf8')) as unknown;
+  if (!Array.isArray(rules)) throw new Error(`${path}: expected a YAML list of PolicyRules`);
   return rules as PolicyRule[];
+}
+
+/** The PolicyRules of one of the chart's rule files (async form of rbacRules). */
+export async function loadRules(rulesFile: string): Promise<PolicyRule[]> {
+  return Promise.resolve(rbacRules(rulesFile));
 }
 
 /** Runs kubectl as admin and throws with its stderr when it fails; returns stdout. */

@@ -10,7 +10,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Compiler } from '../../compile/compile.js';
 import { listManifestFiles, loadManifests } from '../../manifests/load.js';
 import { type CheckLine, checkDocuments, formatCheckLine } from '../../manifests/check.js';
-import { Reason } from '../../compile/reasons.js';
+import { isInForce } from '../../compile/reasons.js';
 import type { ConfigHolder } from './config-holder.js';
 
 export interface FileSourceOptions {
@@ -25,11 +25,6 @@ export interface FileSourceOptions {
   readonly pollMs?: number;
 }
 
-/**
- * Verdicts that state a key's condition, not a mistake in the files: the key stays in the config
- * so that its 401 can say why, and the rest of the change applies.
- */
-const KEY_STATES: ReadonlySet<string> = new Set([Reason.KeyExpired, Reason.KeyDisabled]);
 
 export interface ReloadResult {
   readonly applied: boolean;
@@ -75,7 +70,8 @@ export class FileConfigSource {
     const { docs, problems } = await loadManifests(this.opts.paths);
     const now = new Date((this.opts.clock ?? Date.now)());
     const report = checkDocuments(docs, problems, { now, compiler: this.opts.compiler, ...(this.opts.transform ? { transform: this.opts.transform } : {}) });
-    const errors = report.lines.filter((l) => l.severity === 'error' && !KEY_STATES.has(l.reason));
+    // A key's stated condition (expired, disabled) is not a mistake: it stays, and the rest applies.
+    const errors = report.lines.filter((l) => l.severity === 'error' && !isInForce(l.reason));
     if (errors.length > 0) {
       for (const e of errors) this.opts.log.error({ problem: formatCheckLine(e) }, 'config change rejected; the last good config keeps serving');
       return { applied: false, errors };

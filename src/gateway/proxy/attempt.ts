@@ -10,25 +10,12 @@ import { ApiError, Errors } from '../errors.js';
 import { type ChatRequest, tooDeep, upstreamBody } from '../request/chat-request.js';
 import { textTokens } from '../request/estimate.js';
 import { type UpstreamClient, UpstreamFailure, classify } from '../upstream/client.js';
-import type { AttemptObserver } from '../observe.js';
-import { type Usage, usageOf } from './sse.js';
+import type { AttemptObserver, AttemptOutcome } from '../events.js';
+import { usageOf } from './sse.js';
 import { relayStream } from './stream-relay.js';
 
-export type AttemptOutcome =
-  /** The client got its answer (or a started stream), or left after the request was sent (499). */
-  | {
-      readonly kind: 'served'; readonly sent: boolean; readonly usage?: Usage; readonly producedChunks: number; readonly status: number; readonly cut: boolean; readonly clientGone: boolean;
-      /** Output tokens estimated from the text of a non-stream answer (for one without usage). */
-      readonly outputEstimate?: number;
-      /** The client left a non-stream call and its answer could not be read: bill the reserved output. */
-      readonly answerLost?: boolean;
-      /** Streams: performance.now() of the first produced chunk, and the gaps between chunks (ms). */
-      readonly firstChunkAt?: number; readonly chunkGapsMs?: readonly number[];
-    }
-  /** Nothing reached the client; the route's failover decides whether the next backend or model is tried. */
-  | { readonly kind: 'retryable'; readonly error: ApiError; readonly failure: FailureKind; readonly sent: boolean }
-  /** The request itself was refused (an upstream 4xx other than 429, or a body we cannot send): pass it on. */
-  | { readonly kind: 'rejected'; readonly status: number; readonly error: ApiError; readonly sent: boolean };
+export type { AttemptOutcome } from '../events.js';
+
 
 export interface AttemptInput {
   readonly chat: ChatRequest;

@@ -16,12 +16,14 @@ import type { ChatRequest } from '../request/chat-request.js';
 import { fitModel } from '../request/fit.js';
 import { BackendHealth, orderBackends } from '../routing/backend-health.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import { type AttemptOutcome, runAttempt } from './attempt.js';
+import { runAttempt } from './attempt.js';
 import { sendApiError } from '../reply-error.js';
 import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
 import { type Bill, billOf, inputOnly } from './billing.js';
-import type { AttemptObserver } from '../observe.js';
+import type { AttemptCharge, AttemptObserver, AttemptOutcome, ServeResult } from '../events.js';
 import { SHADOW_HEADER, type ShadowOutcome, checkShadow, settleShadow } from './shadow.js';
+
+export type { AttemptCharge, ServeResult } from '../events.js';
 
 export interface ProxyDeps {
   readonly store: LimitStore;
@@ -44,32 +46,6 @@ export interface ServeInput {
   readonly observer?: AttemptObserver;
   /** Told of each failed attempt that was sent and charged (the served one is in the result). */
   readonly onCharge?: (c: AttemptCharge) => void;
-}
-
-/** What a failed but sent attempt was charged, for the access log and metrics. */
-export interface AttemptCharge {
-  readonly model: string;
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly costNanos: number;
-}
-
-/** What happened, for the access log, metrics and traces. */
-export interface ServeResult {
-  readonly status: number;
-  readonly servedModel?: string;
-  readonly attempts: number;
-  readonly fallbacks: number;
-  /** What was billed; `estimated` when the upstream sent no usage. */
-  readonly usage?: { inputTokens: number; outputTokens: number; costNanos: number; estimated?: boolean };
-  readonly reservedTokens?: number;
-  readonly cut?: boolean;
-  readonly clientGone?: boolean;
-  /** Streams: performance.now() of the first produced chunk, and the gaps between chunks (ms). */
-  readonly firstChunkAt?: number;
-  readonly chunkGapsMs?: readonly number[];
-  /** What a Shadow QuotaPolicy would have refused (e.g. `key:rpm`); enforced nothing. */
-  readonly shadowLimited?: string;
 }
 
 type Failure = { readonly error: ApiError; readonly class: 'fit' | 'limited' | 'upstream' };

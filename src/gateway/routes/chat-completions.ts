@@ -1,34 +1,19 @@
 /** POST /chat/completions: authorise, parse, pick candidate models, serve (proxy/serve.ts). */
 import type { FastifyInstance } from 'fastify';
-import { type ApiError, Errors, knownApiError } from '../errors.js';
+import { Errors, knownApiError } from '../errors.js';
 import { sendApiError } from '../reply-error.js';
 import { parseChatRequest } from '../request/chat-request.js';
 import { estimateInputTokens } from '../request/estimate.js';
 import { candidatesFor } from '../routing/candidates.js';
-import { type AttemptCharge, type ProxyDeps, type ServeResult, serveChat } from '../proxy/serve.js';
+import { type ProxyDeps, serveChat } from '../proxy/serve.js';
 import type { RouteContext } from './context.js';
-import { type GatewayObserver, NOOP_OBSERVER } from '../observe.js';
+import { type AttemptCharge, type ChatEvent, type GatewayObserver, NOOP_OBSERVER } from '../events.js';
 import type { CompiledKey } from '../../compile/types.js';
 import type { InFlightCounter } from '../../limits/in-flight.js';
 import { retryAfterHeaders } from '../proxy/rate-headers.js';
 import { cutStalledReaderAfter } from '../proxy/stream-relay.js';
 
-/** One per finished request: the access log line, metrics and traces are built from it. */
-export interface ChatEvent {
-  readonly requestId: string;
-  readonly keyId?: string;
-  readonly requestedModel?: string;
-  readonly stream: boolean;
-  readonly result?: ServeResult;
-  readonly error?: ApiError;
-  /** Failed attempts that were sent upstream and charged (besides `result.usage`). */
-  readonly charged?: readonly AttemptCharge[];
-  readonly durationMs: number;
-  /** performance.now() when the request arrived (stream timings in `result` are on the same clock). */
-  readonly startedAt: number;
-  /** Milliseconds spent waiting for a free upstream connection, all attempts together (none: no attempt). */
-  readonly upstreamWaitMs?: number;
-}
+export type { ChatEvent } from '../events.js';
 
 export interface ChatRouteDeps extends ProxyDeps {
   readonly onChat: (e: ChatEvent) => void;

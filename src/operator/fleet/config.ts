@@ -146,7 +146,7 @@ export class FleetConfigParser {
       const problems = (this.validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
       return { ok: false, error: `${FLEET_CONFIG_KEY}: ${problems.join('; ')}` };
     }
-    const config = merged as unknown as FleetConfig;
+    const config = merged as FleetConfig;
     if (config.autoscaling.enabled && config.autoscaling.minReplicas > config.autoscaling.maxReplicas) {
       return { ok: false, error: `${FLEET_CONFIG_KEY}: autoscaling.minReplicas must not exceed maxReplicas` };
     }

@@ -12,7 +12,7 @@ import type { LimitStore } from '../../limits/store.js';
 import type { KeyUsageStatus } from '../../schema/api-key.js';
 import type { OperatorMetrics } from '../metrics.js';
 import type { StatusWriter } from '../status/writer.js';
-import { type BudgetUse, usageStatus, withStableTime } from './report.js';
+import { usageStatus, withStableTime } from './report.js';
 
 export interface UsageReporterOptions {
   readonly store: Pick<LimitStore, 'usage' | 'budgetUsed'>;
@@ -67,6 +67,6 @@ export class UsageReporter {
       if (budgets.tokens[p] !== undefined) used.tokens[p] = await this.opts.store.budgetUsed(budgetId(key.id, 'tokens', periodId(p, now)));
       if (budgets.costNanos[p] !== undefined) used.cost[p] = await this.opts.store.budgetUsed(budgetId(key.id, 'cost', periodId(p, now)));
     }
-    return usageStatus({ period, rows, budgets, used: used as BudgetUse, now });
+    return usageStatus({ period, rows, budgets, used, now });
   }
 }
