@@ -59,7 +59,7 @@ function walk(node: Node | null, prefix: string, comment: string, rows: Row[]): 
 
 export function valuesTable(valuesYaml: string): string {
   const rows: Row[] = [];
-  walk(parseDocument(valuesYaml).contents as Node | null, '', '', rows);
+  walk(parseDocument(valuesYaml).contents, '', '', rows);
   const lines = ['| Key | Type | Default | Description |', '| --- | --- | --- | --- |'];
   for (const r of rows) lines.push(`| \`${cell(r.key)}\` | ${r.type} | \`${cell(r.value)}\` | ${cell(r.description)} |`);
   return `${lines.join('\n')}\n`;

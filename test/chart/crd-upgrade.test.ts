@@ -37,7 +37,7 @@ const helmOk = async (args: string[]): Promise<string> => {
 };
 
 const crd = async (name: string): Promise<{ metadata: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: { versions: { additionalPrinterColumns?: { name: string }[] }[] } }> =>
-  JSON.parse(await kubectlOk(cp, ['get', 'crd', name, '-o', 'json']));
+  JSON.parse(await kubectlOk(cp, ['get', 'crd', name, '-o', 'json'])) as Awaited<ReturnType<typeof crd>>;
 
 beforeAll(async () => {
   [cp] = await Promise.all([startControlPlane(), helmBinary()]);

@@ -90,7 +90,7 @@ describe('a pod authenticates with its ServiceAccount token', () => {
     const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
     const forged = Buffer.from(JSON.stringify({ ...claims, sub: `system:serviceaccount:${NS}:app` })).toString('base64url');
     expect(await outcome(chat(`${h}.${forged}.${s}`))).toBe('401 invalid_api_key');
-    const none = Buffer.from(JSON.stringify({ alg: 'none', kid: JSON.parse(Buffer.from(h, 'base64url').toString()).kid })).toString('base64url');
+    const none = Buffer.from(JSON.stringify({ alg: 'none', kid: (JSON.parse(Buffer.from(h, 'base64url').toString()) as { kid?: string }).kid })).toString('base64url');
     expect(await outcome(chat(`${none}.${forged}.x`))).toBe('401 invalid_api_key');
   });
 

@@ -66,7 +66,7 @@ describe('renderFleet: tenancy and Redis auth', () => {
     expect(c.args.join(' ')).toContain('--namespace tokenhub,team-a --platform-namespace tokenhub');
     expect(c.env).toContainEqual({ name: 'TOKENHUB_REDIS_URL', value: 'redis://r:6379' });
     expect(c.env).toContainEqual({ name: 'TOKENHUB_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'tokenhub-redis', key: 'password' } } });
-    const plain = (render({ redis: { url: 'redis://r:6379', failureMode: 'fail-open' } }).Deployment!['spec'] as typeof d['spec'] & { template: { spec: { containers: { env: { name: string }[] }[] } } });
+    const plain = (render({ redis: { url: 'redis://r:6379', failureMode: 'fail-open' } }).Deployment!['spec'] as { template: { spec: { containers: { env: { name: string }[] }[] } } });
     expect(plain.template.spec.containers[0]!.env.map((e) => e.name)).not.toContain('TOKENHUB_REDIS_PASSWORD');
   });
 });

@@ -6,7 +6,8 @@
  */
 import fengari from 'fengari';
 
-const { lua, lauxlib, lualib, to_luastring } = fengari;
+const { lua, lauxlib, lualib } = fengari;
+const toLuaString = (s: string): Uint8Array => fengari.to_luastring(s);
 
 export interface ArgoHealth {
   readonly status: string;
@@ -33,7 +34,7 @@ export function runHealthScript(script: string, obj: unknown): ArgoHealth {
   const L = lauxlib.luaL_newstate();
   lualib.luaL_openlibs(L);
   const program = `obj = ${luaValue(obj)}\nlocal function check()\n${script}\nend\nlocal hs = check()\nreturn tostring(hs.status), tostring(hs.message)`;
-  if (lauxlib.luaL_loadstring(L, to_luastring(program)) !== lua.LUA_OK) throw new Error(`Lua: ${lua.lua_tojsstring(L, -1)}`);
+  if (lauxlib.luaL_loadstring(L, toLuaString(program)) !== lua.LUA_OK) throw new Error(`Lua: ${lua.lua_tojsstring(L, -1)}`);
   if (lua.lua_pcall(L, 0, 2, 0) !== lua.LUA_OK) throw new Error(`Lua: ${lua.lua_tojsstring(L, -1)}`);
   return { status: lua.lua_tojsstring(L, -2), message: lua.lua_tojsstring(L, -1) };
 }

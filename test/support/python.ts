@@ -18,7 +18,7 @@ export async function pythonWithOpenAI(): Promise<string> {
     return python;
   } catch (err) {
     const e = err as { stderr?: string; message?: string };
-    throw new Error(`cannot provision Python with the openai package: ${(e.stderr ?? '').trim() || e.message}`);
+    throw new Error(`cannot provision Python with the openai package: ${(e.stderr ?? '').trim() || e.message}`, { cause: err });
   }
 }
 
@@ -32,6 +32,6 @@ export async function runPython(opts: { python: string; script: string; args?: s
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message?: string };
-    throw new Error(`python ${opts.script} failed: ${(e.stderr ?? '').trim() || e.message}`);
+    throw new Error(`python ${opts.script} failed: ${(e.stderr ?? '').trim() || e.message}`, { cause: err });
   }
 }

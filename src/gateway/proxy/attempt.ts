@@ -5,7 +5,6 @@
  */
 import type { FastifyReply } from 'fastify';
 import type { CompiledBackend, CompiledModel } from '../../compile/types.js';
-import type { FailureKind } from '../../schema/model-route.js';
 import { ApiError, Errors } from '../errors.js';
 import { type ChatRequest, tooDeep, upstreamBody } from '../request/chat-request.js';
 import { textTokens } from '../request/estimate.js';
