@@ -8,6 +8,7 @@ import { KubeConfigSource } from './config/kube-source.js';
 import { storeEnv, storeStateLogger } from './command.js';
 import { closeOnSignals, metricsPortOf, processLoggerOptions } from './server.js';
 import { GatewayTelemetry } from '../telemetry/index.js';
+import { drainMsOf, installDrain, type Drain } from './drain.js';
 
 const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH] [--metrics-port N]';
 
@@ -31,6 +32,8 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     const storeLog = storeStateLogger();
     const store = await createStore({ ...(redisUrl ? { redisUrl } : {}), ...storeEnv(), onStateChange: storeLog.onStateChange });
     const holder = new ConfigHolder();
+    const drainMs = drainMsOf(process.env['TOKENHUB_DRAIN_SECONDS']);
+    let drain: Drain | undefined;
     let source: KubeConfigSource | undefined;
     let log: { warn(o: object, m: string): void } | undefined;
     const metricsPort = metricsPortOf(values['metrics-port']);
@@ -38,15 +41,17 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     telemetry.watchConfig(holder);
     const app = buildGateway({
       holder, store: telemetry.timeStore(store), logger: processLoggerOptions({ level: values['log-level'] ?? 'info' }),
-      ready: () => source?.ready === true, observer: telemetry.observer(holder),
+      ready: () => source?.ready === true && drain?.draining() !== true, observer: telemetry.observer(holder),
     });
     log = app.log;
+    drain = installDrain(app);
     storeLog.bind(app.log);
     source = new KubeConfigSource({ client, namespaces, holder, compiler: createCompiler(), log: app.log, ...watchSecondsOf(process.env['TOKENHUB_WATCH_SECONDS']) });
     source.start();
     const url = await app.listen({ host: values.host ?? '0.0.0.0', port: Number(values.port ?? process.env['PORT'] ?? 8080) });
     app.log.info({ url, namespaces: namespaces.length === 0 ? 'all' : namespaces, store: store.name, telemetry: telemetry.describe() }, 'gateway listening (cluster mode)');
     closeOnSignals(async () => {
+      await drain?.start(drainMs);
       source?.stop();
       await app.close();
       await store.flush?.();
