@@ -45,6 +45,21 @@ for p in $(pgrep -f "containerd-shim.*-address $CONTAINERD_SOCK" || true); do ki
 stop kube-proxy
 proxy="$(cat "$STATE/node-bin-dir" 2>/dev/null)/kube-proxy"
 [[ -x "$proxy" ]] && "$proxy" --cleanup >/dev/null 2>&1
+# The kubelet's own chains (KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT) and whatever
+# kube-proxy left: unhook them from the built-in chains, then flush and delete them.
+remove_kube_chains() { # iptables | ip6tables
+  local ipt="$1" table rule chains
+  command -v "$ipt" >/dev/null || return 0
+  for table in filter nat mangle; do
+    "$ipt-save" -t "$table" 2>/dev/null | grep -E '^-A [A-Z]+ .*-j KUBE-' | grep -v '^-A KUBE-' | sed 's/^-A /-D /' \
+      | while read -r rule; do eval "$ipt -t $table $rule" 2>/dev/null; done
+    chains="$("$ipt-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p')"
+    for c in $chains; do "$ipt" -t "$table" -F "$c" 2>/dev/null; done
+    for c in $chains; do "$ipt" -t "$table" -X "$c" 2>/dev/null; done
+  done
+}
+remove_kube_chains iptables
+remove_kube_chains ip6tables
 stop kube-apiserver; stop etcd
 
 # 4. Network namespaces containerd made for our pods, mounts under the state dir, the bridge.
@@ -58,4 +73,8 @@ findmnt -rn -o TARGET | grep "^$STATE/" | sort -r | while read -r m; do umount -
 ip link del "$BRIDGE" 2>/dev/null
 [[ -f "$STATE/ip_forward.orig" ]] && sysctl -qw "net.ipv4.ip_forward=$(cat "$STATE/ip_forward.orig")"
 rm -rf "$STATE"
+# Paths containerd 1.6 and libcni use whatever the config says: our CNI result cache, and the
+# shim socket and runc directories when nothing else uses them.
+rm -f /var/lib/cni/results/tokenhub-*
+rmdir /var/lib/cni/results /var/lib/cni /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd 2>/dev/null
 log "stopped and cleaned up"
