@@ -40,6 +40,9 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit,
+    // A request that reaches us on a kept-alive connection while the server closes is served (and
+    // its connection closed: see drain.ts), not answered 503: the client could not have known.
+    return503OnClosing: false,
     // One access line per request comes from the chat route itself (see telemetry), not from fastify.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: (req) => {

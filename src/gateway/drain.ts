@@ -20,7 +20,8 @@ export interface Drain {
 export function installDrain(app: FastifyInstance): Drain {
   let draining = false;
   app.addHook('onRequest', async (_req, reply) => {
-    if (draining) reply.header('connection', 'close');
+    // On the raw response: streaming routes hijack the reply and write their own head.
+    if (draining) reply.raw.setHeader('connection', 'close');
   });
   return {
     draining: () => draining,

@@ -21,6 +21,22 @@ describe('drain', () => {
     await app.close();
   });
 
+  it('closes the connection of a streaming (hijacked) response too', async () => {
+    const app = Fastify();
+    const drain = installDrain(app);
+    app.get('/stream', (_req, reply) => {
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream' });
+      reply.raw.end('data: [DONE]\n\n');
+    });
+    expect((await app.inject({ url: '/stream' })).headers['connection']).not.toBe('close');
+    const done = drain.start(10);
+    const during = await app.inject({ url: '/stream' });
+    expect([during.statusCode, during.headers['connection'], during.headers['content-type']]).toEqual([200, 'close', 'text/event-stream']);
+    await done;
+    await app.close();
+  });
+
   it('reads TOKENHUB_DRAIN_SECONDS: default 5 s, 0 allowed, nonsense rejected', () => {
     expect(drainMsOf(undefined)).toBe(5_000);
     expect(drainMsOf('')).toBe(5_000);
