@@ -133,6 +133,7 @@ if [[ ! -f "$app_tar" ]]; then
     log "built in $(( $(date +%s) - start ))s"
   fi
   save "$APP_REF" "$app_tar"
+  find "$CACHE" -maxdepth 1 -name 'tokenhub-*.tar' ! -name "tokenhub-$src_hash.tar" -delete
   # Older source versions of the app image are dead weight in the vfs store.
   "${BUILDAH[@]}" images --format '{{.Name}}:{{.Tag}}' | grep '/tokenhub:src-' | grep -vx "$APP_REF" \
     | xargs -r "${BUILDAH[@]}" rmi >/dev/null 2>&1 || true

@@ -26,14 +26,17 @@ if [[ -f "$STATE/ready" ]] && all_running; then
   exit 0
 fi
 [[ -d "$STATE" ]] && bash hack/node/down.sh
+# command → Debian package, installed when missing (a clean CI machine has none of them).
 need=()
-for cmd in containerd runc ctr iptables conntrack buildah debootstrap; do command -v "$cmd" >/dev/null || need+=("$cmd"); done
+for pair in containerd:containerd runc:runc iptables:iptables conntrack:conntrack buildah:buildah \
+  debootstrap:debootstrap curl:curl openssl:openssl ip:iproute2 sysctl:procps; do
+  command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
 [[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
 if ((${#need[@]})); then
-  log "installing Debian packages for: ${need[*]}"
+  log "installing Debian packages: ${need[*]}"
   apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc iptables conntrack \
-    containernetworking-plugins buildah debootstrap >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 started=$(date +%s)
