@@ -14,7 +14,8 @@ import { keyYaml, policyYaml } from '../support/gateway.js';
 import { startLoad } from '../support/traffic.js';
 import { CHART } from '../chart/helm.js';
 import {
-  DEMO_KEY, MODEL, NAMESPACE, clusterIP, helmOn, k, kubectl, nodeDown, nodeUp, pods, poll, readyPods, startStreams,
+  DEMO_KEY, MODEL, NAMESPACE, clusterIP, helmOn, k, kubectl, latencySummary, nodeDown, nodeUp, pods, poll, readyPods,
+  startStreams, startTimedLoad,
   type Node,
 } from './node.js';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -110,7 +111,7 @@ describe('TokenHub on a real node', () => {
     for (const d of direct) {
       await poll(`${d.pod} to know the new key`, async () => ((await chatStatus(d.c)) === 200 ? true : undefined), 60_000, 250);
     }
-    const load = startLoad({ client: client(LOAD_KEY), model: MODEL, workers: 4, maxMs: 120_000 });
+    const load = startTimedLoad({ client: client(LOAD_KEY), model: MODEL, workers: 4, maxMs: 120_000 });
     const t0 = Date.now();
     await k(node, ['-n', NAMESPACE, 'apply', '-f', '-'], policyYaml('e2e-quota', '{rateLimits: {rpm: 1}}'));
     const seen = await Promise.all(direct.map(async (d) => {
@@ -120,7 +121,7 @@ describe('TokenHub on a real node', () => {
     const result = await load.stop();
     expect(result.failures).toEqual([]);
     for (const s of seen) figure(`QuotaPolicy rpm 100000 → 1 enforced by ${s.pod} after ${s.ms} ms`);
-    figure(`load during the change: ${result.ok} requests, 0 failed`);
+    figure(`load during the change: ${result.ok} requests, 0 failed, ${latencySummary(result.latencies)}`);
   }, 300_000);
 
   it('a fleet change rolls the gateway Deployment under load and long streams: zero failed requests, no stream cut', async () => {
@@ -131,7 +132,7 @@ describe('TokenHub on a real node', () => {
       method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ chunkDelayMs: 250, completionTokens: 24 }),
     });
     expect(slow.ok).toBe(true);
-    const load = startLoad({ client: client(LOAD_KEY), model: MODEL, workers: 4, maxMs: 300_000 });
+    const load = startTimedLoad({ client: client(LOAD_KEY), model: MODEL, workers: 4, maxMs: 300_000 });
     const streams = startStreams({ client: client(LOAD_KEY), model: MODEL, workers: 3, maxMs: 300_000 });
     const t0 = Date.now();
     const res = await helmOn(node, installArgs('upgrade', ['--set', 'gateway.logLevel=debug']));
@@ -145,7 +146,7 @@ describe('TokenHub on a real node', () => {
     const [result, streamed] = [await load.stop(), await streams.stop()];
     await fetch(`${mock}/__mock/behaviour`, { method: 'DELETE' });
     figure(`rollout ${before.join(',')} → ${after.map((p) => p.name).join(',')} in ${seconds.toFixed(1)} s: ` +
-      `${result.ok} requests ok, ${result.failures.length} failed${result.failures.length ? ` (${[...new Set(result.failures)].join('; ')})` : ''}; ` +
+      `${result.ok} requests ok (${latencySummary(result.latencies)}), ${result.failures.length} failed${result.failures.length ? ` (${[...new Set(result.failures)].join('; ')})` : ''}; ` +
       `${streamed.complete} streams complete, ${streamed.cut.length} cut${streamed.cut.length ? ` (${[...new Set(streamed.cut)].join('; ')})` : ''}`);
     expect(result.failures).toEqual([]);
     expect(streamed.cut).toEqual([]);

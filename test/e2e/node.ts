@@ -140,3 +140,39 @@ export function startStreams(opts: { client: OpenAI; model: string; workers: num
   const running = Promise.all(Array.from({ length: opts.workers }, () => worker()));
   return { stop: async () => { stopped = true; await running; return result; } };
 }
+
+export interface TimedLoadResult {
+  ok: number;
+  failures: string[];
+  /** Latency of every successful request, ms. */
+  latencies: number[];
+}
+
+/** `workers` loops of sequential non-stream completions until stop(), each timed. */
+export function startTimedLoad(opts: { client: OpenAI; model: string; workers: number; maxMs: number }): { ok(): number; stop(): Promise<TimedLoadResult> } {
+  let stopped = false;
+  const result: TimedLoadResult = { ok: 0, failures: [], latencies: [] };
+  const until = Date.now() + opts.maxMs;
+  const worker = async (n: number): Promise<void> => {
+    while (!stopped && Date.now() < until) {
+      const t0 = performance.now();
+      try {
+        await opts.client.chat.completions.create({ model: opts.model, messages: [{ role: 'user', content: `load ${n}` }], max_tokens: 8 });
+        result.latencies.push(performance.now() - t0);
+        result.ok++;
+      } catch (err) {
+        const e = err as { status?: number; message?: string };
+        result.failures.push(`${e.status ?? 'no-status'} ${e.message ?? String(err)}`);
+      }
+    }
+  };
+  const running = Promise.all(Array.from({ length: opts.workers }, (_, n) => worker(n)));
+  return { ok: () => result.ok, stop: async () => { stopped = true; await running; return result; } };
+}
+
+/** p50 / p99 / max of latencies in ms, as one printable string. */
+export function latencySummary(ms: number[]): string {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number): number => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0);
+  return `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${Math.round(s[s.length - 1] ?? 0)} ms`;
+}
