@@ -1,9 +1,15 @@
 # syntax=docker/dockerfile:1
 # One image for every TokenHub process: the gateway (default), the operator, the mock upstream
 # and the CLI (`docker run IMAGE validate -f /work`).
+#
+# BASE_IMAGE: any Debian-based image with Node.js (a supported LTS) and npm on the PATH. A real
+# pipeline uses the official node:<lts>-slim; hack/node/image.sh builds the same file with buildah
+# FROM a base it assembles locally (debootstrap + the Node.js binary), because no registry is
+# reachable there.
+ARG BASE_IMAGE=node:24-bookworm-slim
 
 # --- build: all dependencies, TypeScript compiled to dist/ ---------------------------------
-FROM node:20-bookworm-slim AS build
+FROM ${BASE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # `npm ci` would run the `prepare` script (tsc) before the sources are here.
@@ -14,7 +20,7 @@ COPY src ./src
 RUN npm run build
 
 # --- runtime: production dependencies, compiled code, the CRDs and the example catalog -----
-FROM node:20-bookworm-slim AS runtime
+FROM ${BASE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

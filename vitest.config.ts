@@ -1,10 +1,11 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
  * Three tiers (CONTRIBUTING.md): `unit` runs in-process only (no Redis, no API server, no spawned
  * process, no build; in-process HTTP on 127.0.0.1 is fine) and stays under 30 s; `integration`
  * starts Redis or a kube-apiserver; `system` runs built processes, the fleet and the Helm chart.
- * Every test file belongs to exactly one tier; test/tiers.test.ts checks that.
+ * Every test file belongs to exactly one tier; test/tiers.test.ts checks that. The end-to-end
+ * tier (real pods) runs with vitest.e2e.config.ts (`npm run test:e2e`).
  */
 export const INTEGRATION = [
   'test/devtools/control-plane.test.ts',
@@ -33,7 +34,7 @@ export default defineConfig({
   test: {
     ...shared,
     projects: [
-      { test: { ...shared, name: 'unit', include: ['test/**/*.test.ts'], exclude: [...INTEGRATION, ...SYSTEM] } },
+      { test: { ...shared, name: 'unit', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, 'test/e2e/**', ...INTEGRATION, ...SYSTEM] } },
       { test: { ...shared, name: 'integration', include: INTEGRATION } },
       { test: { ...shared, name: 'system', include: SYSTEM } },
     ],

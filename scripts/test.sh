@@ -6,7 +6,10 @@
 #   - helm, built the same way
 #   - python3 with venv (Debian's python3-venv); the Python client tests put the pinned `openai`
 #     package into a cached virtualenv themselves (scripts/python-venv.sh)
-# Then builds the project and runs every test with vitest. Extra arguments go to vitest.
+# Then builds the project and runs every test with vitest. Extra arguments go to vitest (and
+# run only what they name). With no arguments the end-to-end tier follows (test/e2e, root: it
+# builds kubelet & co. and the images, cached, and starts a single-node cluster); `--e2e` runs
+# only that tier; TOKENHUB_SKIP_E2E=1 leaves it out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,4 +42,22 @@ export HELM="${HELM:-$HELM_BIN_DIR/helm}"
 
 [ -d node_modules ] || npm ci
 npm run build >/dev/null
-exec npx vitest run "$@"
+
+# The end-to-end tier (test/e2e): real pods on the single-node cluster of hack/node/up.sh, which
+# needs root and is one per machine, so concurrent runs queue on a lock.
+run_e2e() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "test.sh: the end-to-end tier needs root (containerd, kubelet, iptables); TOKENHUB_SKIP_E2E=1 leaves it out" >&2
+    return 1
+  fi
+  flock /run/tokenhub-node.lock npx vitest run --config vitest.e2e.config.ts "$@"
+}
+if [ "${1:-}" = "--e2e" ]; then shift; run_e2e "$@"; exit; fi
+if (($#)); then exec npx vitest run "$@"; fi
+# The whole suite: the fast tiers, then the end-to-end tier.
+npx vitest run
+if [ -n "${TOKENHUB_SKIP_E2E:-}" ]; then
+  echo "test.sh: TOKENHUB_SKIP_E2E is set: the end-to-end tier (npm run test:e2e) did not run" >&2
+  exit 0
+fi
+run_e2e

@@ -52,6 +52,9 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     // A client that drips its headers or body is answered 408 and cut (fastify's default is never).
     requestTimeout: timeouts.requestMs,
     http: { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs },
+    // A request that reaches us on a kept-alive connection while the server closes is served (and
+    // its connection closed: see drain.ts), not answered 503: the client could not have known.
+    return503OnClosing: false,
     // One access line per request comes from the chat route itself (see telemetry), not from fastify.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: (req) => {

@@ -6,6 +6,7 @@ import { redisUrlFromEnv } from '../limits/redis-connect.js';
 import { clusterSource } from './config/source.js';
 import { runGatewayProcess } from './process.js';
 import { JwksTokenVerifier } from './service-account-tokens.js';
+import { drainMsOf } from './drain.js';
 
 export { namespacesOf } from '../cli/process.js';
 
@@ -45,6 +46,8 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
       listening: { message: 'gateway listening (cluster mode)', fields: { namespaces: namespaces.length === 0 ? 'all' : namespaces } },
       tenancy: { platformNamespaces: namespacesOf(values['platform-namespace'] ?? [], process.env['TOKENHUB_PLATFORM_NAMESPACES']) },
       serviceAccountTokens: tokens,
+      // In a pod: keep serving, not ready, with `Connection: close`, while endpoints catch up.
+      drainMs: drainMsOf(process.env['TOKENHUB_DRAIN_SECONDS']),
       onLog: (log) => {
         warn = (o, m) => log.warn(o, m);
       },

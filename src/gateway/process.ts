@@ -18,6 +18,7 @@ export interface GatewayProcessOptions {
   readonly listening: { readonly message: string; readonly fields?: Record<string, unknown> };
   readonly tenancy?: RuntimeOptions['tenancy'];
   readonly serviceAccountTokens?: RuntimeOptions['serviceAccountTokens'];
+  readonly drainMs?: number;
   /** Told the process logger once the app exists (for parts made before it). */
   readonly onLog?: (log: { warn(o: object, m: string): void }) => void;
 }
@@ -38,6 +39,7 @@ export async function runGatewayProcess(opts: GatewayProcessOptions): Promise<ne
     storeDegraded: storeLog.degraded,
     ...(opts.tenancy ? { tenancy: opts.tenancy } : {}),
     ...(opts.serviceAccountTokens ? { serviceAccountTokens: opts.serviceAccountTokens } : {}),
+    ...(opts.drainMs === undefined ? {} : { drainMs: opts.drainMs }),
   });
   storeLog.bind(gw.app.log);
   opts.onLog?.(gw.app.log);

@@ -10,6 +10,7 @@ import { MemoryLimitStore } from '../limits/memory-store.js';
 import type { LimitStore } from '../limits/store.js';
 import { GatewayTelemetry, type TelemetryOptions } from '../telemetry/index.js';
 import { buildGateway } from './app.js';
+import { type Drain, installDrain } from './drain.js';
 import { ConfigHolder } from './config/config-holder.js';
 import type { ConfigSource, ConfigSourceFactory } from './config/source.js';
 import type { Tenancy } from '../compile/tenancy.js';
@@ -32,6 +33,8 @@ export interface RuntimeOptions {
   readonly serviceAccountTokens?: TokenVerifier & { start(): Promise<void>; stop(): void };
   /** The limiter store is degraded (Redis lost): read by the tokenhub.limiter.degraded gauge. */
   readonly storeDegraded?: () => boolean;
+  /** On close, first drain this long (./drain.ts): not ready, `Connection: close`, still serving. */
+  readonly drainMs?: number;
 }
 
 export interface RunningGateway {
@@ -53,15 +56,17 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RunningGateway
   if (opts.storeDegraded) telemetry.watchStoreState(opts.storeDegraded);
   const tokens = opts.serviceAccountTokens;
   let source: ConfigSource | undefined;
+  let drain: Drain | undefined;
   const app = buildGateway({
     ...(tokens ? { serviceAccountTokens: tokens } : {}),
     holder,
     store: telemetry.timeStore(store),
     logger: processLoggerOptions(opts.logger),
     observer: telemetry.observer(holder),
-    ready: () => source?.ready() === true,
+    ready: () => source?.ready() === true && drain?.draining() !== true,
   });
   log = app.log;
+  drain = installDrain(app);
   const started: ConfigSource = (source = opts.source({ holder, compiler: createCompiler(undefined, opts.tenancy ?? {}), log: app.log }));
   const stopAllBut = async (withStore: boolean): Promise<void> => {
     started.stop();
@@ -74,7 +79,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RunningGateway
     await started.close();
     await telemetry.shutdown();
   };
-  const close = (): Promise<void> => stopAllBut(true);
+  const close = async (): Promise<void> => {
+    if ((opts.drainMs ?? 0) > 0) await drain?.start(opts.drainMs ?? 0);
+    await stopAllBut(true);
+  };
   let url: string;
   try {
     await tokens?.start();

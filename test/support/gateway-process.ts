@@ -44,7 +44,8 @@ export async function startGatewayProcess(opts: StartGatewayOptions): Promise<Ga
     binary: process.execPath,
     args: [join(ROOT, 'bin/tokenhub.js'), 'gateway', ...opts.args, '--port', String(port), '--host', '127.0.0.1'],
     logFile: opts.logFile,
-    env: { ...process.env, ...opts.env },
+    // No kube-proxy or connection pools to wait for here: SIGTERM closes at once (src/gateway/drain.ts).
+    env: { ...process.env, TOKENHUB_DRAIN_SECONDS: '0', ...opts.env },
   });
   proc.start();
   const readyz = async (): Promise<number> => {

@@ -127,7 +127,9 @@ async function handle(event: string, opts: RelayOptions, state: RelayState): Pro
   if (r.out === null) return;
   if (!state.started) {
     state.started = true;
-    opts.raw.writeHead(200, { ...opts.headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    // No `connection` header: keep-alive is HTTP/1.1's default, and a draining gateway has set
+    // `Connection: close` on the response already (drain.ts), which must survive.
+    opts.raw.writeHead(200, { ...opts.headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
   }
   // A destroyed socket never drains and may have closed already: waiting for either would hang.
   if (!opts.raw.write(r.out) && !opts.raw.destroyed && !(await drained(opts.raw))) {
