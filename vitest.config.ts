@@ -19,6 +19,11 @@ export const INTEGRATION = [
   'test/operator/policy.test.ts',
   'test/operator/watch-recovery.test.ts',
   'test/contracts/cel-admission.test.ts',
+  'test/gateway/charging.test.ts',
+  'test/gateway/key.test.ts',
+  'test/limits/peek.test.ts',
+  'test/limits/redis-auth.test.ts',
+  'test/operator/conditions.test.ts',
 ];
 export const SYSTEM = [
   'test/chart/**/*.test.ts',
@@ -26,6 +31,11 @@ export const SYSTEM = [
   'test/cli/validate.test.ts',
   'test/kube/gateway-cluster.test.ts',
   'test/operator/leader.test.ts',
+  'test/cli/help.test.ts',
+  'test/clients/python.test.ts',
+  'test/kube/key-rotation.test.ts',
+  'test/kube/service-account-auth.test.ts',
+  'test/kube/shared-last-good.test.ts',
 ];
 
 const shared = { testTimeout: 60_000, hookTimeout: 1_200_000, pool: 'forks' } as const;

@@ -13,7 +13,6 @@
  * (exact without 2-byte ones) gives L/4 + 3x/8 tokens. Buffer.byteLength is native and
  * vectorised, so the common ASCII prompt costs one call and no per-character work in JS.
  */
-import type { ChatRequest } from './chat-request.js';
 
 const PER_MESSAGE = 4;
 const PER_REQUEST = 3;
@@ -29,7 +28,14 @@ export function textTokens(s: string): number {
   return Math.ceil(s.length / 4 + (extra * 3) / 8);
 }
 
-export function estimateInputTokens(req: Pick<ChatRequest, 'inputTextTokens' | 'messageCount' | 'media'>): number {
+/** What the estimate reads of a parsed request (chat-request.ts; a shape here, so the two do not import each other). */
+export interface EstimateInput {
+  readonly inputTextTokens: number;
+  readonly messageCount: number;
+  readonly media: MediaCounts;
+}
+
+export function estimateInputTokens(req: EstimateInput): number {
   const m = req.media;
   const media = m.image * MEDIA_TOKENS.image + m.video * MEDIA_TOKENS.video + m.audio * MEDIA_TOKENS.audio + m.file * MEDIA_TOKENS.file;
   return req.inputTextTokens + req.messageCount * PER_MESSAGE + media + PER_REQUEST;

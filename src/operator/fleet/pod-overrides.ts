@@ -6,7 +6,6 @@
  * template render.ts builds, so the defaults stay in one place and an empty override changes
  * nothing (and so neither the template hash). Pure.
  */
-import type { FleetConfig } from './config.js';
 
 type Json = Record<string, unknown>;
 
@@ -92,7 +91,7 @@ function shapeSecurityContext(sc: Json | undefined, o: PodOverrides): Json {
 }
 
 /** The pod template with the overrides applied; the first container is the gateway. */
-export function shapePodTemplate(template: Json, config: FleetConfig): Json {
+export function shapePodTemplate(template: Json, config: PodOverrides): Json {
   const o = config;
   const spec = { ...(template['spec'] as Json) };
   spec['securityContext'] = shapeSecurityContext(spec['securityContext'] as Json | undefined, o);
@@ -104,7 +103,7 @@ export function shapePodTemplate(template: Json, config: FleetConfig): Json {
 }
 
 /** spec.behavior of the HPA when one is given (scale-down stabilisation, policies). */
-export function hpaBehavior(config: FleetConfig): Json {
+export function hpaBehavior(config: { readonly autoscaling: { readonly behavior?: Readonly<Record<string, unknown>> } }): Json {
   const b = config.autoscaling.behavior;
   return b === undefined || Object.keys(b).length === 0 ? {} : { behavior: b };
 }
