@@ -1,5 +1,5 @@
 /** ModelRoutes → compiled models: claim ids and aliases, resolve credentials and fallback chains. */
-import { DEFAULT_FAILOVER_ON, DEFAULT_MAX_ATTEMPTS, type ModelRoute } from '../schema/model-route.js';
+import { DEFAULT_FAILOVER_ON, DEFAULT_MAX_ATTEMPTS, DEFAULT_REASONING_ALLOWANCE, type ModelRoute, type TokenLimits } from '../schema/model-route.js';
 import { parseMicros } from '../billing/money.js';
 import { Reason, type ReasonCode } from './reasons.js';
 import { CREDENTIAL_LABEL, type SecretMiss, readSecret, verdictOf } from './objects.js';
@@ -95,7 +95,12 @@ function buildModel(route: ModelRoute, secrets: readonly SecretInput[]): Omit<Co
     provider: spec.provider ?? 'openai',
     lifecycle: spec.lifecycle ?? 'latest',
     capabilities: new Set(spec.capabilities),
-    limits: { ...spec.limits, defaultMaxOutput: spec.limits.defaultMaxOutput ?? Math.min(4096, spec.limits.maxOutput), maxChoices: spec.limits.maxChoices ?? 1 },
+    limits: {
+      ...spec.limits,
+      defaultMaxOutput: spec.limits.defaultMaxOutput ?? Math.min(4096, spec.limits.maxOutput),
+      reasoningAllowance: spec.capabilities.includes('thinking') ? reasoningAllowanceOf(spec.limits) : 0,
+      maxChoices: spec.limits.maxChoices ?? 1,
+    },
     providerParameters: new Set(spec.providerParameters ?? []),
     failover: { on: new Set(spec.failover?.on ?? DEFAULT_FAILOVER_ON), maxAttempts: spec.failover?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
     rateLimits: { ...spec.rateLimits },
@@ -185,4 +190,9 @@ function walkChain(start: ModelRoute, byName: Map<string, ModelRoute>): string[]
   };
   visit(start);
   return chain;
+}
+
+/** The route's reasoning allowance, else the default within the model's largest chain of thought. */
+function reasoningAllowanceOf(limits: TokenLimits): number {
+  return limits.reasoningAllowance ?? Math.min(DEFAULT_REASONING_ALLOWANCE, limits.maxReasoning ?? limits.maxOutput);
 }

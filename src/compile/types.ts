@@ -63,6 +63,8 @@ export interface CompiledModel {
     readonly maxOutput: number;
     readonly defaultMaxOutput: number;
     readonly maxReasoning?: number;
+    /** Reasoning a thinking model may add to the answer when the request does not bound it (max_completion_tokens); 0 without `thinking`. */
+    readonly reasoningAllowance: number;
     /** Largest `n`. */
     readonly maxChoices: number;
   };

@@ -40,6 +40,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function readMaxTokens(body: Record<string, unknown>): number | undefined | Invalid {
+  // As Ark (and OpenAI's reasoning models): one bound or the other, so a gateway that sends both is caught.
+  if (body['max_tokens'] != null && body['max_completion_tokens'] != null) {
+    return { error: 'max_tokens and max_completion_tokens cannot both be set; send one of them.', param: 'max_completion_tokens' };
+  }
   for (const param of ['max_completion_tokens', 'max_tokens']) {
     const value = body[param];
     if (value === undefined || value === null) continue;

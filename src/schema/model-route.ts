@@ -43,6 +43,8 @@ export interface TokenLimits {
   maxOutput: number;
   defaultMaxOutput: number;
   maxReasoning?: number;
+  /** Reasoning allowed on top of the answer when a request does not bound it; see DEFAULT_REASONING_ALLOWANCE. */
+  reasoningAllowance?: number;
   /** Largest `n` (choices per request); default 1. */
   maxChoices?: number;
 }
@@ -131,7 +133,13 @@ const tokenLimits: JsonSchema = {
       ...positiveInt,
       description: 'max_tokens used when a request sets none; default 4096 or maxOutput if smaller.',
     },
-    maxReasoning: { ...positiveInt, description: 'Largest chain of thought, in tokens (reserved on top of the output of a thinking model).' },
+    maxReasoning: { ...positiveInt, description: 'Largest chain of thought, in tokens.' },
+    reasoningAllowance: {
+      ...positiveInt,
+      description:
+        'Reasoning tokens a thinking model may spend on top of the answer when the request does not send max_completion_tokens: ' +
+        'the gateway forwards max_completion_tokens = max_tokens + this and reserves it. Default min(16384, maxReasoning, else maxOutput).',
+    },
     maxChoices: { type: 'integer', minimum: 1, maximum: 128, default: 1, description: 'Largest `n` a request may ask for.' },
   },
 };
@@ -293,7 +301,16 @@ export const tokenLimitRules: readonly CrossFieldRule<TokenLimits>[] = [
     message: 'maxReasoning must not exceed maxOutput',
     field: 'maxReasoning',
   },
+  {
+    rule: '!has(self.reasoningAllowance) || self.reasoningAllowance <= (has(self.maxReasoning) ? self.maxReasoning : self.maxOutput)',
+    message: 'reasoningAllowance must not exceed maxReasoning (or maxOutput when maxReasoning is not set)',
+    field: 'reasoningAllowance',
+    check: (l) => l.reasoningAllowance === undefined || l.reasoningAllowance <= (l.maxReasoning ?? l.maxOutput),
+  },
 ];
+
+/** A thinking model's reasoning allowance when its route sets none: enough for most chains of thought, cheap to reserve. */
+export const DEFAULT_REASONING_ALLOWANCE = 16384;
 
 export const DEFAULT_FAILOVER_ON: readonly FailureKind[] = ['connect', 'overloaded', 'serverError'];
 export const DEFAULT_MAX_ATTEMPTS = 3;

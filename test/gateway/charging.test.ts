@@ -20,10 +20,10 @@ let redis: RedisServer;
 let store: RedisLimitStore;
 let gw: TestGateway;
 
-const KEYS = ['abort', 'lost', 'sabort', 'delta', 'timeout', 'optin', 'fanout', 'overload', 'refused', 'nores', 'neg', 'deep', 'valid', 'reserve'] as const;
+const KEYS = ['abort', 'lost', 'sabort', 'delta', 'timeout', 'optin', 'fanout', 'overload', 'refused', 'nores', 'neg', 'deep', 'valid', 'reserve', 'think'] as const;
 type KeyName = (typeof KEYS)[number];
 const clear = (k: KeyName): string => `th-charge-${k}`;
-const POLICIES: Partial<Record<KeyName, string[]>> = { timeout: ['rpm2'], refused: ['rpm2'], neg: ['budget'], reserve: ['tpm'] };
+const POLICIES: Partial<Record<KeyName, string[]>> = { timeout: ['rpm2'], refused: ['rpm2'], neg: ['budget'], reserve: ['tpm'], think: ['tpm'] };
 
 /** A ModelRoute on the mock with extra spec lines (failover, providerParameters, limits…). */
 const route = (name: string, opts: Omit<Parameters<typeof modelYaml>[0], 'name'> & { extra?: string[]; limits?: string } = {}): string => {
@@ -60,6 +60,8 @@ beforeAll(async () => {
       route('plain'),
       route('ark', { capabilities: ['text', 'thinking'], limits: 'maxReasoning: 500', extra: ['providerParameters: [thinking]'] }),
       route('multi', { limits: 'maxChoices: 4' }),
+      // The catalog's doubao-seed-2-0-pro limits: chains of thought of up to 131072 tokens.
+      route('pro', { capabilities: ['text', 'thinking'], contextWindow: 262144, maxOutput: 131072, limits: 'maxReasoning: 131072', extra: ['providerParameters: [thinking]'] }),
       policyYaml('rpm2', '{rateLimits: {rpm: 2}}'),
       policyYaml('budget', '{budgets: {tokens: {day: 100000}}}'),
       policyYaml('tpm', '{rateLimits: {tpm: 1000000}}'),
@@ -304,13 +306,47 @@ describe('reservations bound the real cost', () => {
     expect(reserved()).toBe(estimate({ model: 'plain', messages: [{ role: 'user', content: 'hi' }] }) + 10);
   });
 
-  it("a thinking model reserves its reasoning on top of max_tokens, not of max_completion_tokens or with thinking off", async () => {
+  /** The output bounds the mock upstream received with the last request. */
+  const forwarded = () => {
+    const body = gw.mock.stats().lastRequest?.body as Record<string, unknown>;
+    return { max_tokens: body['max_tokens'], max_completion_tokens: body['max_completion_tokens'] };
+  };
+
+  it("a thinking model's reasoning allowance goes upstream inside max_completion_tokens and is reserved; not with the client's own bound or thinking off", async () => {
     const input = estimate({ model: 'ark', messages: [{ role: 'user', content: 'hi' }] });
+    // The default allowance is min(16384, maxReasoning): 500 here.
     expect((await send({ model: 'ark', max_tokens: 10 })).status).toBe(200);
     expect(reserved()).toBe(input + 10 + 500);
+    expect(forwarded()).toEqual({ max_completion_tokens: 510 });
     expect((await send({ model: 'ark', max_completion_tokens: 10 })).status).toBe(200);
     expect(reserved()).toBe(input + 10);
+    expect(forwarded()).toEqual({ max_completion_tokens: 10 });
     expect((await send({ model: 'ark', max_tokens: 10, thinking: { type: 'disabled' } })).status).toBe(200);
     expect(reserved()).toBe(input + 10);
+    expect(forwarded()).toEqual({ max_tokens: 10 });
+  });
+
+  it('a default request to a model with 131072 tokens of reasoning reserves max_tokens + the default allowance, which is what the upstream may produce', async () => {
+    const body = { model: 'pro', messages: [{ role: 'user' as const, content: 'hi' }] };
+    const res = await postChat(gw.baseURL, { key: clear('think'), body });
+    expect(res.status).toBe(200);
+    const reservation = estimate(body) + 4096 + 16384;
+    // The key's TPM counter right after admission: the policy's 1000000 less this reservation.
+    expect(res.headers.get('x-ratelimit-remaining-tokens')).toBe(String(1_000_000 - reservation));
+    expect(forwarded()).toEqual({ max_completion_tokens: 4096 + 16384 });
+    await eventually(() => gw.events.some((e) => e.keyId === 'default/think'));
+    expect(gw.events.find((e) => e.keyId === 'default/think')?.result?.reservedTokens).toBe(reservation);
+  });
+
+  it('a thinking upstream that reasons until it is stopped ends at the forwarded bound: charged no more than reserved', async () => {
+    gw.mock.setBehaviour('pro', { completionTokens: 1_000_000, deltaField: 'reasoning_content' });
+    const before = (await usage('think'))['pro']?.outputTokens ?? 0;
+    const seen = gw.events.filter((e) => e.keyId === 'default/think').length;
+    const res = await postChat(gw.baseURL, { key: clear('think'), body: { model: 'pro', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] } });
+    gw.mock.setBehaviour('pro', undefined);
+    expect(res.status).toBe(200);
+    expect((res.json as { choices: { finish_reason: string }[] }).choices[0]?.finish_reason).toBe('length');
+    await eventually(async () => gw.events.filter((e) => e.keyId === 'default/think').length > seen && ((await usage('think'))['pro']?.outputTokens ?? 0) > before);
+    expect(((await usage('think'))['pro']?.outputTokens ?? 0) - before).toBe(100 + 16384);
   });
 });

@@ -98,6 +98,11 @@ describe('mock upstream via the openai SDK', () => {
     expect(chunks.at(-1)?.usage?.completion_tokens).toBe(3);
   });
 
+  it('refuses max_tokens and max_completion_tokens together, as Ark does (even when equal)', async () => {
+    const both = client.chat.completions.create({ model: 'm', messages: [user], max_tokens: 5, max_completion_tokens: 5 });
+    await expect(both).rejects.toMatchObject({ status: 400, param: 'max_completion_tokens' });
+  });
+
   it('generates the configured number of tokens', async () => {
     mock.setBehaviour('short', { completionTokens: 4 });
     const res = await client.chat.completions.create({ model: 'short', messages: [user], max_tokens: 10 });

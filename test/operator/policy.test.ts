@@ -62,6 +62,8 @@ describe('CRDs on a real API server', () => {
     const cases: [string, RegExp][] = [
       [modelRoute('wrong-type', ', maxReasoning: lots'), /spec\.limits\.maxReasoning: Invalid value: "string": spec\.limits\.maxReasoning in body must be of type integer/],
       [modelRoute('cel-rule', ', defaultMaxOutput: 300'), /defaultMaxOutput must not exceed maxOutput/],
+      [modelRoute('cel-reasoning', ', maxReasoning: 100, reasoningAllowance: 101'), /reasoningAllowance must not exceed maxReasoning/],
+      [modelRoute('cel-reasoning-output', ', reasoningAllowance: 201'), /reasoningAllowance must not exceed maxReasoning/],
       [`apiVersion: tokenhub.io/v1alpha1
 kind: ApiKey
 metadata: { name: two-sources, namespace: ${NS} }

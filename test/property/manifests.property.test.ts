@@ -36,7 +36,7 @@ const modelRoute = fc.record({
     model: modelId,
     aliases: maybe(fc.array(modelId, { maxLength: 3 })),
     capabilities: maybe(fc.array(fc.constantFrom('text', 'tools', 'thinking', 'multimodal', 'bogus'), { maxLength: 4 })),
-    limits: maybe(fc.record({ contextWindow: int, maxInput: int, maxOutput: int, defaultMaxOutput: int, maxReasoning: int }, { requiredKeys: [] })),
+    limits: maybe(fc.record({ contextWindow: int, maxInput: int, maxOutput: int, defaultMaxOutput: int, maxReasoning: int, reasoningAllowance: int }, { requiredKeys: [] })),
     backends: maybe(fc.array(fc.record({
       name: maybe(name), baseURL: maybe(fc.constantFrom('http://127.0.0.1:9/v1', 'https://x.example/v1', 'not a url')),
       credentialSecretRef: maybe(secretRef), weight: int, priority: int, timeoutSeconds: int,

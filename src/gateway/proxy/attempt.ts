@@ -8,6 +8,7 @@ import type { CompiledBackend, CompiledModel } from '../../compile/types.js';
 import { ApiError, Errors } from '../errors.js';
 import { type ChatRequest, tooDeep, upstreamBody } from '../request/chat-request.js';
 import { textTokens } from '../request/estimate.js';
+import type { UpstreamLimit } from '../request/fit.js';
 import { type UpstreamClient, UpstreamFailure, classify } from '../upstream/client.js';
 import type { AttemptObserver, AttemptOutcome } from '../events.js';
 import { usageOf } from './sse.js';
@@ -20,7 +21,8 @@ export interface AttemptInput {
   readonly chat: ChatRequest;
   readonly model: CompiledModel;
   readonly backend: CompiledBackend;
-  readonly maxTokens: number;
+  /** The output bound sent upstream, the one reserved for. */
+  readonly upstreamLimit: UpstreamLimit;
   readonly reply: FastifyReply;
   readonly headers: Record<string, string>;
   readonly upstream: UpstreamClient;
@@ -49,7 +51,7 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   if (reply.raw.destroyed) return clientGone(false);
   let payload: string;
   try {
-    payload = JSON.stringify(upstreamBody(chat, { upstreamModel: backend.upstreamModel, maxTokens: input.maxTokens }));
+    payload = JSON.stringify(upstreamBody(chat, { upstreamModel: backend.upstreamModel, limit: input.upstreamLimit }));
   } catch {
     // Nested deeper than JSON.stringify's stack: the client's body, not the upstream, is at fault.
     return { kind: 'rejected', status: 400, error: tooDeep(null), sent: false };

@@ -13,7 +13,7 @@ import type { AdmitRequest, LimitStore, RateState, Settlement, UsageRecord } fro
 import { secondsUntilReset } from '../../limits/periods.js';
 import { ApiError, Errors } from '../errors.js';
 import type { ChatRequest } from '../request/chat-request.js';
-import { fitModel } from '../request/fit.js';
+import { type UpstreamLimit, fitModel } from '../request/fit.js';
 import { BackendHealth, orderBackends } from '../routing/backend-health.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { runAttempt } from './attempt.js';
@@ -55,8 +55,9 @@ interface Step {
   readonly model: CompiledModel;
   /** Position among the candidates: 0 is the requested model. */
   readonly index: number;
-  readonly maxTokens: number;
-  /** The reservation's output part: n × (max tokens + reasoning allowance). */
+  /** The output bound sent upstream: max_tokens, or max_completion_tokens covering a thinking model's reasoning. */
+  readonly upstreamLimit: UpstreamLimit;
+  /** The reservation's output part: n × upstreamLimit. */
   readonly maxOutput: number;
   readonly backends: readonly CompiledBackend[];
 }
@@ -72,7 +73,7 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
   const fitting: Omit<Step, 'backends'>[] = [];
   for (const [index, model] of input.candidates.entries()) {
     const fit = fitModel(input.chat, model, input.inputTokens);
-    if (fit.ok) fitting.push({ model, index, maxTokens: fit.maxTokens, maxOutput: fit.maxOutput });
+    if (fit.ok) fitting.push({ model, index, upstreamLimit: fit.upstreamLimit, maxOutput: fit.maxOutput });
     else failures.push({ error: fit.error, class: 'fit' });
   }
   const budget = input.candidates[0]?.failover.maxAttempts ?? 1;
@@ -93,7 +94,7 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
         ...rateLimitHeaders(reservation.rates), 'x-request-id': input.requestId, 'x-tokenhub-model': step.model.id,
         ...(shadow.limited === undefined ? {} : { [SHADOW_HEADER]: shadow.limited }),
       };
-      const outcome = await runAttempt({ ...input, model: step.model, backend, maxTokens: step.maxTokens, headers, upstream: deps.upstream });
+      const outcome = await runAttempt({ ...input, model: step.model, backend, upstreamLimit: step.upstreamLimit, headers, upstream: deps.upstream });
       const healthKey = BackendHealth.keyOf(step.model, backend);
       const counts = { attempts, fallbacks: step.index };
       if (outcome.kind !== 'retryable') {

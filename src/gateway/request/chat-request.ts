@@ -6,6 +6,7 @@
 import { ApiError, Errors } from '../errors.js';
 import { checkFields } from './body-fields.js';
 import { type MediaCounts, type MediaKind, textTokens } from './estimate.js';
+import type { UpstreamLimit } from './fit.js';
 
 /** The body as received; provider parameters are forwarded as they are. */
 export type ChatBody = Record<string, unknown>;
@@ -147,11 +148,14 @@ export function tooDeep(param: string | null): ApiError {
   return new ApiError(400, 'invalid_request_error', 'invalid_value', 'The request body is nested too deeply to be processed.', param);
 }
 
-/** The body for the upstream: our own fields removed, the model and usage option set. */
-export function upstreamBody(req: ChatRequest, opts: { upstreamModel: string; maxTokens: number }): ChatBody {
-  const { fallback_models: _drop, ...rest } = req.body;
-  const body: ChatBody = { ...rest, model: opts.upstreamModel };
-  if (req.maxTokens === undefined) body['max_tokens'] = opts.maxTokens;
+/**
+ * The body for the upstream: our own fields removed, the model and usage option set, and exactly
+ * one output bound, the one reserved for (fit.ts): upstreams refuse max_tokens together with
+ * max_completion_tokens.
+ */
+export function upstreamBody(req: ChatRequest, opts: { upstreamModel: string; limit: UpstreamLimit }): ChatBody {
+  const { fallback_models: _drop, max_tokens: _plain, max_completion_tokens: _completion, ...rest } = req.body;
+  const body: ChatBody = { ...rest, model: opts.upstreamModel, [opts.limit.param]: opts.limit.value };
   if (req.stream) {
     const options = isRecord(req.body['stream_options']) ? req.body['stream_options'] : {};
     // Always ask for the usage chunk: it is how a stream gets billed exactly.

@@ -11,12 +11,20 @@ import type { ChatRequest } from './chat-request.js';
 export type Fit =
   | {
       readonly ok: true;
-      /** max_tokens in force (sent upstream when the client set none). */
+      /** max_tokens in force: the client's, else the model's default within the context window. */
       readonly maxTokens: number;
-      /** Everything the upstream may generate: n × (max tokens + a thinking model's reasoning). */
+      /** The one output bound sent upstream (upstreamBody): what each choice may generate, reasoning included. */
+      readonly upstreamLimit: UpstreamLimit;
+      /** Everything the upstream may generate, the reservation's output part: n × upstreamLimit. */
       readonly maxOutput: number;
     }
   | { readonly ok: false; readonly error: ApiError };
+
+/** max_tokens bounds the answer; max_completion_tokens bounds reasoning and answer together (OpenAI, Ark). */
+export interface UpstreamLimit {
+  readonly param: 'max_tokens' | 'max_completion_tokens';
+  readonly value: number;
+}
 
 export function fitModel(req: ChatRequest, model: CompiledModel, inputTokens: number): Fit {
   const refused = capabilityMiss(req, model) ?? paramsMiss(req, model);
@@ -29,12 +37,13 @@ export function fitModel(req: ChatRequest, model: CompiledModel, inputTokens: nu
   if (req.maxTokens !== undefined) {
     const total = inputTokens + req.maxTokens.value;
     if (total > contextWindow) return miss(Errors.contextWindow(model.id, total, contextWindow));
-    return fits(req, model, req.maxTokens.value);
+    return fits(req, model, { maxTokens: req.maxTokens.value, room: contextWindow - total });
   }
   // No max_tokens: the model's default, shortened when the prompt leaves less room than that.
   const room = contextWindow - inputTokens;
   if (room < 1) return miss(Errors.contextWindow(model.id, inputTokens + 1, contextWindow));
-  return fits(req, model, Math.min(defaultMaxOutput, room));
+  const maxTokens = Math.min(defaultMaxOutput, room);
+  return fits(req, model, { maxTokens, room: room - maxTokens });
 }
 
 function capabilityMiss(req: ChatRequest, model: CompiledModel): ApiError | undefined {
@@ -57,14 +66,23 @@ function paramsMiss(req: ChatRequest, model: CompiledModel): ApiError | undefine
   return undefined;
 }
 
-/** The reasoning a thinking model may add on top of max_tokens (max_completion_tokens includes it). */
-export function reasoningAllowance(req: ChatRequest, model: CompiledModel): number {
-  if (!model.capabilities.has('thinking') || req.thinkingDisabled || req.maxTokens?.param === 'max_completion_tokens') return 0;
-  return model.limits.maxReasoning ?? 0;
+/**
+ * What the upstream is told it may generate. A thinking model's reasoning is not bounded by
+ * max_tokens, so unless the client bounded it (max_completion_tokens) or turned it off, the
+ * gateway sends max_completion_tokens = max_tokens + the route's reasoning allowance instead:
+ * the upstream then cannot produce more than was reserved. The allowance is cut to the room the
+ * context window leaves, as the upstream's own window would cut it.
+ */
+export function upstreamLimit(req: ChatRequest, model: CompiledModel, opts: { maxTokens: number; room: number }): UpstreamLimit {
+  if (req.maxTokens?.param === 'max_completion_tokens') return { param: 'max_completion_tokens', value: req.maxTokens.value };
+  if (!model.capabilities.has('thinking') || req.thinkingDisabled) return { param: 'max_tokens', value: opts.maxTokens };
+  const allowance = Math.max(0, Math.min(model.limits.reasoningAllowance, opts.room));
+  return { param: 'max_completion_tokens', value: opts.maxTokens + allowance };
 }
 
-function fits(req: ChatRequest, model: CompiledModel, maxTokens: number): Fit {
-  return { ok: true, maxTokens, maxOutput: req.choices * (maxTokens + reasoningAllowance(req, model)) };
+function fits(req: ChatRequest, model: CompiledModel, opts: { maxTokens: number; room: number }): Fit {
+  const limit = upstreamLimit(req, model, opts);
+  return { ok: true, maxTokens: opts.maxTokens, upstreamLimit: limit, maxOutput: req.choices * limit.value };
 }
 
 function miss(error: ApiError): Fit {
