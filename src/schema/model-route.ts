@@ -305,7 +305,6 @@ export const tokenLimitRules: readonly CrossFieldRule<TokenLimits>[] = [
     rule: '!has(self.reasoningAllowance) || self.reasoningAllowance <= (has(self.maxReasoning) ? self.maxReasoning : self.maxOutput)',
     message: 'reasoningAllowance must not exceed maxReasoning (or maxOutput when maxReasoning is not set)',
     field: 'reasoningAllowance',
-    check: (l) => l.reasoningAllowance === undefined || l.reasoningAllowance <= (l.maxReasoning ?? l.maxOutput),
   },
 ];
 

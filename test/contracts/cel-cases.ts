@@ -33,7 +33,10 @@ const baseSpec: Record<KindName, Spec> = {
 
 const limits = (extra: Spec): Spec => ({ ...baseSpec.ModelRoute, limits: { contextWindow: 1000, maxInput: 800, maxOutput: 200, ...extra } });
 
-const CREDENTIAL = '(has(self.generate) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) == 1';
+const CREDENTIAL = '(has(self.generate) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) + (has(self.serviceAccount) ? 1 : 0) == 1';
+const PREVIOUS = '(has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) == 1';
+const ALLOWANCE = '!has(self.reasoningAllowance) || self.reasoningAllowance <= (has(self.maxReasoning) ? self.maxReasoning : self.maxOutput)';
+const NOT_AFTER = '2030-01-01T00:00:00Z';
 
 /** [kind, rule, case name, spec, accepted] */
 const table: [KindName, string, string, Spec, boolean][] = [
@@ -50,6 +53,13 @@ const table: [KindName, string, string, Spec, boolean][] = [
   ['ModelRoute', '!has(self.aliases) || !self.aliases.exists(a, a == self.model)', 'alias-self', { ...baseSpec.ModelRoute, aliases: ['x', 'm'] }, false],
   ['ModelRoute', '!has(self.fallbackModels) || !self.fallbackModels.exists(m, m == self.model)', 'fallback-other', { ...baseSpec.ModelRoute, fallbackModels: ['n'] }, true],
   ['ModelRoute', '!has(self.fallbackModels) || !self.fallbackModels.exists(m, m == self.model)', 'fallback-self', { ...baseSpec.ModelRoute, fallbackModels: ['m'] }, false],
+  ['ModelRoute', ALLOWANCE, 'allowance-under-reasoning', limits({ maxReasoning: 100, reasoningAllowance: 100 }), true],
+  ['ModelRoute', ALLOWANCE, 'allowance-above-reasoning', limits({ maxReasoning: 100, reasoningAllowance: 101 }), false],
+  ['ModelRoute', ALLOWANCE, 'allowance-above-output', limits({ reasoningAllowance: 201 }), false],
+  ['ApiKey', CREDENTIAL, 'service-account-only', { owner: 'team', credential: { serviceAccount: { name: 'app' } } }, true],
+  ['ApiKey', CREDENTIAL, 'hash-and-service-account', { owner: 'team', credential: { hash: HASH, serviceAccount: { name: 'app' } } }, false],
+  ['ApiKey', PREVIOUS, 'previous-hash', { ...baseSpec.ApiKey, previousCredential: { hash: `sha256:${'b'.repeat(64)}`, notAfter: NOT_AFTER } }, true],
+  ['ApiKey', PREVIOUS, 'previous-both', { ...baseSpec.ApiKey, previousCredential: { hash: `sha256:${'b'.repeat(64)}`, secretRef: { name: 's', key: 'k' }, notAfter: NOT_AFTER } }, false],
   ['ApiKey', CREDENTIAL, 'hash-only', baseSpec.ApiKey, true],
   ['ApiKey', CREDENTIAL, 'generate-only', { owner: 'team', credential: { generate: {} } }, true],
   ['ApiKey', CREDENTIAL, 'none', { owner: 'team', credential: {} }, false],
