@@ -1,5 +1,5 @@
 /** ModelRoutes → compiled models: claim ids and aliases, resolve credentials and fallback chains. */
-import { DEFAULT_FAILOVER_ON, DEFAULT_MAX_ATTEMPTS, DEFAULT_REASONING_ALLOWANCE, type ModelRoute, type TokenLimits } from '../schema/model-route.js';
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_ON, DEFAULT_REASONING_ALLOWANCE, type ModelRoute, type TokenLimits } from '../schema/model-route.js';
 import { parseMicros } from '../billing/money.js';
 import { Reason, type ReasonCode } from './reasons.js';
 import { CREDENTIAL_LABEL, type SecretMiss, readSecret, verdictOf } from './objects.js';
@@ -102,7 +102,7 @@ function buildModel(route: ModelRoute, secrets: readonly SecretInput[]): Omit<Co
       maxChoices: spec.limits.maxChoices ?? 1,
     },
     providerParameters: new Set(spec.providerParameters ?? []),
-    failover: { on: new Set(spec.failover?.on ?? DEFAULT_FAILOVER_ON), maxAttempts: spec.failover?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
+    failover: { retryOn: new Set(spec.failover?.retryOn ?? DEFAULT_RETRY_ON), maxAttempts: spec.failover?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
     rateLimits: { ...spec.rateLimits },
     pricing: {
       currency: spec.pricing?.currency ?? 'USD',

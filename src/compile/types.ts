@@ -71,7 +71,7 @@ export interface CompiledModel {
   /** Non-OpenAI request fields passed through to this model's upstream. */
   readonly providerParameters: ReadonlySet<string>;
   /** Which upstream failures move on, and the attempt budget when this is the requested model. */
-  readonly failover: { readonly on: ReadonlySet<FailureKind>; readonly maxAttempts: number };
+  readonly failover: { readonly retryOn: ReadonlySet<FailureKind>; readonly maxAttempts: number };
   /** Fleet-wide, all keys together. */
   readonly rateLimits: RateLimitPair;
   /** Micro-units of the currency per million tokens. */

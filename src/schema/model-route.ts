@@ -54,7 +54,7 @@ export const FAILURE_KINDS = ['connect', 'overloaded', 'serverError', 'timeout']
 export type FailureKind = (typeof FAILURE_KINDS)[number];
 
 export interface Failover {
-  on?: FailureKind[];
+  retryOn?: FailureKind[];
   maxAttempts?: number;
 }
 
@@ -148,7 +148,8 @@ const failover: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    on: {
+    // Not `on`: YAML 1.1 readers (kubectl, Helm) turn an unquoted `on` key into `true`.
+    retryOn: {
       type: 'array',
       maxItems: 4,
       items: { type: 'string', enum: [...FAILURE_KINDS] },
@@ -311,7 +312,7 @@ export const tokenLimitRules: readonly CrossFieldRule<TokenLimits>[] = [
 /** A thinking model's reasoning allowance when its route sets none: enough for most chains of thought, cheap to reserve. */
 export const DEFAULT_REASONING_ALLOWANCE = 16384;
 
-export const DEFAULT_FAILOVER_ON: readonly FailureKind[] = ['connect', 'overloaded', 'serverError'];
+export const DEFAULT_RETRY_ON: readonly FailureKind[] = ['connect', 'overloaded', 'serverError'];
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
 export const modelRouteSpecRules: readonly CrossFieldRule<ModelRouteSpec>[] = [

@@ -75,10 +75,10 @@ describe('default values', () => {
       'Deployment tokenhub/tokenhub-operator',
       'NetworkPolicy tokenhub/tokenhub-gateway',
       'NetworkPolicy tokenhub/tokenhub-operator',
-      'Role tokenhub/tokenhub-gateway',
-      'Role tokenhub/tokenhub-operator',
       // The `helm test` hook (templates/tests/).
       'Pod tokenhub/tokenhub-test',
+      'Role tokenhub/tokenhub-gateway',
+      'Role tokenhub/tokenhub-operator',
       'Role tokenhub/tokenhub-operator-fleet',
       'RoleBinding tokenhub/tokenhub-gateway',
       'RoleBinding tokenhub/tokenhub-operator',

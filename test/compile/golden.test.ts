@@ -32,7 +32,7 @@ function render(result: CompileResult): unknown {
       backends: m.backends.map((b) => ({ ...b, ...(b.apiKey === undefined ? {} : { apiKey: '<redacted>' }) })),
       fallbackChain: m.fallbackChain,
       providerParameters: [...m.providerParameters].sort(),
-      failover: { on: [...m.failover.on].sort(), maxAttempts: m.failover.maxAttempts },
+      failover: { retryOn: [...m.failover.retryOn].sort(), maxAttempts: m.failover.maxAttempts },
     };
   });
   const keys = [...config.keys.values()]

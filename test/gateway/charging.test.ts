@@ -44,7 +44,7 @@ beforeAll(async () => {
       route('reasoner'),
       route('lost-answer', { timeoutSeconds: 1 }),
       route('hangs', { timeoutSeconds: 1, fallback: ['hang-fb'] }),
-      route('hangs-optin', { timeoutSeconds: 1, fallback: ['hang-fb'], extra: ['failover: {on: [timeout]}'] }),
+      route('hangs-optin', { timeoutSeconds: 1, fallback: ['hang-fb'], extra: ['failover: {retryOn: [timeout]}'] }),
       route('hang-fb'),
       route('fails', { backends: [{ name: 'a', upstreamModel: 'fails-a' }, { name: 'b', upstreamModel: 'fails-b' }], fallback: ['fails-2', 'fails-3'] }),
       route('fails-2', { backends: [{ name: 'a', upstreamModel: 'fails-2' }] }),

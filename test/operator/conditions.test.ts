@@ -83,6 +83,7 @@ describe('conditions for kstatus and Argo CD', () => {
 
   it('creating the Secret turns it Current and Healthy, with a Normal Event for the transition', async () => {
     await kubectl(cp, ['-n', NS, 'create', 'secret', 'generic', 'broken-credentials', '--from-literal=api-key=th-conditions-test-key']);
+    await kubectl(cp, ['-n', NS, 'label', 'secret', 'broken-credentials', 'tokenhub.io/credential=true']);
     const o = await settled('broken', 'Ready');
     expect(kstatusOf(o)).toEqual({ status: 'Current' });
     expect(runHealthScript(LUA, o)).toMatchObject({ status: 'Healthy' });
@@ -97,6 +98,7 @@ describe('conditions for kstatus and Argo CD', () => {
 
   it('a disabled key is reconciled: Current for kstatus, Suspended for Argo CD', async () => {
     await kubectl(cp, ['-n', NS, 'create', 'secret', 'generic', 'paused-credentials', '--from-literal=api-key=th-conditions-off-key']);
+    await kubectl(cp, ['-n', NS, 'label', 'secret', 'paused-credentials', 'tokenhub.io/credential=true']);
     await kubectl(cp, ['apply', '-f', '-'], key('paused', '\n  disabled: true'));
     const o = await settled('paused', 'KeyDisabled');
     expect(kstatusOf(o)).toEqual({ status: 'Current' });

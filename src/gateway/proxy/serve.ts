@@ -107,7 +107,7 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
       const bill = outcome.sent && outcome.failure !== 'overloaded' ? inputOnly(input.inputTokens, step.model) : undefined;
       await settle(deps, { input, step, admit: reservation.admit, shadow, sent: outcome.sent, ...(bill ? { bill } : {}) });
       if (bill !== undefined) input.onCharge?.({ model: step.model.id, inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos });
-      if (!step.model.failover.on.has(outcome.failure)) break plan;
+      if (!step.model.failover.retryOn.has(outcome.failure)) break plan;
     }
   }
   throw finalError(failures, input.candidates.length);

@@ -6,7 +6,6 @@
 import { ApiError, Errors } from '../errors.js';
 import { checkFields } from './body-fields.js';
 import { type MediaCounts, type MediaKind, textTokens } from './estimate.js';
-import type { UpstreamLimit } from './fit.js';
 
 /** The body as received; provider parameters are forwarded as they are. */
 export type ChatBody = Record<string, unknown>;
@@ -153,6 +152,12 @@ export function tooDeep(param: string | null): ApiError {
  * one output bound, the one reserved for (fit.ts): upstreams refuse max_tokens together with
  * max_completion_tokens.
  */
+/** max_tokens bounds the answer; max_completion_tokens bounds reasoning and answer together (OpenAI, Ark). */
+export interface UpstreamLimit {
+  readonly param: 'max_tokens' | 'max_completion_tokens';
+  readonly value: number;
+}
+
 export function upstreamBody(req: ChatRequest, opts: { upstreamModel: string; limit: UpstreamLimit }): ChatBody {
   const { fallback_models: _drop, max_tokens: _plain, max_completion_tokens: _completion, ...rest } = req.body;
   const body: ChatBody = { ...rest, model: opts.upstreamModel, [opts.limit.param]: opts.limit.value };

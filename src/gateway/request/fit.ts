@@ -6,7 +6,7 @@
 import type { CompiledModel } from '../../compile/types.js';
 import { ApiError, Errors } from '../errors.js';
 import { unknownParameter } from './body-fields.js';
-import type { ChatRequest } from './chat-request.js';
+import type { ChatRequest, UpstreamLimit } from './chat-request.js';
 
 export type Fit =
   | {
@@ -20,11 +20,7 @@ export type Fit =
     }
   | { readonly ok: false; readonly error: ApiError };
 
-/** max_tokens bounds the answer; max_completion_tokens bounds reasoning and answer together (OpenAI, Ark). */
-export interface UpstreamLimit {
-  readonly param: 'max_tokens' | 'max_completion_tokens';
-  readonly value: number;
-}
+export type { UpstreamLimit } from './chat-request.js';
 
 export function fitModel(req: ChatRequest, model: CompiledModel, inputTokens: number): Fit {
   const refused = capabilityMiss(req, model) ?? paramsMiss(req, model);
