@@ -73,8 +73,8 @@ export function crdOf(info: KindInfo): Record<string, unknown> {
               description: info.description,
               required: ['spec'],
               properties: {
-                apiVersion: { type: 'string' },
-                kind: { type: 'string' },
+                apiVersion: { type: 'string', description: `The versioned schema of this object: ${API_GROUP}/${API_VERSION}.` },
+                kind: { type: 'string', description: `The kind of this object: ${info.kind}.` },
                 metadata: { type: 'object' },
                 spec: withRules(info.specSchema, info.ruleSites),
                 status: info.statusSchema,

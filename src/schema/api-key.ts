@@ -82,20 +82,46 @@ export const KEY_HASH_PATTERN = '^sha256:[0-9a-f]{64}$';
 const credential: JsonSchema = {
   type: 'object',
   additionalProperties: false,
+  description:
+    'Where the key comes from: exactly one of generate, secretRef, hash or serviceAccount. ' +
+    'Clients send it as "Authorization: Bearer <key>"; the gateway stores and compares only its sha256.',
   properties: {
     generate: {
       type: 'object',
       additionalProperties: false,
-      properties: { secretName: { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } },
+      description: 'The operator generates a random key once and writes it to a Secret in this namespace (see status.secretName).',
+      properties: {
+        secretName: {
+          type: 'string',
+          maxLength: 253,
+          pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+          description: 'Name of the Secret the generated key is written to; default <apikey name>-key.',
+        },
+      },
     },
-    secretRef: secretKeyRef,
-    hash: { type: 'string', pattern: KEY_HASH_PATTERN, description: 'sha256:<hex> of the clear key.' },
+    secretRef: {
+      ...secretKeyRef,
+      description: 'A Secret key holding the clear key (filled by a secret manager, for example); the operator reads and hashes it.',
+    },
+    hash: {
+      type: 'string',
+      pattern: KEY_HASH_PATTERN,
+      description: 'sha256:<64 lowercase hex> of the clear key; safe to commit to Git, the clear key never reaches the cluster.',
+    },
     serviceAccount: {
       type: 'object',
       required: ['name'],
       additionalProperties: false,
       description: "A ServiceAccount in this namespace whose projected token (audience tokenhub) authenticates as this key.",
-      properties: { name: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } },
+      properties: {
+        name: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 253,
+          pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+          description: 'Name of the ServiceAccount, in the same namespace as this ApiKey.',
+        },
+      },
     },
   },
 };
@@ -104,19 +130,25 @@ export const apiKeySpecSchema: JsonSchema = {
   type: 'object',
   required: ['credential'],
   additionalProperties: false,
+  description: 'Who may call the gateway with this key, which models, and under which QuotaPolicies.',
   properties: {
-    displayName: { type: 'string', maxLength: 256 },
+    displayName: { type: 'string', maxLength: 256, description: 'Human-readable name, for people only (at most 256 characters).' },
     owner: { type: 'string', maxLength: 256, description: 'Team or person accountable for the key.' },
     credential,
     previousCredential: {
       type: 'object',
       required: ['notAfter'],
       additionalProperties: false,
-      description: 'The old key, accepted until notAfter (a rotation window without downtime).',
+      description:
+        'The old key, accepted beside credential until notAfter (a rotation window without downtime): exactly one of hash or secretRef.',
       properties: {
-        hash: { type: 'string', pattern: KEY_HASH_PATTERN },
-        secretRef: secretKeyRef,
-        notAfter: { type: 'string', format: 'date-time' },
+        hash: { type: 'string', pattern: KEY_HASH_PATTERN, description: 'sha256:<64 lowercase hex> of the old clear key.' },
+        secretRef: { ...secretKeyRef, description: 'A Secret key holding the old clear key.' },
+        notAfter: {
+          type: 'string',
+          format: 'date-time',
+          description: 'RFC 3339 time from which the old key is refused (401) and only credential is accepted.',
+        },
       },
     },
     allowedModels: {
@@ -131,32 +163,48 @@ export const apiKeySpecSchema: JsonSchema = {
       items: { type: 'string', minLength: 1, maxLength: 253 },
       description: 'QuotaPolicies in this namespace; the most restrictive limit wins.',
     },
-    disabled: { type: 'boolean', default: false },
-    expiresAt: { type: 'string', format: 'date-time' },
+    disabled: { type: 'boolean', default: false, description: 'true: the gateway refuses the key (401) without deleting it. Default false.' },
+    expiresAt: {
+      type: 'string',
+      format: 'date-time',
+      description: 'RFC 3339 time from which the gateway refuses the key (401); omitted means it never expires.',
+    },
   },
 };
 
 export const apiKeyStatusSchema: JsonSchema = {
   type: 'object',
+  description: 'Observed state, written by the operator; do not edit.',
   properties: {
     conditions: conditionsSchema,
-    observedGeneration: { type: 'integer', format: 'int64' },
-    ready: { type: 'string' },
-    keyPrefix: { type: 'string' },
-    previousKeyPrefix: { type: 'string' },
-    rotationDeadline: { type: 'string', format: 'date-time' },
-    secretName: { type: 'string' },
+    observedGeneration: { type: 'integer', format: 'int64', description: 'metadata.generation this status was computed from.' },
+    ready: { type: 'string', description: 'Ready condition status (True or False), for kubectl get.' },
+    keyPrefix: { type: 'string', description: "Short fingerprint of the key's hash, to tell keys apart; never the clear key." },
+    previousKeyPrefix: { type: 'string', description: 'Fingerprint of previousCredential while its rotation window is open.' },
+    rotationDeadline: {
+      type: 'string',
+      format: 'date-time',
+      description: 'previousCredential.notAfter while the rotation window is open: when the old key stops working.',
+    },
+    secretName: { type: 'string', description: 'The Secret holding the generated key (credential.generate only).' },
     usage: {
       type: 'object',
+      description: "This period's usage summed over models, and what is left of the key's budgets; refreshed by the operator.",
       properties: {
-        period: { type: 'string' },
-        requests: { type: 'integer', format: 'int64' },
-        inputTokens: { type: 'integer', format: 'int64' },
-        outputTokens: { type: 'integer', format: 'int64' },
-        cost: { type: 'string' },
-        remainingTokens: { type: 'string' },
-        remainingCost: { type: 'string' },
-        updatedAt: { type: 'string', format: 'date-time' },
+        period: { type: 'string', description: 'The reporting period, e.g. m2026-11 (a calendar month, UTC).' },
+        requests: { type: 'integer', format: 'int64', description: 'Requests charged in the period.' },
+        inputTokens: { type: 'integer', format: 'int64', description: 'Input (prompt) tokens charged in the period.' },
+        outputTokens: { type: 'integer', format: 'int64', description: 'Output (completion, including reasoning) tokens charged in the period.' },
+        cost: { type: 'string', description: "Cost charged in the period, a decimal in the models' pricing currency." },
+        remainingTokens: {
+          type: 'string',
+          description: 'Tokens left under the tightest token budget (day, month or total); omitted when unlimited.',
+        },
+        remainingCost: {
+          type: 'string',
+          description: 'Spend left under the tightest cost budget, a decimal in the pricing currency; omitted when unlimited.',
+        },
+        updatedAt: { type: 'string', format: 'date-time', description: 'When these figures last changed (RFC 3339, UTC).' },
       },
     },
   },

@@ -49,8 +49,19 @@ export const secretKeyRef: JsonSchema = {
   required: ['name', 'key'],
   additionalProperties: false,
   properties: {
-    name: { ...dnsLabel, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' },
-    key: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$' },
+    name: {
+      ...dnsLabel,
+      maxLength: 253,
+      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+      description: 'Name of the Secret, in the same namespace as this object (a DNS subdomain, at most 253 characters).',
+    },
+    key: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[-._a-zA-Z0-9]+$',
+      description: 'Key inside the Secret whose value is used (letters, digits, -, _ and .).',
+    },
   },
 };
 
@@ -116,16 +127,24 @@ export const conditionsSchema: JsonSchema = {
   type: 'array',
   'x-kubernetes-list-type': 'map',
   'x-kubernetes-list-map-keys': ['type'],
+  description:
+    'Conditions written by the operator, one per type. Ready=True: the current spec is valid and in force on the gateways; ' +
+    'Ready=False: it is rejected (reason and message say why) and status.lastGood, if any, is served instead.',
   items: {
     type: 'object',
     required: ['type', 'status', 'reason', 'message', 'lastTransitionTime'],
     properties: {
-      type: { type: 'string', maxLength: 316 },
-      status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
-      reason: { type: 'string', maxLength: 1024 },
-      message: { type: 'string', maxLength: 32768 },
-      observedGeneration: { type: 'integer', format: 'int64', minimum: 0 },
-      lastTransitionTime: { type: 'string', format: 'date-time' },
+      type: { type: 'string', maxLength: 316, description: 'Condition type, e.g. Ready; unique within the list.' },
+      status: { type: 'string', enum: ['True', 'False', 'Unknown'], description: 'True, False or Unknown.' },
+      reason: { type: 'string', maxLength: 1024, description: 'Machine-readable CamelCase reason for the last transition.' },
+      message: { type: 'string', maxLength: 32768, description: 'Human-readable detail: what is wrong and which field.' },
+      observedGeneration: {
+        type: 'integer',
+        format: 'int64',
+        minimum: 0,
+        description: 'metadata.generation the condition was computed from; older than metadata.generation means stale.',
+      },
+      lastTransitionTime: { type: 'string', format: 'date-time', description: 'When status last changed (RFC 3339, UTC).' },
     },
   },
 };

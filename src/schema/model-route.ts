@@ -125,6 +125,9 @@ const tokenLimits: JsonSchema = {
   type: 'object',
   required: ['contextWindow', 'maxInput', 'maxOutput'],
   additionalProperties: false,
+  description:
+    "The model's token limits: the gateway refuses (400) a request that exceeds them before it reaches an upstream, " +
+    'and reserves quota from them. maxInput and maxOutput must not exceed contextWindow.',
   properties: {
     contextWindow: { ...positiveInt, description: 'Input plus output tokens the model can hold.' },
     maxInput: { ...positiveInt, description: 'Largest prompt, in tokens.' },
@@ -147,6 +150,7 @@ const tokenLimits: JsonSchema = {
 const failover: JsonSchema = {
   type: 'object',
   additionalProperties: false,
+  description: 'When and how often a failed upstream attempt moves on to the next backend, then to fallbackModels.',
   properties: {
     // Not `on`: YAML 1.1 readers (kubectl, Helm) turn an unquoted `on` key into `true`.
     retryOn: {
@@ -169,8 +173,11 @@ const pricing: JsonSchema = {
   type: 'object',
   required: ['inputPerMillion', 'outputPerMillion'],
   additionalProperties: false,
+  description:
+    'Prices the gateway charges per request against cost budgets and reports in usage; decimal strings, at most 6 decimals. ' +
+    'Omitted: the model costs nothing.',
   properties: {
-    currency: { type: 'string', pattern: '^[A-Z]{3}$', default: 'USD' },
+    currency: { type: 'string', pattern: '^[A-Z]{3}$', default: 'USD', description: 'ISO 4217 code of the prices; default USD.' },
     inputPerMillion: { ...decimalString, description: 'Price of one million input tokens.' },
     outputPerMillion: { ...decimalString, description: 'Price of one million output tokens.' },
     cachedInputPerMillion: { ...decimalString, description: 'Price of one million cached input tokens.' },
@@ -182,7 +189,13 @@ const backend: JsonSchema = {
   required: ['name', 'baseURL'],
   additionalProperties: false,
   properties: {
-    name: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+    name: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 63,
+      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+      description: 'Backend name, unique within the route (a DNS label); used in metrics, logs and status.',
+    },
     baseURL: {
       type: 'string',
       maxLength: 2048,
@@ -191,7 +204,13 @@ const backend: JsonSchema = {
     },
     upstreamModel: { ...modelId, description: 'Model name sent upstream; defaults to spec.model.' },
     credentialSecretRef: { ...secretKeyRef, description: 'Secret key holding the upstream API key.' },
-    weight: { type: 'integer', minimum: 0, maximum: 1000, default: 100 },
+    weight: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 1000,
+      default: 100,
+      description: 'Share of traffic among backends of the same priority (0 to 1000, default 100); 0 takes none.',
+    },
     priority: {
       type: 'integer',
       minimum: 0,
@@ -199,7 +218,13 @@ const backend: JsonSchema = {
       default: 0,
       description: 'Lower is tried first; weight splits traffic within a priority.',
     },
-    timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 120 },
+    timeoutSeconds: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 3600,
+      default: 120,
+      description: 'Seconds to wait for the upstream response headers, and at most between two chunks of its body (1 to 3600, default 120); then a timeout failure.',
+    },
     connection: {
       type: 'object',
       additionalProperties: false,
@@ -218,21 +243,36 @@ export const modelRouteSpecSchema: JsonSchema = {
   type: 'object',
   required: ['model', 'capabilities', 'limits', 'backends'],
   additionalProperties: false,
+  description: 'A model clients can call: its id, limits, price, upstream backends and failover.',
   properties: {
     model: { ...modelId, description: 'Public model id clients send in "model".' },
-    aliases: { type: 'array', maxItems: 32, items: modelId, 'x-kubernetes-list-type': 'set' },
+    aliases: {
+      type: 'array',
+      maxItems: 32,
+      items: modelId,
+      'x-kubernetes-list-type': 'set',
+      description: 'Other model ids clients may send for this model (at most 32, none equal to model).',
+    },
     provider: {
       type: 'string',
       maxLength: 63,
       default: 'openai',
       description: 'Provider name reported as gen_ai.provider.name.',
     },
-    lifecycle: { type: 'string', enum: [...LIFECYCLES], default: 'latest' },
+    lifecycle: {
+      type: 'string',
+      enum: [...LIFECYCLES],
+      default: 'latest',
+      description: 'latest (default), legacy or deprecated; listed in /v1/models for clients to see.',
+    },
     capabilities: {
       type: 'array',
       minItems: 1,
       items: { type: 'string', enum: [...CAPABILITIES] },
       'x-kubernetes-list-type': 'set',
+      description:
+        'What the model can do (at least one): thinking, text, multimodal, tools, structuredOutput, visualGrounding, gui, code. ' +
+        'thinking makes the gateway reserve a reasoning allowance.',
     },
     limits: tokenLimits,
     rateLimits: { ...rateLimits, description: 'Model-wide limits across the whole fleet.' },
@@ -244,6 +284,7 @@ export const modelRouteSpecSchema: JsonSchema = {
       items: backend,
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
+      description: 'Upstreams serving this model (1 to 32, unique names): lowest priority first, weight splits traffic within a priority.',
     },
     fallbackModels: {
       type: 'array',
@@ -271,12 +312,13 @@ export const modelRouteSpecSchema: JsonSchema = {
 
 export const modelRouteStatusSchema: JsonSchema = {
   type: 'object',
+  description: 'Observed state, written by the operator; do not edit.',
   properties: {
     conditions: conditionsSchema,
-    observedGeneration: { type: 'integer', format: 'int64' },
-    model: { type: 'string' },
-    ready: { type: 'string' },
-    backends: { type: 'integer' },
+    observedGeneration: { type: 'integer', format: 'int64', description: 'metadata.generation this status was computed from.' },
+    model: { type: 'string', description: 'The public model id in force.' },
+    ready: { type: 'string', description: 'Ready condition status (True or False), for kubectl get.' },
+    backends: { type: 'integer', description: 'Number of backends in force.' },
   },
 };
 

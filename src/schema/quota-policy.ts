@@ -65,21 +65,27 @@ export interface QuotaPolicy {
   status?: QuotaPolicyStatus;
 }
 
-const tokenBudget: JsonSchema = {
+/** day, month and total of one budget, each described in its unit. */
+const periodBudget = (schema: JsonSchema, unit: string): JsonSchema => ({
   type: 'object',
   additionalProperties: false,
-  properties: { day: positiveInt, month: positiveInt, total: positiveInt },
-};
+  properties: {
+    day: { ...schema, description: `${unit} per key per calendar day (UTC); a request that does not fit is refused (429 insufficient_quota).` },
+    month: { ...schema, description: `${unit} per key per calendar month (UTC); a request that does not fit is refused (429 insufficient_quota).` },
+    total: {
+      ...schema,
+      description: `${unit} per key over its whole life, a credit that \`tokenhub usage recharge\` raises; never resets.`,
+    },
+  },
+});
 
-const costBudget: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { day: decimalString, month: decimalString, total: decimalString },
-};
+const tokenBudget = periodBudget(positiveInt, 'Input plus output tokens');
+const costBudget = periodBudget(decimalString, 'Spend, a decimal in the pricing currency,');
 
 export const quotaPolicySpecSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
+  description: 'Limits for the ApiKeys that name this policy: rates, budgets and concurrency. A key under several policies gets the strictest of each.',
   properties: {
     default: { type: 'boolean', default: false, description: 'Use for keys that name no policy.' },
     ceiling: {
@@ -104,14 +110,15 @@ export const quotaPolicySpecSchema: JsonSchema = {
         additionalProperties: false,
         properties: {
           model: modelPattern,
-          rpm: positiveInt,
-          tpm: positiveInt,
+          rpm: { ...positiveInt, description: 'Requests per minute of one key to this model.' },
+          tpm: { ...positiveInt, description: 'Tokens (input + output) per minute of one key to this model.' },
         },
       },
     },
     budgets: {
       type: 'object',
       additionalProperties: false,
+      description: 'Token and cost budgets per key, per period; the gateway reserves before it forwards and settles on the real usage.',
       properties: {
         tokens: { ...tokenBudget, description: 'Input plus output tokens per period (UTC).' },
         cost: { ...costBudget, description: 'Spend per period (UTC), in the pricing currency.' },
@@ -120,6 +127,7 @@ export const quotaPolicySpecSchema: JsonSchema = {
     concurrency: {
       type: 'object',
       additionalProperties: false,
+      description: 'How many requests of one key may be in flight at once.',
       properties: {
         maxInFlight: {
           type: 'integer',
@@ -134,10 +142,11 @@ export const quotaPolicySpecSchema: JsonSchema = {
 
 export const quotaPolicyStatusSchema: JsonSchema = {
   type: 'object',
+  description: 'Observed state, written by the operator; do not edit.',
   properties: {
     conditions: conditionsSchema,
-    observedGeneration: { type: 'integer', format: 'int64' },
-    ready: { type: 'string' },
+    observedGeneration: { type: 'integer', format: 'int64', description: 'metadata.generation this status was computed from.' },
+    ready: { type: 'string', description: 'Ready condition status (True or False), for kubectl get.' },
     keys: { type: 'integer', description: 'ApiKeys this policy applies to.' },
   },
 };
