@@ -24,6 +24,7 @@ export const INTEGRATION = [
   'test/limits/peek.test.ts',
   'test/limits/redis-auth.test.ts',
   'test/operator/conditions.test.ts',
+  'test/crds/explain.test.ts',
 ];
 export const SYSTEM = [
   'test/chart/**/*.test.ts',
