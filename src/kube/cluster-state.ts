@@ -17,6 +17,8 @@ export interface ClusterStateOptions {
   readonly log: FastifyBaseLogger;
   readonly onChange: () => void;
   readonly watchSeconds?: number;
+  /** No onChange for status-only updates (see InformerOptions.ignoreStatusOnly): the gateway's choice. */
+  readonly ignoreStatusOnly?: boolean;
 }
 
 export class ClusterState {
@@ -26,7 +28,10 @@ export class ClusterState {
   constructor(opts: ClusterStateOptions) {
     const scopes = opts.namespaces.length === 0 ? [undefined] : [...opts.namespaces];
     const make = (path: string): Informer =>
-      new Informer({ client: opts.client, path, log: opts.log, onChange: opts.onChange, ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}) });
+      new Informer({
+        client: opts.client, path, log: opts.log, onChange: opts.onChange, ignoreStatusOnly: opts.ignoreStatusOnly === true,
+        ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}),
+      });
     for (const namespace of scopes) {
       for (const kind of KIND_NAMES) this.objects.push(make(tokenhubPath(kind, namespace === undefined ? {} : { namespace })));
       this.secrets.push(make(secretsPath(namespace)));

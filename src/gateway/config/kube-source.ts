@@ -34,6 +34,8 @@ export class KubeConfigSource {
       namespaces: opts.namespaces,
       log: opts.log,
       onChange: () => this.schedule(),
+      // Status is the operator's output (conditions, usage every 30 s): nothing the gateway compiles.
+      ignoreStatusOnly: true,
       ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}),
     });
   }
