@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 export const PORTKEY_VERSION = '1.15.2';
-export const LITELLM_VERSION = '1.108.12';
+export const LITELLM_VERSION = '1.108.7';
 
 export function peersCache(): string {
   return process.env['TOKENHUB_PEERS_CACHE'] || join(homedir(), '.cache', 'tokenhub', 'peers');
@@ -42,7 +42,11 @@ export async function ensurePortkey(log: (m: string) => void): Promise<string> {
   return script;
 }
 
-/** LiteLLM's proxy in a virtualenv of its own; returns the `litellm` executable. */
+/**
+ * LiteLLM's proxy in a virtualenv of its own; returns the `litellm` executable. 1.108.7: the newest
+ * 1.108 whose [proxy] extra resolves on PyPI here (1.108.8 and later pin .postN builds of
+ * litellm-enterprise / litellm-proxy-extras that the index does not serve).
+ */
 export async function ensureLiteLLM(log: (m: string) => void): Promise<string> {
   const dir = join(peersCache(), `litellm-${LITELLM_VERSION}`);
   const bin = join(dir, 'bin', 'litellm');

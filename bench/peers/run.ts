@@ -12,7 +12,8 @@
  * targets (as in `npm run bench`), so a noisy minute hurts every row alike. Non-streaming chat.
  * Peers are installed on first use into ~/.cache/tokenhub/peers (see install.ts), pinned.
  * TokenHub runs with its full policy (auth, validation, routing, limits, accounting); Portkey
- * and LiteLLM run as their docs start them, no auth store, no database, no logging backend.
+ * and LiteLLM run as their docs start them, no database, no logging backend (LiteLLM with a
+ * master key, which it requires; Portkey has no auth of its own).
  *
  * Environment:
  *   PEERS_DURATION     seconds of load per target (20)     PEERS_SLICE        seconds per slice (5)
@@ -20,6 +21,7 @@
  *   PEERS_ONLY         comma list of targets (bare,tokenhub,portkey,litellm)
  * Prints a markdown table for the README. Always exits 0: it reports, it does not gate.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,9 +132,11 @@ async function startTargets(dir: string, mock: string): Promise<Target[]> {
     const bin = await ensureLiteLLM(log).catch((err: Error) => (log(`LiteLLM: install failed (${err.message})`), undefined));
     if (bin !== undefined) {
       writeFileSync(join(dir, 'litellm.yaml'), litellmConfig(mock));
+      // LiteLLM refuses to start without a master key (it would accept anyone); a fresh one per run.
+      const masterKey = `sk-${randomBytes(24).toString('hex')}`;
       await start('litellm', `LiteLLM proxy ${LITELLM_VERSION} (PyPI, 1 worker)`, async (port) => ({
-        proc: startProcess({ name: 'litellm', command: bin, args: ['--config', join(dir, 'litellm.yaml'), '--port', String(port), '--host', '127.0.0.1', '--num_workers', '1'], logFile: join(dir, 'litellm.log'), env: { ...process.env, LITELLM_TELEMETRY: 'False', LITELLM_LOG: 'ERROR' } }),
-        health: `${base(port)}/health/liveliness`, spec: chatSpec(base(port), { authorization: 'Bearer sk-anything' }),
+        proc: startProcess({ name: 'litellm', command: bin, args: ['--config', join(dir, 'litellm.yaml'), '--port', String(port), '--host', '127.0.0.1', '--num_workers', '1'], logFile: join(dir, 'litellm.log'), env: { ...process.env, LITELLM_MASTER_KEY: masterKey, LITELLM_TELEMETRY: 'False', LITELLM_LOG: 'ERROR' } }),
+        health: `${base(port)}/health/liveliness`, spec: chatSpec(base(port), { authorization: `Bearer ${masterKey}` }),
       }), 180_000);
     }
   }
