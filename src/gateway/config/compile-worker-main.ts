@@ -17,6 +17,9 @@ const KEYS_PER_CHUNK = 200;
 
 const port = parentPort;
 if (port === null) throw new Error('compile-worker-main runs as a worker thread');
+// The worker builds its own compiler: a Compiler passed to a config source does not cross the
+// thread. Any compiler setting the gateway has (e.g. tenancy) must be passed here through
+// workerData by CompileWorker, or the worker would compile without it.
 const compiler = createCompiler();
 let lastGood: LastGood = new Map();
 let objects: unknown[] = [];

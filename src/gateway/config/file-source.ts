@@ -27,7 +27,8 @@ export interface FileSourceOptions {
   readonly pollMs?: number;
   /**
    * Load and compile in a worker thread (default, unless `transform` is set: a function does not
-   * cross threads): the serving thread never waits for a compile.
+   * cross threads): the serving thread never waits for a compile. The worker makes its own
+   * compiler (createCompiler()); `compiler` serves only on the inline path.
    */
   readonly offThread?: boolean;
 }

@@ -22,7 +22,10 @@ export interface KubeSourceOptions {
   readonly clock?: () => number;
   readonly debounceMs?: number;
   readonly watchSeconds?: number;
-  /** Compile in a worker thread (default): the serving thread never waits for a compile. */
+  /**
+   * Compile in a worker thread (default): the serving thread never waits for a compile. The worker
+   * makes its own compiler (createCompiler()); `compiler` serves only when this is false.
+   */
   readonly offThread?: boolean;
 }
 
