@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ResourceValidator } from '../schema/validate.js';
-import { compareIdentity } from './identity.js';
+import { identityKey } from './identity.js';
 import { admit } from './objects.js';
 import { compileModels } from './models.js';
 import { indexPolicies } from './policies.js';
@@ -45,13 +45,15 @@ export function createCompiler(validator = new ResourceValidator(), tenancy: Ten
       ...policies.verdicts((p) => keys.policyUse.get(p) ?? 0),
       ...keys.verdicts,
     ];
-    verdicts.sort(byRef);
-    return { config: freezeConfig(models.models, keys.keys), verdicts };
+    return { config: freezeConfig(models.models, keys.keys), verdicts: sortByRef(verdicts) };
   };
 }
 
-function byRef(a: Verdict, b: Verdict): number {
-  return compareIdentity(a.ref, b.ref);
+/** Sorted by kind/namespace/name; each sort key built once, not twice per comparison (100k keys). */
+function sortByRef(verdicts: readonly Verdict[]): Verdict[] {
+  const keyed = verdicts.map((v) => ({ k: identityKey(v.ref), v }));
+  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  return keyed.map((e) => e.v);
 }
 
 function freezeConfig(models: Map<string, CompiledModel>, keys: Map<string, CompiledKey>): GatewayConfig {
@@ -62,7 +64,8 @@ function freezeConfig(models: Map<string, CompiledModel>, keys: Map<string, Comp
   return Object.freeze(config);
 }
 
-function deepFreeze(value: unknown): void {
+/** Freezes a compiled value and everything in it (a config that crossed a thread arrives unfrozen). */
+export function deepFreeze(value: unknown): void {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
   Object.freeze(value);
   // Sets and Maps stay mutable through their methods; compile never hands out writers to them.
@@ -72,11 +75,24 @@ function deepFreeze(value: unknown): void {
 /** A content hash: equal inputs give equal revisions, so a no-op reload is recognisable. */
 function revisionOf(models: Map<string, CompiledModel>, keys: Map<string, CompiledKey>, ids: readonly string[]): string {
   const hash = createHash('sha256');
-  const replacer = (_k: string, v: unknown): unknown =>
-    v instanceof Set ? [...v].sort() : v instanceof Map ? [...v.entries()].sort() : v;
   for (const id of ids) hash.update(JSON.stringify(models.get(id), replacer));
-  for (const k of [...keys.keys()].sort()) hash.update(JSON.stringify(keys.get(k), replacer));
+  // JSON.stringify with a replacer leaves V8's fast path; at 100k keys that was 15% of compile.
+  // A key's Sets and Maps are spelled out beside it instead, and only those keys that have any
+  // others (none today) go through the replacer.
+  for (const k of [...keys.keys()].sort()) hash.update(keyText(keys.get(k)));
   return hash.digest('hex').slice(0, 16);
+}
+
+const replacer = (_k: string, v: unknown): unknown =>
+  v instanceof Set ? [...v].sort() : v instanceof Map ? [...v.entries()].sort() : v;
+
+function keyText(key: CompiledKey | undefined): string {
+  if (key === undefined) return '';
+  const { allowedModels, limits, ...rest } = key;
+  const { perModel, ...plain } = limits;
+  const parts = [rest, plain, [...allowedModels].sort(), [...perModel.entries()].sort()];
+  const collections = (o: object): boolean => Object.values(o).some((v) => v instanceof Set || v instanceof Map);
+  return collections(rest) || collections(plain) ? JSON.stringify(parts, replacer) : JSON.stringify(parts);
 }
 
 /** The default compiler, for callers that compile once (CLI). Long-lived callers keep their own. */

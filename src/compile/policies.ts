@@ -77,12 +77,31 @@ function mergePeriods(a: PeriodLimits, b: PeriodLimits): PeriodLimits {
   return out;
 }
 
+/**
+ * Keys that name the same policies and may call the same models get the same limits: computed
+ * once per compile and shared (frozen), not rebuilt per key. At 100k keys the per-key objects were
+ * much of the garbage collector's work. Keyed by the first policy object, which lives one compile.
+ */
+const sharedLimits = new WeakMap<QuotaPolicy, Map<string, EffectiveLimits>>();
+
 /** The most restrictive of several policies, per limit, for the models a key may call. */
 export function effectiveLimits(
   policies: readonly QuotaPolicy[],
   models: readonly CompiledModel[],
   patterns: PatternIndex<CompiledModel> = new PatternIndex(models),
 ): EffectiveLimits {
+  const first = policies[0];
+  if (first === undefined) return computeLimits(policies, models, patterns);
+  const names = policies.map((p) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`).join('|');
+  const key = `${names}#${models.map((m) => [m.id, ...m.aliases].join(',')).join('|')}`;
+  let byKey = sharedLimits.get(first);
+  if (byKey === undefined) sharedLimits.set(first, (byKey = new Map<string, EffectiveLimits>()));
+  let limits = byKey.get(key);
+  if (limits === undefined) byKey.set(key, (limits = computeLimits(policies, models, patterns)));
+  return limits;
+}
+
+function computeLimits(policies: readonly QuotaPolicy[], models: readonly CompiledModel[], patterns: PatternIndex<CompiledModel>): EffectiveLimits {
   let key: RateLimitPair = {};
   let tokens: PeriodLimits = {};
   let costNanos: PeriodLimits = {};

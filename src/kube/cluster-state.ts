@@ -18,6 +18,8 @@ export interface ClusterStateOptions {
   readonly log: FastifyBaseLogger;
   readonly onChange: () => void;
   readonly watchSeconds?: number;
+  /** No onChange for status-only updates (see InformerOptions.ignoreStatusOnly): the gateway's choice. */
+  readonly ignoreStatusOnly?: boolean;
 }
 
 export class ClusterState {
@@ -28,7 +30,7 @@ export class ClusterState {
     const scopes = opts.namespaces.length === 0 ? [undefined] : [...opts.namespaces];
     const make = (path: string, labelSelector?: string): Informer =>
       new Informer({
-        client: opts.client, path, log: opts.log, onChange: opts.onChange,
+        client: opts.client, path, log: opts.log, onChange: opts.onChange, ignoreStatusOnly: opts.ignoreStatusOnly === true,
         ...(labelSelector === undefined ? {} : { labelSelector }),
         ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}),
       });

@@ -20,6 +20,12 @@ export interface InformerOptions {
   readonly relistMs?: number;
   /** Objects per list page (the list follows `continue` to the end); default 500. */
   readonly pageSize?: number;
+  /**
+   * Call `onChange` only when what a reader compiles changed: not for an update that touched
+   * only status (the operator's 30 s usage write-back, its conditions) or bookkeeping metadata
+   * (resourceVersion, managedFields). The cache still takes every version. Off: every event.
+   */
+  readonly ignoreStatusOnly?: boolean;
 }
 
 export class Informer<T extends KubeObject = KubeObject> {
@@ -82,6 +88,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       items.push(...page.items);
     } while (page.metadata.continue);
     const before = this.fingerprint();
+    const previous = new Map(this.items);
     this.items.clear();
     for (const item of items) this.items.set(keyOf(item), item);
     // Every page of one list is served at the first page's resourceVersion.
@@ -89,7 +96,18 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.lastRelist = Date.now();
     const first = !this.hasSynced;
     this.hasSynced = true;
-    if (first || before !== this.fingerprint()) this.opts.onChange();
+    const moved = this.opts.ignoreStatusOnly === true ? this.relevantlyChanged(previous) : before !== this.fingerprint();
+    if (first || moved) this.opts.onChange();
+  }
+
+  /** After a relist: whether any object came, went, or changed in more than its status. */
+  private relevantlyChanged(previous: ReadonlyMap<string, T>): boolean {
+    if (previous.size !== this.items.size) return true;
+    for (const [key, item] of this.items) {
+      const old = previous.get(key);
+      if (old === undefined || (old.metadata.resourceVersion !== item.metadata.resourceVersion && !sameButStatus(old, item))) return true;
+    }
+    return false;
   }
 
   private async watchOnce(): Promise<void> {
@@ -111,9 +129,12 @@ export class Informer<T extends KubeObject = KubeObject> {
     const rv = obj.metadata.resourceVersion;
     if (rv !== undefined) this.resourceVersion = rv;
     if (type === 'BOOKMARK') return;
-    if (type === 'DELETED') this.items.delete(keyOf(obj));
-    else this.items.set(keyOf(obj), obj);
-    this.opts.onChange();
+    const key = keyOf(obj);
+    const previous = this.items.get(key);
+    if (type === 'DELETED') this.items.delete(key);
+    else this.items.set(key, obj);
+    const statusOnly = type === 'MODIFIED' && previous !== undefined && this.opts.ignoreStatusOnly === true && sameButStatus(previous, obj);
+    if (!statusOnly) this.opts.onChange();
   }
 
   private fingerprint(): string {
@@ -129,6 +150,24 @@ export class Informer<T extends KubeObject = KubeObject> {
       }, { once: true });
     });
   }
+}
+
+/** What an object says apart from its status and the API server's bookkeeping. */
+function withoutStatus(o: KubeObject): string {
+  const { status, metadata, ...rest } = o as KubeObject & { status?: { lastGood?: unknown } };
+  const { resourceVersion: _rv, managedFields: _mf, ...meta } = metadata as KubeObject['metadata'] & { managedFields?: unknown };
+  // status.lastGood is config, not a report: the version every gateway holds back to (compile/last-good.ts).
+  return JSON.stringify([meta, rest, status?.lastGood ?? null]);
+}
+
+/**
+ * True when two versions differ at most in status and bookkeeping. A generation that moved means
+ * the spec did (for kinds that count generations); otherwise the rest is compared as JSON, where
+ * a different key order only costs a needless recompile, never a missed one.
+ */
+export function sameButStatus(a: KubeObject, b: KubeObject): boolean {
+  if (a.metadata.generation !== b.metadata.generation) return false;
+  return withoutStatus(a) === withoutStatus(b);
 }
 
 function keyOf(o: KubeObject): string {

@@ -44,7 +44,9 @@ function render(result: CompileResult): unknown {
       ...(k.expiresAt === undefined ? {} : { expiresAt: new Date(k.expiresAt).toISOString() }),
       allowedModels: [...k.allowedModels].sort(),
       policies: k.policies,
-      limits: { key: k.limits.key, perModel: Object.fromEntries(k.limits.perModel), budgets: k.limits.budgets },
+      // A copy per key: keys with the same policies and models share one limits object, which YAML
+      // would otherwise print as an anchor and aliases.
+      limits: structuredClone({ key: k.limits.key, perModel: Object.fromEntries(k.limits.perModel), budgets: k.limits.budgets }),
     }));
   return { verdicts, config: { models, aliases: [...config.models.keys()].filter((n) => !config.modelIds.includes(n)).sort(), keys } };
 }

@@ -11,6 +11,9 @@ import type { Compiler } from '../../compile/compile.js';
 import { listManifestFiles, loadManifests } from '../../manifests/load.js';
 import { type CheckLine, checkDocuments, formatCheckLine } from '../../manifests/check.js';
 import { isInForce } from '../../compile/reasons.js';
+import type { GatewayConfig } from '../../compile/types.js';
+import { CompileWorker } from './compile-worker.js';
+import type { Tenancy } from '../../compile/tenancy.js';
 import type { ConfigHolder } from './config-holder.js';
 
 export interface FileSourceOptions {
@@ -23,6 +26,14 @@ export interface FileSourceOptions {
   readonly transform?: (objects: unknown[]) => unknown[];
   readonly debounceMs?: number;
   readonly pollMs?: number;
+  /**
+   * Load and compile in a worker thread (default, unless `transform` is set: a function does not
+   * cross threads): the serving thread never waits for a compile. The worker makes its own
+   * compiler (createCompiler()); `compiler` serves only on the inline path.
+   */
+  readonly offThread?: boolean;
+  /** The compiler's tenancy settings, for the worker's own compiler (a Compiler cannot cross threads). */
+  readonly tenancy?: Tenancy;
 }
 
 
@@ -38,8 +49,11 @@ export class FileConfigSource {
   private debounce: NodeJS.Timeout | undefined;
   private signature = '';
   private reloading: Promise<unknown> = Promise.resolve();
+  private readonly worker: CompileWorker | undefined;
 
-  constructor(private readonly opts: FileSourceOptions) {}
+  constructor(private readonly opts: FileSourceOptions) {
+    this.worker = opts.offThread === false || opts.transform !== undefined ? undefined : new CompileWorker({ tenancy: opts.tenancy ?? {} });
+  }
 
   /** First load; throws when it is invalid (a gateway must not start on a broken config). */
   async start(): Promise<void> {
@@ -64,22 +78,38 @@ export class FileConfigSource {
     this.watchers = [];
     if (this.poller) clearInterval(this.poller);
     if (this.debounce) clearTimeout(this.debounce);
+    void this.worker?.close();
   }
 
   private async doReload(): Promise<ReloadResult> {
-    const { docs, problems } = await loadManifests(this.opts.paths);
     const now = new Date((this.opts.clock ?? Date.now)());
-    const report = checkDocuments(docs, problems, { now, compiler: this.opts.compiler, ...(this.opts.transform ? { transform: this.opts.transform } : {}) });
+    const { config, lines } = this.worker === undefined ? await this.compileHere(now) : await this.inWorker(this.worker, now);
     // A key's stated condition (expired, disabled) is not a mistake: it stays, and the rest applies.
-    const errors = report.lines.filter((l) => l.severity === 'error' && !isInForce(l.reason));
+    const errors = lines.filter((l) => l.severity === 'error' && !isInForce(l.reason));
     if (errors.length > 0) {
       for (const e of errors) this.opts.log.error({ problem: formatCheckLine(e) }, 'config change rejected; the last good config keeps serving');
       return { applied: false, errors };
     }
-    const { config } = report.compiled;
     const changed = this.opts.holder.swap(config);
     if (changed) this.opts.log.info({ revision: config.revision, models: config.modelIds.length, keys: config.keys.size }, 'config loaded');
     return { applied: changed, revision: config.revision, errors: [] };
+  }
+
+  private async compileHere(now: Date): Promise<{ config: GatewayConfig; lines: readonly CheckLine[] }> {
+    const { docs, problems } = await loadManifests(this.opts.paths);
+    const report = checkDocuments(docs, problems, { now, compiler: this.opts.compiler, ...(this.opts.transform ? { transform: this.opts.transform } : {}) });
+    return { config: report.compiled.config, lines: report.lines };
+  }
+
+  private async inWorker(worker: CompileWorker, now: Date): Promise<{ config: GatewayConfig; lines: readonly CheckLine[] }> {
+    try {
+      const result = await worker.compileFiles(this.opts.paths, now);
+      return { config: result.config, lines: result.errors };
+    } catch (err) {
+      // A lost worker must not lose the reload: this one compiles here, the next starts a new worker.
+      this.opts.log.warn({ err: { message: (err as Error).message } }, 'compile worker failed; compiling on the serving thread');
+      return this.compileHere(now);
+    }
   }
 
   private watchPath(path: string): void {

@@ -5,6 +5,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Compiler } from '../../compile/compile.js';
+import type { Tenancy } from '../../compile/tenancy.js';
 import type { KubeClient } from '../../kube/client.js';
 import type { ConfigHolder } from './config-holder.js';
 import { FileConfigSource, type FileSourceOptions } from './file-source.js';
@@ -25,6 +26,8 @@ export interface ConfigSource {
 export interface SourceContext {
   readonly holder: ConfigHolder;
   readonly compiler: Compiler;
+  /** The compiler's settings, for a source that compiles in a worker thread of its own. */
+  readonly tenancy: Tenancy;
   readonly log: FastifyBaseLogger;
 }
 

@@ -1,0 +1,92 @@
+/**
+ * The compile worker (a node:worker_threads thread; see compile-worker.ts for the protocol and
+ * why). It keeps what a compile needs between runs: the compiled validators and, for the cluster
+ * source, each object's last good version, so neither crosses the thread boundary again.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createCompiler } from '../../compile/compile.js';
+import { type LastGood, compileKeepingLastGood, withRecordedLastGood } from '../../compile/last-good.js';
+import type { Tenancy } from '../../compile/tenancy.js';
+import type { CompiledKey, GatewayConfig, SecretInput } from '../../compile/types.js';
+import { checkDocuments } from '../../manifests/check.js';
+import { readFile } from 'node:fs/promises';
+import { type LoadResult, listManifestFiles, parseManifestText } from '../../manifests/load.js';
+import type { ToMain, ToWorker } from './compile-worker.js';
+
+/** Keys per message back: small enough that taking one in never holds the serving thread long. */
+const KEYS_PER_CHUNK = 200;
+
+const port = parentPort;
+if (port === null) throw new Error('compile-worker-main runs as a worker thread');
+// The worker builds its own compiler: a Compiler passed to a config source does not cross the
+// thread, so its settings (tenancy: which namespaces publish models) come as workerData.
+const settings = (workerData ?? {}) as { tenancy?: Tenancy };
+const compiler = createCompiler(undefined, settings.tenancy ?? {});
+let lastGood: LastGood = new Map();
+let objects: unknown[] = [];
+let outgoing: { id: number; entries: [string, CompiledKey][]; at: number } | undefined;
+
+const send = (msg: ToMain): void => port.postMessage(msg);
+
+function offer(id: number, config: GatewayConfig, extra: { heldBack?: readonly string[]; errors?: unknown[] }): void {
+  const { keys, ...head } = config;
+  outgoing = { id, entries: [...keys.entries()], at: 0 };
+  send({ type: 'ready', id, head, keyCount: keys.size, heldBack: [...(extra.heldBack ?? [])], errors: extra.errors ?? [] });
+}
+
+function nextChunk(id: number): void {
+  if (outgoing?.id !== id) return;
+  const entries = outgoing.entries.slice(outgoing.at, outgoing.at + KEYS_PER_CHUNK);
+  outgoing.at += entries.length;
+  const last = outgoing.at >= outgoing.entries.length;
+  if (last) outgoing = undefined;
+  send({ type: 'keys', id, entries, last });
+}
+
+function compileCluster(id: number, secrets: readonly SecretInput[], now: number): void {
+  const input = { objects, secrets };
+  objects = [];
+  // The operator's record (status.lastGood) wins over this worker's memory, as on the inline path.
+  const result = compileKeepingLastGood(compiler, input, { now: new Date(now), lastGood: withRecordedLastGood(lastGood, input.objects) });
+  lastGood = result.lastGood;
+  offer(id, result.config, { heldBack: result.heldBack });
+}
+
+/** Each file's last text and parse: a change to one file re-parses that file, not 10k keys' worth. */
+const parsedFiles = new Map<string, { text: string; parsed: LoadResult }>();
+
+async function loadFiles(paths: readonly string[]): Promise<LoadResult> {
+  const { files, problems } = await listManifestFiles(paths);
+  const docs: LoadResult['docs'] = [];
+  const seen = new Set<string>();
+  for (const file of files) {
+    const text = await readFile(file, 'utf8');
+    let hit = parsedFiles.get(file);
+    if (hit?.text !== text) parsedFiles.set(file, (hit = { text, parsed: parseManifestText(file, text) }));
+    docs.push(...hit.parsed.docs);
+    problems.push(...hit.parsed.problems);
+    seen.add(file);
+  }
+  for (const file of parsedFiles.keys()) if (!seen.has(file)) parsedFiles.delete(file);
+  return { docs, problems };
+}
+
+async function compileFiles(id: number, paths: readonly string[], now: number): Promise<void> {
+  const { docs, problems } = await loadFiles(paths);
+  const report = checkDocuments(docs, problems, { now: new Date(now), compiler });
+  const errors = report.lines.filter((l) => l.severity === 'error');
+  offer(id, report.compiled.config, { errors });
+}
+
+port.on('message', (msg: ToWorker) => {
+  const run = async (): Promise<void> => {
+    if (msg.type === 'objects') objects.push(...msg.objects);
+    else if (msg.type === 'compile-cluster') compileCluster(msg.id, msg.secrets, msg.now);
+    else if (msg.type === 'compile-files') await compileFiles(msg.id, msg.paths, msg.now);
+    else if (msg.type === 'next') nextChunk(msg.id);
+  };
+  run().catch((err: unknown) => {
+    objects = [];
+    if ('id' in msg) send({ type: 'failed', id: msg.id, message: err instanceof Error ? err.message : String(err) });
+  });
+});
