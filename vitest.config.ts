@@ -25,6 +25,7 @@ export const INTEGRATION = [
   'test/limits/redis-auth.test.ts',
   'test/operator/conditions.test.ts',
   'test/crds/explain.test.ts',
+  'test/kube/status-only.test.ts',
 ];
 export const SYSTEM = [
   'test/chart/**/*.test.ts',
