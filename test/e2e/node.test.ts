@@ -160,8 +160,12 @@ describe('TokenHub on a real node', () => {
     await poll('the gateways to know e2e-usage', async () => ((await chatStatus(sdk)) === 200 ? true : undefined), 60_000, 250);
     const mock = `http://${await clusterIP(node, 'tokenhub-mock-upstream')}:8081`;
     const redisUrl = `redis://${await clusterIP(node, 'tokenhub-redis')}:6379`;
+    // The in-chart Redis requires a password (README "Security model"): the chart keeps it in a Secret.
+    const secret = JSON.parse(await k(node, ['-n', NAMESPACE, 'get', 'secret', `${RELEASE}-redis`, '-o', 'json'])) as { data: { password: string } };
+    const env = { ...process.env, TOKENHUB_REDIS_PASSWORD: Buffer.from(secret.data.password, 'base64').toString() };
     const usage = async (): Promise<{ requests: number; inputTokens: number; outputTokens: number }> => {
-      const res = await run(process.execPath, [join(ROOT, 'bin/tokenhub.js'), 'usage', '--redis', redisUrl, '--key', `${NAMESPACE}/e2e-usage`, '--json'], { timeoutMs: 30_000 });
+      const res = await run(process.execPath, [join(ROOT, 'bin/tokenhub.js'), 'usage', '--redis', redisUrl, '--key', `${NAMESPACE}/e2e-usage`, '--json'], { timeoutMs: 30_000, env });
+      expect(res.code, `tokenhub usage: ${res.stderr}`).toBe(0);
       const rows = (JSON.parse(res.stdout) as { rows: { requests: number; inputTokens: number; outputTokens: number }[] }).rows;
       return rows.reduce((a, r) => ({ requests: a.requests + r.requests, inputTokens: a.inputTokens + r.inputTokens, outputTokens: a.outputTokens + r.outputTokens }),
         { requests: 0, inputTokens: 0, outputTokens: 0 });
