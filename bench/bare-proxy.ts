@@ -83,7 +83,10 @@ async function main(): Promise<void> {
   const proxy = await startBareProxy({ upstream: values.upstream, port: Number(values.port ?? 0), ...(values.host ? { host: values.host } : {}) });
   process.stdout.write(`bare proxy listening on ${proxy.url} -> ${values.upstream}\n`);
   const stop = (): void => {
-    proxy.close().then(() => process.exit(0), () => process.exit(1));
+    proxy.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

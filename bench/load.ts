@@ -210,7 +210,14 @@ export async function probe(spec: LoadSpec): Promise<{ status: number; text: str
   const url = new URL(spec.url);
   const pool = new Pool(url.origin, { connections: 1 });
   try {
-    const res = await pool.request({ path: url.pathname + url.search, method: 'POST', headers: spec.headers, body: spec.body, headersTimeout: 10_000, bodyTimeout: 10_000 });
+    const res = await pool.request({
+      path: url.pathname + url.search,
+      method: 'POST',
+      headers: spec.headers,
+      body: spec.body,
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    });
     return { status: res.statusCode, text: await res.body.text() };
   } finally {
     await pool.close();

@@ -87,7 +87,10 @@ export class Accumulator {
     const pct = (v: number | undefined): number | undefined => (v === undefined ? undefined : (100 * v) / wall);
     const direct = this.pids.sut === undefined;
     const charged = direct ? this.mockMs : this.sutMs;
-    const other = this.machineMs === undefined || this.mockMs === undefined || this.sutMs === undefined ? undefined : this.machineMs - this.genMs - this.mockMs - this.sutMs;
+    const other =
+      this.machineMs === undefined || this.mockMs === undefined || this.sutMs === undefined
+        ? undefined
+        : this.machineMs - this.genMs - this.mockMs - this.sutMs;
     const cpu: CpuShare = {
       gen: (100 * this.genMs) / wall,
       ...(this.mockMs === undefined ? {} : { mock: pct(this.mockMs) }),
@@ -124,7 +127,8 @@ export async function waitForQuiet(mockPid: number | undefined, maxSeconds = set
 }
 
 export function checkProbe(name: string, stream: boolean, res: { status: number; text: string }): void {
-  const ok = res.status === 200 && (stream ? res.text.includes('data: [DONE]') && res.text.includes('chat.completion.chunk') : res.text.includes('"chat.completion"'));
+  const ok =
+    res.status === 200 && (stream ? res.text.includes('data: [DONE]') && res.text.includes('chat.completion.chunk') : res.text.includes('"chat.completion"'));
   if (!ok) throw new Error(`${name}: ${stream ? 'streaming' : 'non-streaming'} probe answered ${res.status}: ${res.text.slice(0, 300)}`);
 }
 
@@ -135,12 +139,18 @@ export interface Live {
 }
 
 export const PHASES: readonly { phase: Phase; label: string; stream: boolean; run(spec: LoadSpec, seconds: number, tally: Tally): Promise<unknown> }[] = [
-  { phase: 'max', label: 'max throughput', stream: false, run: (spec, seconds, tally) => runAutocannon(spec, { connections: settings.connections, seconds, leadInSeconds: settings.leadIn }, tally) },
+  {
+    phase: 'max',
+    label: 'max throughput',
+    stream: false,
+    run: (spec, seconds, tally) => runAutocannon(spec, { connections: settings.connections, seconds, leadInSeconds: settings.leadIn }, tally),
+  },
   {
     phase: 'rate',
     label: `${settings.rate} req/s, autocannon overallRate`,
     stream: false,
-    run: (spec, seconds, tally) => runAutocannon(spec, { connections: settings.connections, seconds, overallRate: settings.rate, leadInSeconds: settings.leadIn }, tally),
+    run: (spec, seconds, tally) =>
+      runAutocannon(spec, { connections: settings.connections, seconds, overallRate: settings.rate, leadInSeconds: settings.leadIn }, tally),
   },
   {
     phase: 'paced',

@@ -122,7 +122,11 @@ export function summarizeProfile(path: string, opts: { top?: number; root?: stri
     const f = frames.get(k) as CallFrame;
     return { name: f.functionName || '(anonymous)', where: whereOf(f, root), ms, percent: busy > 0 ? (100 * ms) / busy : 0 };
   };
-  const selfSpots = [...self].filter(([k]) => !IDLE.has(frames.get(k)?.functionName ?? '')).sort((a, b) => b[1] - a[1]).slice(0, top).map(spot);
+  const selfSpots = [...self]
+    .filter(([k]) => !IDLE.has(frames.get(k)?.functionName ?? ''))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(spot);
   const project = [...inclusive]
     .filter(([k]) => (frames.get(k)?.url ?? '').includes('/dist/src/'))
     .sort((a, b) => b[1] - a[1])

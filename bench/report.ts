@@ -57,7 +57,9 @@ export function report(rows: readonly Row[], notes: readonly string[]): string {
   lines.push('');
   lines.push('Non-streaming chat completion (max_tokens 16)');
   lines.push(`  ${''.padEnd(14)} ${'┌─ max throughput ──────────────────────────────────────┐'} ${`┌─ ${settings.rate} req/s ──────────────────────┐`}`);
-  lines.push(`  ${'target'.padEnd(14)} ${pad('req/s', 7)} ${pad('p50', 6)} ${pad('p99', 7)} ${pad('µs/req', 6)} ${pad('CPU% gen/mk/sut/oth', 19)} ${pad('ac p50', 6)} ${pad('ac p99', 7)} ${pad('pc p50', 6)} ${pad('pc p99', 7)} ${pad('oth%', 4)}`);
+  lines.push(
+    `  ${'target'.padEnd(14)} ${pad('req/s', 7)} ${pad('p50', 6)} ${pad('p99', 7)} ${pad('µs/req', 6)} ${pad('CPU% gen/mk/sut/oth', 19)} ${pad('ac p50', 6)} ${pad('ac p99', 7)} ${pad('pc p50', 6)} ${pad('pc p99', 7)} ${pad('oth%', 4)}`,
+  );
   for (const r of rows) {
     if (r.error !== undefined) {
       lines.push(`  ${r.name.padEnd(14)} FAILED: ${r.error.split('\n')[0]}`);
@@ -76,11 +78,15 @@ export function report(rows: readonly Row[], notes: readonly string[]): string {
   if (settings.stream) {
     lines.push('');
     lines.push('Streaming chat completion (stream: true, 16 tokens + usage chunk)');
-    lines.push(`  ${'target'.padEnd(14)} ${pad('req/s', 7)} ${pad('p50', 6)} ${pad('p99', 7)} ${pad('µs/req', 6)} ${pad('pc p50', 6)} ${pad('pc p99', 7)} ${pad('oth%', 4)}`);
+    lines.push(
+      `  ${'target'.padEnd(14)} ${pad('req/s', 7)} ${pad('p50', 6)} ${pad('p99', 7)} ${pad('µs/req', 6)} ${pad('pc p50', 6)} ${pad('pc p99', 7)} ${pad('oth%', 4)}`,
+    );
     for (const r of rows) {
       if (r.error !== undefined || r.streamMax === undefined) continue;
       const m = r.streamMax;
-      lines.push(`  ${r.name.padEnd(14)} ${pad(int(m.r.rps), 7)} ${pad(ms(m.r.p50), 6)} ${pad(ms(m.r.p99), 7)} ${pad(int(m.cpu.usPerReq), 6)} ${pad(ms(r.streamPaced?.r.p50), 6)} ${pad(ms(r.streamPaced?.r.p99), 7)} ${pad(int(r.streamPaced?.cpu.other), 4)}`);
+      lines.push(
+        `  ${r.name.padEnd(14)} ${pad(int(m.r.rps), 7)} ${pad(ms(m.r.p50), 6)} ${pad(ms(m.r.p99), 7)} ${pad(int(m.cpu.usPerReq), 6)} ${pad(ms(r.streamPaced?.r.p50), 6)} ${pad(ms(r.streamPaced?.r.p99), 7)} ${pad(int(r.streamPaced?.cpu.other), 4)}`,
+      );
     }
   }
 
@@ -116,10 +122,26 @@ export function report(rows: readonly Row[], notes: readonly string[]): string {
     const t = (label: string, value: string, target = '', v = ''): string => `    ${label.padEnd(40)} ${value.padStart(10)}   ${target.padEnd(14)} ${v}`;
     lines.push(`  ${gw.name}:`);
     const target = gw.name.includes('redis') ? TARGET_THROUGHPUT_RATIO_REDIS : TARGET_THROUGHPUT_RATIO;
-    lines.push(t('throughput / bare proxy', pct(tb), `target ≥ ${target * 100}%`, `${verdict(tb === undefined ? undefined : tb >= target)}  (${cpuRatio(bare)})`));
+    lines.push(
+      t('throughput / bare proxy', pct(tb), `target ≥ ${target * 100}%`, `${verdict(tb === undefined ? undefined : tb >= target)}  (${cpuRatio(bare)})`),
+    );
     lines.push(t('throughput / direct', pct(thr(direct, (r) => r.max))));
-    lines.push(t(`added p99 @${settings.rate}/s vs bare proxy, paced`, msSigned(pacedBare), `target < ${TARGET_ADDED_P99_MS} ms`, verdict(pacedBare === undefined ? undefined : pacedBare < TARGET_ADDED_P99_MS)));
-    lines.push(t(`added p99 @${settings.rate}/s vs bare proxy, autocannon`, msSigned(acBare), `target < ${TARGET_ADDED_P99_MS} ms`, `${verdict(acBare === undefined ? undefined : acBare < TARGET_ADDED_P99_MS)}  (bursty load, see bench/load.ts)`));
+    lines.push(
+      t(
+        `added p99 @${settings.rate}/s vs bare proxy, paced`,
+        msSigned(pacedBare),
+        `target < ${TARGET_ADDED_P99_MS} ms`,
+        verdict(pacedBare === undefined ? undefined : pacedBare < TARGET_ADDED_P99_MS),
+      ),
+    );
+    lines.push(
+      t(
+        `added p99 @${settings.rate}/s vs bare proxy, autocannon`,
+        msSigned(acBare),
+        `target < ${TARGET_ADDED_P99_MS} ms`,
+        `${verdict(acBare === undefined ? undefined : acBare < TARGET_ADDED_P99_MS)}  (bursty load, see bench/load.ts)`,
+      ),
+    );
     lines.push(t(`added p99 @${settings.rate}/s vs direct, paced`, msSigned(added(direct, (r) => r.paced))));
     lines.push(t(`added p99 @${settings.rate}/s vs direct, autocannon`, msSigned(added(direct, (r) => r.rate))));
     if (settings.stream) {

@@ -66,7 +66,12 @@ async function main(): Promise<void> {
   try {
     // Mock upstream, for the whole run.
     const mockPort = await freePort();
-    const mock = startProcess({ name: 'mock upstream', command: process.execPath, args: [CLI, 'mock-upstream', '--port', String(mockPort), '--host', '127.0.0.1'], logFile: join(dir, 'mock.log') });
+    const mock = startProcess({
+      name: 'mock upstream',
+      command: process.execPath,
+      args: [CLI, 'mock-upstream', '--port', String(mockPort), '--host', '127.0.0.1'],
+      logFile: join(dir, 'mock.log'),
+    });
     procs.push(mock);
     const mockBase = `http://127.0.0.1:${mockPort}`;
     await waitForHttp(mock, `${mockBase}/__mock/stats`);
@@ -81,13 +86,25 @@ async function main(): Promise<void> {
 
     const startGatewayProc = async (name: string, logName: string, extra: string[]): Promise<Running> => {
       const port = await freePort();
-      const nodeArgs = [...settings.gatewayNodeArgs, ...(settings.profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`, `--cpu-prof-name=${logName}.cpuprofile`] : [])];
+      const nodeArgs = [
+        ...settings.gatewayNodeArgs,
+        ...(settings.profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`, `--cpu-prof-name=${logName}.cpuprofile`] : []),
+      ];
       const proc = startProcess({
         name,
         command: process.execPath,
         args: [
-          ...nodeArgs, CLI, 'gateway', '--config', configDir, '--port', String(port), '--host', '127.0.0.1',
-          ...(settings.gatewayLogLevel === undefined ? [] : ['--log-level', settings.gatewayLogLevel]), ...extra,
+          ...nodeArgs,
+          CLI,
+          'gateway',
+          '--config',
+          configDir,
+          '--port',
+          String(port),
+          '--host',
+          '127.0.0.1',
+          ...(settings.gatewayLogLevel === undefined ? [] : ['--log-level', settings.gatewayLogLevel]),
+          ...extra,
         ],
         logFile: join(dir, `${logName}.log`),
         env: gatewayEnv,
@@ -108,7 +125,12 @@ async function main(): Promise<void> {
         name: 'bare proxy',
         start: async () => {
           const port = await freePort();
-          const proc = startProcess({ name: 'bare proxy', command: process.execPath, args: [BARE_PROXY, '--port', String(port), '--upstream', mockBase], logFile: join(dir, 'bare-proxy.log') });
+          const proc = startProcess({
+            name: 'bare proxy',
+            command: process.execPath,
+            args: [BARE_PROXY, '--port', String(port), '--upstream', mockBase],
+            logFile: join(dir, 'bare-proxy.log'),
+          });
           const url = `http://127.0.0.1:${port}`;
           await waitForHttp(proc, `${url}/healthz`);
           return { url, pids: proc.child.pid === undefined ? [] : [proc.child.pid], auth: false, stop: () => proc.stop() };
@@ -119,7 +141,8 @@ async function main(): Promise<void> {
 
     // The Redis row.
     const redisWanted = settings.store === 'redis' || (settings.store === 'auto' && (settings.redisUrl !== undefined || onPath('redis-server') !== undefined));
-    if (settings.store !== 'memory' && settings.store !== 'redis' && settings.store !== 'auto') throw new Error(`BENCH_STORE must be memory or redis, got '${settings.store}'`);
+    if (settings.store !== 'memory' && settings.store !== 'redis' && settings.store !== 'auto')
+      throw new Error(`BENCH_STORE must be memory or redis, got '${settings.store}'`);
     if (redisWanted) {
       targets.push({
         name: 'gateway+redis',
@@ -145,7 +168,9 @@ async function main(): Promise<void> {
           }
         },
       });
-      notes.push(`gateway+redis: ${settings.redisUrl !== undefined ? `Redis at TOKENHUB_REDIS_URL` : 'a local redis-server (no persistence), a 4th busy process on the same cores'}`);
+      notes.push(
+        `gateway+redis: ${settings.redisUrl !== undefined ? `Redis at TOKENHUB_REDIS_URL` : 'a local redis-server (no persistence), a 4th busy process on the same cores'}`,
+      );
     } else if (settings.store === 'auto') {
       notes.push('no gateway+redis row: redis-server is not on PATH and TOKENHUB_REDIS_URL is unset');
     }
@@ -160,7 +185,8 @@ async function main(): Promise<void> {
     const { live, failed } = await startAll(targets, mock.child.pid);
     for (const l of live) stops.push(() => l.sut.stop());
     const other = await waitForQuiet(mock.child.pid);
-    if (other !== undefined && other >= 25) notes.push(`other processes used ${other.toFixed(0)}% of a core when measuring began (waited ${settings.quietWait} s)`);
+    if (other !== undefined && other >= 25)
+      notes.push(`other processes used ${other.toFixed(0)}% of a core when measuring began (waited ${settings.quietWait} s)`);
     const measured = await measureAll(live);
     const rows = targets.map((t) => measured.find((r) => r.name === t.name) ?? failed.find((r) => r.name === t.name) ?? { name: t.name, error: 'not run' });
 

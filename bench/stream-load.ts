@@ -28,11 +28,19 @@ export interface LoadReport {
   readonly chunks: number;
 }
 
-async function one(spec: Spec, agent: Agent, out: { statuses: Record<string, number>; errors: Record<string, number>; ttfc: number[]; completed: number; chunks: number }): Promise<void> {
+async function one(
+  spec: Spec,
+  agent: Agent,
+  out: { statuses: Record<string, number>; errors: Record<string, number>; ttfc: number[]; completed: number; chunks: number },
+): Promise<void> {
   const t0 = performance.now();
   try {
     const res = await request(spec.url, {
-      method: 'POST', dispatcher: agent, body: spec.body, headersTimeout: 120_000, bodyTimeout: 120_000,
+      method: 'POST',
+      dispatcher: agent,
+      body: spec.body,
+      headersTimeout: 120_000,
+      bodyTimeout: 120_000,
       headers: { 'content-type': 'application/json', ...(spec.key === undefined ? {} : { authorization: `Bearer ${spec.key}` }) },
     });
     out.statuses[res.statusCode] = (out.statuses[res.statusCode] ?? 0) + 1;
@@ -68,8 +76,13 @@ async function main(): Promise<void> {
   }
   await Promise.all(all);
   const report: LoadReport = {
-    streams: spec.streams, completed: out.completed, statuses: out.statuses, errors: out.errors,
-    ttfcMs: out.ttfc.sort((a, b) => a - b), wallMs: performance.now() - t0, chunks: out.chunks,
+    streams: spec.streams,
+    completed: out.completed,
+    statuses: out.statuses,
+    errors: out.errors,
+    ttfcMs: out.ttfc.sort((a, b) => a - b),
+    wallMs: performance.now() - t0,
+    chunks: out.chunks,
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
   await agent.close();

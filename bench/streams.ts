@@ -124,12 +124,20 @@ const pct = (xs: readonly number[], p: number): number => xs[Math.min(xs.length 
 
 async function startRedis(dir: string): Promise<{ url: string; proc: Proc }> {
   const port = await freePort();
-  const proc = startProcess({ name: 'redis-server', command: 'redis-server', args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxclients', '1000'], logFile: join(dir, 'redis.log') });
+  const proc = startProcess({
+    name: 'redis-server',
+    command: 'redis-server',
+    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxclients', '1000'],
+    logFile: join(dir, 'redis.log'),
+  });
   const { Redis } = await import('ioredis');
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-    const ok = await client.connect().then(() => client.ping(), () => undefined);
+    const ok = await client.connect().then(
+      () => client.ping(),
+      () => undefined,
+    );
     client.disconnect();
     if (ok === 'PONG') return { url: `redis://127.0.0.1:${port}`, proc };
     await new Promise((r) => setTimeout(r, 50));
@@ -141,13 +149,26 @@ async function runRow(row: RowSpec, dir: string): Promise<string[]> {
   const procs: Proc[] = [];
   try {
     const mockPort = await freePort();
-    const mockCmd = nodeCommand([CLI, 'mock-upstream', '--port', String(mockPort), '--chunk-delay-ms', String(row.chunkDelayMs), '--completion-tokens', String(row.chunks)]);
+    const mockCmd = nodeCommand([
+      CLI,
+      'mock-upstream',
+      '--port',
+      String(mockPort),
+      '--chunk-delay-ms',
+      String(row.chunkDelayMs),
+      '--completion-tokens',
+      String(row.chunks),
+    ]);
     const mock = startProcess({ name: 'mock', ...mockCmd, logFile: join(dir, `${row.name}-mock.log`) });
     procs.push(mock);
     await waitForHttp(mock, `http://127.0.0.1:${mockPort}/__mock/stats`);
-    const bodyOf = (model: string): string => JSON.stringify({ model, stream: true, stream_options: { include_usage: true }, max_tokens: row.chunks, messages: [{ role: 'user', content: 'hi' }] });
+    const bodyOf = (model: string): string =>
+      JSON.stringify({ model, stream: true, stream_options: { include_usage: true }, max_tokens: row.chunks, messages: [{ role: 'user', content: 'hi' }] });
     const body = bodyOf(MODEL);
-    await fetch(`http://127.0.0.1:${mockPort}/__mock/behaviour/${WARM_MODEL}`, { method: 'PUT', body: JSON.stringify({ chunkDelayMs: 0, completionTokens: row.chunks }) });
+    await fetch(`http://127.0.0.1:${mockPort}/__mock/behaviour/${WARM_MODEL}`, {
+      method: 'PUT',
+      body: JSON.stringify({ chunkDelayMs: 0, completionTokens: row.chunks }),
+    });
     log(`${row.name}: warm-up, then ${row.streams} streams direct to the mock`);
     await runLoad({ url: `http://127.0.0.1:${mockPort}/v1/chat/completions`, streams: WARM_STREAMS, body: bodyOf(WARM_MODEL) });
     const direct = await runLoad({ url: `http://127.0.0.1:${mockPort}/v1/chat/completions`, streams: row.streams, body });
@@ -182,7 +203,8 @@ function report(row: RowSpec, direct: LoadReport, gw: LoadReport, m: { peak: num
   const allDone = gw.completed === row.streams;
   const checks: string[] = [`all completed ${allDone ? 'PASS' : 'MISS'}`];
   if (row.targetWallMs !== undefined) checks.push(`wall < ${row.targetWallMs / 1000} s ${gw.wallMs < row.targetWallMs ? 'PASS' : 'MISS'}`);
-  if (row.targetPeakRss !== undefined && m.peak !== undefined) checks.push(`peak RSS < ${row.targetPeakRss / GIB} GiB ${m.peak < row.targetPeakRss ? 'PASS' : 'MISS'}`);
+  if (row.targetPeakRss !== undefined && m.peak !== undefined)
+    checks.push(`peak RSS < ${row.targetPeakRss / GIB} GiB ${m.peak < row.targetPeakRss ? 'PASS' : 'MISS'}`);
   const f = (n: number): string => n.toFixed(1);
   return [
     `${row.name}: ${row.streams} streams × ${row.chunks} chunks at ${row.chunkDelayMs} ms${row.redis ? ', Redis limits on' : ', memory store'}`,
@@ -194,7 +216,10 @@ function report(row: RowSpec, direct: LoadReport, gw: LoadReport, m: { peak: num
 }
 
 async function main(): Promise<void> {
-  const names = (process.env['BENCH_STREAM_ROWS'] ?? '2k').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = (process.env['BENCH_STREAM_ROWS'] ?? '2k')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const dir = mkdtempSync(join(tmpdir(), 'tokenhub-bench-streams-'));
   const lines: string[] = [];
   try {

@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 const SRC = join(import.meta.dirname, '..', 'src');
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** Relative imports (static, type-only, re-exports and dynamic), as src-relative .ts paths. */
@@ -51,7 +53,9 @@ describe('module graph', () => {
   });
 
   it('keeps the operator free of gateway code', () => {
-    const leaks = [...graph].filter(([f]) => f.startsWith('operator/')).flatMap(([f, deps]) => deps.filter((d) => d.startsWith('gateway/')).map((d) => `${f} -> ${d}`));
+    const leaks = [...graph]
+      .filter(([f]) => f.startsWith('operator/'))
+      .flatMap(([f, deps]) => deps.filter((d) => d.startsWith('gateway/')).map((d) => `${f} -> ${d}`));
     expect(leaks).toEqual([]);
   });
 });

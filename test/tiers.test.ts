@@ -20,7 +20,15 @@ const inList = (file: string, list: readonly string[]): boolean =>
   list.some((p) => (p.endsWith('/**/*.test.ts') ? file.startsWith(p.slice(0, -'**/*.test.ts'.length)) : file === p));
 
 /** What marks a test file as I/O: the helpers and modules that start servers or processes. */
-const IO_MARKERS = [/support\/redis-server/, /support\/control-plane/, /support\/kube\.js/, /operator\/support\.js/, /support\/gateway-process/, /node:child_process/, /\bdist\//];
+const IO_MARKERS = [
+  /support\/redis-server/,
+  /support\/control-plane/,
+  /support\/kube\.js/,
+  /operator\/support\.js/,
+  /support\/gateway-process/,
+  /node:child_process/,
+  /\bdist\//,
+];
 
 describe('test tiers', () => {
   const files = testFiles(join(ROOT, 'test'));

@@ -36,7 +36,10 @@ export async function ensurePortkey(log: (m: string) => void): Promise<string> {
   log(`installing @portkey-ai/gateway@${PORTKEY_VERSION} into ${dir}`);
   if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{"name":"peers-portkey","private":true}\n');
   // --ignore-scripts: nothing of a benchmark peer runs at install time.
-  await run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', `@portkey-ai/gateway@${PORTKEY_VERSION}`], { cwd: dir, logFile: join(dir, 'install.log') });
+  await run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', `@portkey-ai/gateway@${PORTKEY_VERSION}`], {
+    cwd: dir,
+    logFile: join(dir, 'install.log'),
+  });
   if (!existsSync(script)) throw new Error(`Portkey installed but ${script} is missing`);
   writeFileSync(join(dir, '.installed'), `${PORTKEY_VERSION}\n`);
   return script;

@@ -44,7 +44,10 @@ const settings = {
   slice: num('PEERS_SLICE', 5),
   warmup: num('PEERS_WARMUP', 3),
   connections: Math.round(num('PEERS_CONNECTIONS', 50)),
-  only: (process.env['PEERS_ONLY'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''),
+  only: (process.env['PEERS_ONLY'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== ''),
 };
 const log = (m: string): void => void process.stderr.write(`[bench:peers] ${m}\n`);
 
@@ -64,17 +67,42 @@ const chatSpec = (base: string, headers: Record<string, string>): LoadSpec => ({
 function tokenhubManifests(mock: string): string {
   const huge = { rpm: 1_000_000_000, tpm: 1_000_000_000_000 };
   return [
-    { apiVersion: 'tokenhub.io/v1alpha1', kind: 'ModelRoute', metadata: { name: MODEL }, spec: {
-      model: MODEL, capabilities: ['text'], limits: { contextWindow: 8192, maxInput: 8192, maxOutput: 1024 },
-      backends: [{ name: 'main', baseURL: `${mock}/v1`, timeoutSeconds: 10 }], rateLimits: huge, pricing: { inputPerMillion: '0.30', outputPerMillion: '0.60' },
-    } },
-    { apiVersion: 'tokenhub.io/v1alpha1', kind: 'QuotaPolicy', metadata: { name: 'bench-policy' }, spec: {
-      rateLimits: huge, modelRateLimits: [{ model: MODEL, ...huge }], budgets: { tokens: { day: 1_000_000_000_000_000 } },
-    } },
-    { apiVersion: 'tokenhub.io/v1alpha1', kind: 'ApiKey', metadata: { name: 'bench-key' }, spec: {
-      credential: { hash: hashKey(API_KEY) }, allowedModels: [MODEL], quotaPolicies: ['bench-policy'],
-    } },
-  ].map((d) => `---\n${JSON.stringify(d)}\n`).join('');
+    {
+      apiVersion: 'tokenhub.io/v1alpha1',
+      kind: 'ModelRoute',
+      metadata: { name: MODEL },
+      spec: {
+        model: MODEL,
+        capabilities: ['text'],
+        limits: { contextWindow: 8192, maxInput: 8192, maxOutput: 1024 },
+        backends: [{ name: 'main', baseURL: `${mock}/v1`, timeoutSeconds: 10 }],
+        rateLimits: huge,
+        pricing: { inputPerMillion: '0.30', outputPerMillion: '0.60' },
+      },
+    },
+    {
+      apiVersion: 'tokenhub.io/v1alpha1',
+      kind: 'QuotaPolicy',
+      metadata: { name: 'bench-policy' },
+      spec: {
+        rateLimits: huge,
+        modelRateLimits: [{ model: MODEL, ...huge }],
+        budgets: { tokens: { day: 1_000_000_000_000_000 } },
+      },
+    },
+    {
+      apiVersion: 'tokenhub.io/v1alpha1',
+      kind: 'ApiKey',
+      metadata: { name: 'bench-key' },
+      spec: {
+        credential: { hash: hashKey(API_KEY) },
+        allowedModels: [MODEL],
+        quotaPolicies: ['bench-policy'],
+      },
+    },
+  ]
+    .map((d) => `---\n${JSON.stringify(d)}\n`)
+    .join('');
 }
 
 function litellmConfig(mock: string): string {
@@ -93,7 +121,12 @@ async function startTargets(dir: string, mock: string): Promise<Target[]> {
   const root = repoRoot();
   const want = (id: string): boolean => settings.only.length === 0 || settings.only.includes(id);
   const out: Target[] = [];
-  const start = async (id: string, label: string, make: (port: number) => Promise<{ proc: Proc; health: string; spec: LoadSpec }>, timeoutMs = 30_000): Promise<void> => {
+  const start = async (
+    id: string,
+    label: string,
+    make: (port: number) => Promise<{ proc: Proc; health: string; spec: LoadSpec }>,
+    timeoutMs = 30_000,
+  ): Promise<void> => {
     if (!want(id)) return;
     const port = await freePort();
     try {
@@ -108,21 +141,40 @@ async function startTargets(dir: string, mock: string): Promise<Target[]> {
   };
   const base = (port: number): string => `http://127.0.0.1:${port}`;
   await start('bare', 'bare undici pass-through', async (port) => ({
-    proc: startProcess({ name: 'bare proxy', command: process.execPath, args: [join(root, 'dist', 'bench', 'bare-proxy.js'), '--port', String(port), '--upstream', mock], logFile: join(dir, 'bare.log') }),
-    health: `${base(port)}/healthz`, spec: chatSpec(base(port), {}),
+    proc: startProcess({
+      name: 'bare proxy',
+      command: process.execPath,
+      args: [join(root, 'dist', 'bench', 'bare-proxy.js'), '--port', String(port), '--upstream', mock],
+      logFile: join(dir, 'bare.log'),
+    }),
+    health: `${base(port)}/healthz`,
+    spec: chatSpec(base(port), {}),
   }));
   writeFileSync(join(dir, 'tokenhub.yaml'), tokenhubManifests(mock));
   const env = { ...process.env };
   delete env['TOKENHUB_REDIS_URL'];
   await start('tokenhub', 'TokenHub, memory limits', async (port) => ({
-    proc: startProcess({ name: 'tokenhub', command: process.execPath, args: [join(root, 'bin', 'tokenhub.js'), 'gateway', '--config', join(dir, 'tokenhub.yaml'), '--port', String(port), '--host', '127.0.0.1'], logFile: join(dir, 'tokenhub.log'), env }),
-    health: `${base(port)}/readyz`, spec: chatSpec(base(port), { authorization: `Bearer ${API_KEY}` }),
+    proc: startProcess({
+      name: 'tokenhub',
+      command: process.execPath,
+      args: [join(root, 'bin', 'tokenhub.js'), 'gateway', '--config', join(dir, 'tokenhub.yaml'), '--port', String(port), '--host', '127.0.0.1'],
+      logFile: join(dir, 'tokenhub.log'),
+      env,
+    }),
+    health: `${base(port)}/readyz`,
+    spec: chatSpec(base(port), { authorization: `Bearer ${API_KEY}` }),
   }));
   if (want('portkey')) {
     const script = await ensurePortkey(log).catch((err: Error) => (log(`Portkey: install failed (${err.message})`), undefined));
     if (script !== undefined) {
       await start('portkey', `Portkey gateway ${PORTKEY_VERSION} (npm)`, async (port) => ({
-        proc: startProcess({ name: 'portkey', command: process.execPath, args: [script, `--port=${port}`, '--headless'], logFile: join(dir, 'portkey.log'), env: { ...process.env, NODE_ENV: 'production' } }),
+        proc: startProcess({
+          name: 'portkey',
+          command: process.execPath,
+          args: [script, `--port=${port}`, '--headless'],
+          logFile: join(dir, 'portkey.log'),
+          env: { ...process.env, NODE_ENV: 'production' },
+        }),
         health: `${base(port)}/`,
         spec: chatSpec(base(port), { authorization: 'Bearer sk-mock-not-a-secret', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mock}/v1` }),
       }));
@@ -134,10 +186,22 @@ async function startTargets(dir: string, mock: string): Promise<Target[]> {
       writeFileSync(join(dir, 'litellm.yaml'), litellmConfig(mock));
       // LiteLLM refuses to start without a master key (it would accept anyone); a fresh one per run.
       const masterKey = `sk-${randomBytes(24).toString('hex')}`;
-      await start('litellm', `LiteLLM proxy ${LITELLM_VERSION} (PyPI, 1 worker)`, async (port) => ({
-        proc: startProcess({ name: 'litellm', command: bin, args: ['--config', join(dir, 'litellm.yaml'), '--port', String(port), '--host', '127.0.0.1', '--num_workers', '1'], logFile: join(dir, 'litellm.log'), env: { ...process.env, LITELLM_MASTER_KEY: masterKey, LITELLM_TELEMETRY: 'False', LITELLM_LOG: 'ERROR' } }),
-        health: `${base(port)}/health/liveliness`, spec: chatSpec(base(port), { authorization: `Bearer ${masterKey}` }),
-      }), 180_000);
+      await start(
+        'litellm',
+        `LiteLLM proxy ${LITELLM_VERSION} (PyPI, 1 worker)`,
+        async (port) => ({
+          proc: startProcess({
+            name: 'litellm',
+            command: bin,
+            args: ['--config', join(dir, 'litellm.yaml'), '--port', String(port), '--host', '127.0.0.1', '--num_workers', '1'],
+            logFile: join(dir, 'litellm.log'),
+            env: { ...process.env, LITELLM_MASTER_KEY: masterKey, LITELLM_TELEMETRY: 'False', LITELLM_LOG: 'ERROR' },
+          }),
+          health: `${base(port)}/health/liveliness`,
+          spec: chatSpec(base(port), { authorization: `Bearer ${masterKey}` }),
+        }),
+        180_000,
+      );
     }
   }
   return out;
@@ -171,10 +235,7 @@ async function measure(targets: readonly Target[]): Promise<Measured[]> {
 
 function table(rows: readonly Measured[]): string {
   const bare = rows.find((r) => r.target.id === 'bare')?.tally.result().rps;
-  const lines = [
-    `| system | req/s | share of the bare pass-through | p50 ms | p99 ms | CPU µs/req | errors |`,
-    '|---|---|---|---|---|---|---|',
-  ];
+  const lines = [`| system | req/s | share of the bare pass-through | p50 ms | p99 ms | CPU µs/req | errors |`, '|---|---|---|---|---|---|---|'];
   for (const { target, tally, cpuMs } of rows) {
     const r = tally.result();
     const share = bare === undefined || bare === 0 ? '-' : `${((100 * r.rps) / bare).toFixed(r.rps / bare < 0.1 ? 1 : 0)}%`;
@@ -183,7 +244,10 @@ function table(rows: readonly Measured[]): string {
     lines.push(`| ${target.label} | ${Math.round(r.rps).toLocaleString('en-US')} | ${share} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${us} | ${errors} |`);
   }
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  lines.push('', `${cpus().length} cores (${cpu}), Node ${process.version}; autocannon ${settings.connections} connections, ${settings.seconds} s per system in ${settings.slice} s slices, non-streaming chat on the project's mock upstream; \`npm run bench:peers\`.`);
+  lines.push(
+    '',
+    `${cpus().length} cores (${cpu}), Node ${process.version}; autocannon ${settings.connections} connections, ${settings.seconds} s per system in ${settings.slice} s slices, non-streaming chat on the project's mock upstream; \`npm run bench:peers\`.`,
+  );
   return lines.join('\n');
 }
 
@@ -193,7 +257,12 @@ async function main(): Promise<void> {
   const procs: Proc[] = [];
   try {
     const mockPort = await freePort();
-    const mock = startProcess({ name: 'mock upstream', command: process.execPath, args: [join(root, 'bin', 'tokenhub.js'), 'mock-upstream', '--port', String(mockPort), '--host', '127.0.0.1'], logFile: join(dir, 'mock.log') });
+    const mock = startProcess({
+      name: 'mock upstream',
+      command: process.execPath,
+      args: [join(root, 'bin', 'tokenhub.js'), 'mock-upstream', '--port', String(mockPort), '--host', '127.0.0.1'],
+      logFile: join(dir, 'mock.log'),
+    });
     procs.push(mock);
     const mockBase = `http://127.0.0.1:${mockPort}`;
     await waitForHttp(mock, `${mockBase}/__mock/stats`);

@@ -34,6 +34,9 @@ export function formatNanos(nanos: number): string {
   const sign = nanos < 0 ? '-' : '';
   const abs = Math.abs(Math.round(nanos));
   const whole = Math.floor(abs / 1e9);
-  const frac = String(abs % 1e9).padStart(9, '0').replace(/0+$/, '').padEnd(2, '0');
+  const frac = String(abs % 1e9)
+    .padStart(9, '0')
+    .replace(/0+$/, '')
+    .padEnd(2, '0');
   return `${sign}${whole}.${frac}`;
 }

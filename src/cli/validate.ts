@@ -21,7 +21,10 @@ export async function validateCommand(args: string[]): Promise<number> {
     const paths = [...(values.filename ?? []), ...positionals];
     if (paths.length === 0) throw new UsageError('give at least one file or directory with -f');
     const { docs, problems } = await loadManifests(paths);
-    const platformNamespaces = (values['platform-namespace'] ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+    const platformNamespaces = (values['platform-namespace'] ?? [])
+      .flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     const compiler = createCompiler(undefined, { platformNamespaces });
     const report = checkDocuments(docs, problems, { now: new Date(), defaultNamespace: values.namespace ?? 'default', compiler });
     for (const line of report.lines) {

@@ -83,8 +83,7 @@ function revisionOf(models: Map<string, CompiledModel>, keys: Map<string, Compil
   return hash.digest('hex').slice(0, 16);
 }
 
-const replacer = (_k: string, v: unknown): unknown =>
-  v instanceof Set ? [...v].sort() : v instanceof Map ? [...v.entries()].sort() : v;
+const replacer = (_k: string, v: unknown): unknown => (v instanceof Set ? [...v].sort() : v instanceof Map ? [...v.entries()].sort() : v);
 
 function keyText(key: CompiledKey | undefined): string {
   if (key === undefined) return '';

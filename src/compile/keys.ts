@@ -64,9 +64,11 @@ export function compileKeys(
       continue;
     }
     keys.set(key.hash, key);
-    if (previous !== undefined) keys.set(previous.hash, { ...key, hash: previous.hash, fingerprint: keyFingerprint(previous.hash), credentialNotAfter: previous.notAfter });
+    if (previous !== undefined)
+      keys.set(previous.hash, { ...key, hash: previous.hash, fingerprint: keyFingerprint(previous.hash), credentialNotAfter: previous.notAfter });
     for (const p of policies) policyUse.set(p, (policyUse.get(p) ?? 0) + 1);
-    const rotation = previous === undefined ? {} : { previousKeyPrefix: keyFingerprint(previous.hash), rotationDeadline: new Date(previous.notAfter).toISOString() };
+    const rotation =
+      previous === undefined ? {} : { previousKeyPrefix: keyFingerprint(previous.hash), rotationDeadline: new Date(previous.notAfter).toISOString() };
     verdicts.push(verdictOf(apiKey, { ...stateOf(key, ctx.now), status: { keyPrefix: key.fingerprint, ...rotation } }));
   }
   return { keys, verdicts, policyUse };
@@ -85,7 +87,10 @@ function stateOf(key: CompiledKey, now: Date): { ready: boolean; reason: ReasonC
 
 type Previous = { hash: string; notAfter: number };
 
-function compileKey(apiKey: ApiKey, ctx: KeyContext & { patterns: PatternIndex<CompiledModel> }): { key: CompiledKey; policies: QuotaPolicy[]; previous?: Previous } | Rejection {
+function compileKey(
+  apiKey: ApiKey,
+  ctx: KeyContext & { patterns: PatternIndex<CompiledModel> },
+): { key: CompiledKey; policies: QuotaPolicy[]; previous?: Previous } | Rejection {
   const namespace = apiKey.metadata.namespace ?? 'default';
   const hash = resolveHash(apiKey, namespace, ctx.secrets);
   if (typeof hash !== 'string') return hash;
@@ -111,7 +116,11 @@ function compileKey(apiKey: ApiKey, ctx: KeyContext & { patterns: PatternIndex<C
     disabled: apiKey.spec.disabled === true,
     ...(expiresAt === undefined ? {} : { expiresAt }),
     policies: policies.map((p) => (own.includes(p) ? p.metadata.name : `${p.metadata.namespace ?? 'default'}/${p.metadata.name} (ceiling)`)),
-    limits: effectiveLimits(policies.filter((p) => p.spec.mode !== 'Shadow'), allowed, ctx.patterns),
+    limits: effectiveLimits(
+      policies.filter((p) => p.spec.mode !== 'Shadow'),
+      allowed,
+      ctx.patterns,
+    ),
     ...(shadow.length === 0 ? {} : { shadow: { policies: shadow.map((p) => p.metadata.name), limits: effectiveLimits(shadow, allowed, ctx.patterns) } }),
   };
   const previous = previousCredential(apiKey, namespace, ctx);

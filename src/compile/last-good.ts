@@ -15,13 +15,10 @@ export type LastGood = ReadonlyMap<string, unknown>;
 const refKeyOf = objectKeyOf;
 const verdictKey = (v: Verdict): string => identityKey(v.ref);
 
-
 /** JSON with object keys sorted, so that the same content always reads the same. */
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
   );
 }
 

@@ -7,10 +7,7 @@ import type { CompiledBackend, CompiledModel, SecretInput, Verdict } from './typ
 
 type Rejection = { reason: ReasonCode; message: string };
 
-export function compileModels(
-  routes: readonly ModelRoute[],
-  secrets: readonly SecretInput[],
-): { models: Map<string, CompiledModel>; verdicts: Verdict[] } {
+export function compileModels(routes: readonly ModelRoute[], secrets: readonly SecretInput[]): { models: Map<string, CompiledModel>; verdicts: Verdict[] } {
   const verdicts: Verdict[] = [];
   const claimed = new Map<string, ModelRoute>();
   const candidates = new Map<ModelRoute, Omit<CompiledModel, 'fallbackChain'>>();
@@ -145,7 +142,7 @@ function resolveFallbacks(candidates: Map<ModelRoute, Omit<CompiledModel, 'fallb
       rejected.set(route, { reason: Reason.FallbackLoop, message });
     }
   }
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     const byName = nameIndex(candidates, rejected);
     for (const route of candidates.keys()) {
@@ -163,10 +160,7 @@ function resolveFallbacks(candidates: Map<ModelRoute, Omit<CompiledModel, 'fallb
   return { chains, rejected };
 }
 
-function nameIndex(
-  candidates: Map<ModelRoute, Omit<CompiledModel, 'fallbackChain'>>,
-  rejected: Map<ModelRoute, Rejection>,
-): Map<string, ModelRoute> {
+function nameIndex(candidates: Map<ModelRoute, Omit<CompiledModel, 'fallbackChain'>>, rejected: Map<ModelRoute, Rejection>): Map<string, ModelRoute> {
   const index = new Map<string, ModelRoute>();
   for (const [route, model] of candidates) {
     if (rejected.has(route)) continue;

@@ -52,15 +52,8 @@ export function admit(objects: readonly unknown[], validator: ResourceValidator,
   return out;
 }
 
-function invalidVerdict(
-  raw: unknown,
-  problems: Verdict['problems'] & object,
-  kind: string | undefined,
-  defaultNamespace: string,
-): Verdict {
-  const meta = (typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>)['metadata'] : undefined) as
-    | Record<string, unknown>
-    | undefined;
+function invalidVerdict(raw: unknown, problems: Verdict['problems'] & object, kind: string | undefined, defaultNamespace: string): Verdict {
+  const meta = (typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>)['metadata'] : undefined) as Record<string, unknown> | undefined;
   const name = typeof meta?.['name'] === 'string' ? meta['name'] : '<unnamed>';
   const namespace = typeof meta?.['namespace'] === 'string' ? meta['namespace'] : defaultNamespace;
   const generation = typeof meta?.['generation'] === 'number' ? meta['generation'] : undefined;

@@ -26,9 +26,7 @@ export function indexPolicies(policies: readonly QuotaPolicy[]): {
     const ns = p.metadata.namespace ?? 'default';
     defaultsByNs.set(ns, [...(defaultsByNs.get(ns) ?? []), p]);
   }
-  const duplicated = new Set(
-    [...defaultsByNs.values()].filter((list) => list.length > 1).flat(),
-  );
+  const duplicated = new Set([...defaultsByNs.values()].filter((list) => list.length > 1).flat());
   const byName = new Map<string, QuotaPolicy>();
   const defaults = new Map<string, QuotaPolicy>();
   const ambiguousDefaults = new Set<string>();
@@ -59,8 +57,7 @@ export function indexPolicies(policies: readonly QuotaPolicy[]): {
   return { index: { byName, defaults, ambiguousDefaults }, verdicts };
 }
 
-const minOf = (a: number | undefined, b: number | undefined): number | undefined =>
-  a === undefined ? b : b === undefined ? a : Math.min(a, b);
+const minOf = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
 
 function mergePair(a: RateLimitPair, b: RateLimitPair): RateLimitPair {
   const rpm = minOf(a.rpm, b.rpm);

@@ -47,10 +47,7 @@ export function fenceRoutes(routes: readonly ModelRoute[], tenancy: Tenancy): { 
 }
 
 /** Ceiling policies outside the platform namespaces are refused (and not used at all). */
-export function fencePolicies(
-  policies: readonly QuotaPolicy[],
-  tenancy: Tenancy,
-): { accepted: QuotaPolicy[]; ceilings: QuotaPolicy[]; verdicts: Verdict[] } {
+export function fencePolicies(policies: readonly QuotaPolicy[], tenancy: Tenancy): { accepted: QuotaPolicy[]; ceilings: QuotaPolicy[]; verdicts: Verdict[] } {
   const accepted: QuotaPolicy[] = [];
   const ceilings: QuotaPolicy[] = [];
   const verdicts: Verdict[] = [];

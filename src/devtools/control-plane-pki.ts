@@ -54,10 +54,25 @@ async function issueLeaf(dir: string, spec: LeafSpec, ca: { cert: string; key: s
   const ext = `${base}.ext`;
   await writeFile(ext, spec.extensions);
   await openssl(['req', '-new', ...EC_KEY, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', spec.subject]);
-  await openssl(
-    ['x509', '-req', '-in', `${base}.csr`, '-CA', ca.cert, '-CAkey', ca.key, '-out', `${base}.crt`,
-      '-days', '365', '-sha256', '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-extfile', ext],
-  );
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${base}.csr`,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-out',
+    `${base}.crt`,
+    '-days',
+    '365',
+    '-sha256',
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-extfile',
+    ext,
+  ]);
 }
 
 /**
@@ -68,44 +83,65 @@ async function issueLeaf(dir: string, spec: LeafSpec, ca: { cert: string; key: s
 export async function generatePki(dir: string): Promise<Pki> {
   const caCert = join(dir, 'ca.crt');
   const caKey = join(dir, 'ca.key');
-  await openssl(
-    ['req', '-x509', ...EC_KEY, '-keyout', caKey, '-out', caCert, '-days', '365', '-sha256',
-      '-subj', '/CN=tokenhub-local-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
-  );
+  await openssl([
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    caKey,
+    '-out',
+    caCert,
+    '-days',
+    '365',
+    '-sha256',
+    '-subj',
+    '/CN=tokenhub-local-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   const ca = { cert: caCert, key: caKey };
-  await issueLeaf(dir, {
-    name: 'apiserver',
-    subject: '/CN=kube-apiserver',
-    extensions: [
-      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1',
-      'extendedKeyUsage=serverAuth',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-    ].join('\n'),
-  }, ca);
-  await issueLeaf(dir, {
-    name: 'admin',
-    subject: '/O=system:masters/CN=admin',
-    extensions: 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n',
-  }, ca);
+  await issueLeaf(
+    dir,
+    {
+      name: 'apiserver',
+      subject: '/CN=kube-apiserver',
+      extensions: [
+        'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1',
+        'extendedKeyUsage=serverAuth',
+        'keyUsage=critical,digitalSignature,keyEncipherment',
+      ].join('\n'),
+    },
+    ca,
+  );
+  await issueLeaf(
+    dir,
+    {
+      name: 'admin',
+      subject: '/O=system:masters/CN=admin',
+      extensions: 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n',
+    },
+    ca,
+  );
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const saPublicKey = join(dir, 'sa.pub');
   const saPrivateKey = join(dir, 'sa.key');
   await writeFile(saPublicKey, sa.publicKey.export({ type: 'spki', format: 'pem' }));
   await writeFile(saPrivateKey, sa.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   return {
-    caCert, caKey,
-    servingCert: join(dir, 'apiserver.crt'), servingKey: join(dir, 'apiserver.key'),
-    adminCert: join(dir, 'admin.crt'), adminKey: join(dir, 'admin.key'),
-    saPublicKey, saPrivateKey,
+    caCert,
+    caKey,
+    servingCert: join(dir, 'apiserver.crt'),
+    servingKey: join(dir, 'apiserver.key'),
+    adminCert: join(dir, 'admin.crt'),
+    adminKey: join(dir, 'admin.key'),
+    saPublicKey,
+    saPrivateKey,
   };
 }
 
 export async function loadAdminCredentials(pki: Pki): Promise<AdminCredentials> {
-  const [caPem, certPem, keyPem] = await Promise.all([
-    readFile(pki.caCert, 'utf8'),
-    readFile(pki.adminCert, 'utf8'),
-    readFile(pki.adminKey, 'utf8'),
-  ]);
+  const [caPem, certPem, keyPem] = await Promise.all([readFile(pki.caCert, 'utf8'), readFile(pki.adminCert, 'utf8'), readFile(pki.adminKey, 'utf8')]);
   return { caPem, certPem, keyPem };
 }

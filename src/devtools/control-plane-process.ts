@@ -59,9 +59,7 @@ export class ServerProcess {
   start(): void {
     installExitHook();
     const fd = openSync(this.opts.logFile, 'a');
-    const [cmd, argv] = setprivPath
-      ? [setprivPath, ['--pdeathsig', 'KILL', '--', this.opts.binary, ...this.opts.args]]
-      : [this.opts.binary, this.opts.args];
+    const [cmd, argv] = setprivPath ? [setprivPath, ['--pdeathsig', 'KILL', '--', this.opts.binary, ...this.opts.args]] : [this.opts.binary, this.opts.args];
     this.exitInfo = undefined;
     const child = spawn(cmd, argv, {
       stdio: ['ignore', fd, fd],
@@ -170,9 +168,7 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
       stderr += d;
       if (opts.echoStderr) process.stderr.write(d);
     });
-    const timer = opts.timeoutMs
-      ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
-      : undefined;
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
     child.once('error', (err) => {
       if (timer) clearTimeout(timer);
       reject(err);

@@ -132,12 +132,20 @@ function apiServerArgs(dir: string, pki: Pki, ports: Endpoints, extra: string[])
 /** GET `path` on the API server as admin; resolves to the HTTP status code. */
 export function adminGet(server: string, admin: AdminCredentials, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, server), {
-      method: 'GET', ca: admin.caPem, cert: admin.certPem, key: admin.keyPem, timeout: 5_000,
-    }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = request(
+      new URL(path, server),
+      {
+        method: 'GET',
+        ca: admin.caPem,
+        cert: admin.certPem,
+        key: admin.keyPem,
+        timeout: 5_000,
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.once('timeout', () => req.destroy(new Error('timeout')));
     req.once('error', reject);
     req.end();
@@ -320,10 +328,7 @@ let impersonationCounter = 0;
  * `user`/`groups`, so a component runs with exactly that identity's RBAC rights
  * (no token minting, no ServiceAccount controller needed). Returns its path.
  */
-export async function impersonatingKubeconfig(
-  cp: Pick<ControlPlane, 'server' | 'admin' | 'dir'>,
-  who: Impersonation,
-): Promise<string> {
+export async function impersonatingKubeconfig(cp: Pick<ControlPlane, 'server' | 'admin' | 'dir'>, who: Impersonation): Promise<string> {
   const path = who.path ?? join(cp.dir, `kubeconfig-as-${process.pid}-${++impersonationCounter}`);
   const { user, groups } = who;
   await writeFile(path, renderKubeconfig({ server: cp.server, admin: cp.admin, impersonate: { user, groups } }), {

@@ -109,11 +109,10 @@ class ServiceResolver {
     }
     if (clusterIP && clusterIP !== 'None') return [clusterIP];
     const slices = await this.discovery.listNamespacedEndpointSlice({
-      namespace, labelSelector: `kubernetes.io/service-name=${service}`,
+      namespace,
+      labelSelector: `kubernetes.io/service-name=${service}`,
     });
-    return slices.items.flatMap((s) => s.endpoints
-      .filter((e) => e.conditions?.ready !== false)
-      .flatMap((e) => e.addresses));
+    return slices.items.flatMap((s) => s.endpoints.filter((e) => e.conditions?.ready !== false).flatMap((e) => e.addresses));
   }
 }
 

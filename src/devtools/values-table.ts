@@ -27,7 +27,12 @@ function describe(comment: string | null | undefined): string {
   const lines = comment.split('\n').map((l) => l.replace(/^\s?/, ''));
   const start = lines.findIndex((l) => l.startsWith('-- '));
   if (start < 0) return '';
-  return lines.slice(start).map((l, i) => (i === 0 ? l.slice(3) : l)).join(' ').replace(/\s+/g, ' ').trim();
+  return lines
+    .slice(start)
+    .map((l, i) => (i === 0 ? l.slice(3) : l))
+    .join(' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 function typeOf(value: unknown): string {

@@ -37,15 +37,12 @@ const invalid = (message: string, param: string | null = null, code: string | nu
 export const Errors = {
   invalidJson: () => invalid('We could not parse the JSON body of your request.', null, 'invalid_json'),
   invalidRequest: (message: string, param: string | null = null) => invalid(message, param),
-  bodyTooLarge: (limit: number) =>
-    new ApiError(413, 'invalid_request_error', 'request_too_large', `Request body exceeds ${limit} bytes.`),
-  missingKey: () =>
-    new ApiError(401, 'invalid_request_error', 'missing_api_key', 'You didn\'t provide an API key. Send it as "Authorization: Bearer <key>".'),
+  bodyTooLarge: (limit: number) => new ApiError(413, 'invalid_request_error', 'request_too_large', `Request body exceeds ${limit} bytes.`),
+  missingKey: () => new ApiError(401, 'invalid_request_error', 'missing_api_key', 'You didn\'t provide an API key. Send it as "Authorization: Bearer <key>".'),
   invalidKey: () => new ApiError(401, 'invalid_request_error', 'invalid_api_key', 'Incorrect API key provided.'),
   disabledKey: () => new ApiError(401, 'invalid_request_error', 'api_key_disabled', 'This API key is disabled.'),
   expiredKey: () => new ApiError(401, 'invalid_request_error', 'api_key_expired', 'This API key has expired.'),
-  modelNotAllowed: (model: string) =>
-    new ApiError(403, 'permission_error', 'model_not_allowed', `This API key may not use the model \`${model}\`.`, 'model'),
+  modelNotAllowed: (model: string) => new ApiError(403, 'permission_error', 'model_not_allowed', `This API key may not use the model \`${model}\`.`, 'model'),
   modelNotFound: (model: string) =>
     new ApiError(404, 'invalid_request_error', 'model_not_found', `The model \`${model}\` does not exist or you do not have access to it.`, 'model'),
   notFound: (path: string) => new ApiError(404, 'invalid_request_error', 'not_found', `Unknown path ${path}.`),
@@ -53,9 +50,17 @@ export const Errors = {
   maxTokensTooLarge: (model: string, asked: number, max: number, param: string) =>
     invalid(`${param} is too large: ${asked}. The model \`${model}\` supports at most ${max} completion tokens.`, param, 'max_tokens_too_large'),
   contextTooLong: (model: string, input: number, max: number) =>
-    invalid(`This model's maximum context length is ${max} tokens for input; your messages need about ${input}. Shorten them.`, 'messages', 'context_length_exceeded'),
+    invalid(
+      `This model's maximum context length is ${max} tokens for input; your messages need about ${input}. Shorten them.`,
+      'messages',
+      'context_length_exceeded',
+    ),
   contextWindow: (model: string, total: number, window: number) =>
-    invalid(`The model \`${model}\` has a context window of ${window} tokens; your messages plus max_tokens need ${total}.`, 'max_tokens', 'context_length_exceeded'),
+    invalid(
+      `The model \`${model}\` has a context window of ${window} tokens; your messages plus max_tokens need ${total}.`,
+      'max_tokens',
+      'context_length_exceeded',
+    ),
   capability: (model: string, capability: string, param: string) =>
     invalid(`The model \`${model}\` does not support ${capability}.`, param, 'unsupported_capability'),
   rateLimited: (message: string) => new ApiError(429, 'requests', 'rate_limit_exceeded', message),

@@ -56,13 +56,20 @@ export interface ServeResult {
 export type AttemptOutcome =
   /** The client got its answer (or a started stream), or left after the request was sent (499). */
   | {
-      readonly kind: 'served'; readonly sent: boolean; readonly usage?: Usage; readonly producedChunks: number; readonly status: number; readonly cut: boolean; readonly clientGone: boolean;
+      readonly kind: 'served';
+      readonly sent: boolean;
+      readonly usage?: Usage;
+      readonly producedChunks: number;
+      readonly status: number;
+      readonly cut: boolean;
+      readonly clientGone: boolean;
       /** Output tokens estimated from the text of a non-stream answer (for one without usage). */
       readonly outputEstimate?: number;
       /** The client left a non-stream call and its answer could not be read: bill the reserved output. */
       readonly answerLost?: boolean;
       /** Streams: performance.now() of the first produced chunk, and the gaps between chunks (ms). */
-      readonly firstChunkAt?: number; readonly chunkGapsMs?: readonly number[];
+      readonly firstChunkAt?: number;
+      readonly chunkGapsMs?: readonly number[];
     }
   /** Nothing reached the client; the route's failover decides whether the next backend or model is tried. */
   | { readonly kind: 'retryable'; readonly error: ApiError; readonly failure: FailureKind; readonly sent: boolean }

@@ -10,7 +10,8 @@ import { drainMsOf } from './drain.js';
 
 export { namespacesOf } from '../cli/process.js';
 
-const USAGE = 'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--platform-namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH] [--metrics-port N]';
+const USAGE =
+  'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--platform-namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH] [--metrics-port N]';
 
 export async function kubernetesGateway(args: string[]): Promise<number> {
   return runCommand(USAGE, async () => {

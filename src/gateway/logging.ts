@@ -8,9 +8,19 @@ export type LoggerSetting = boolean | { level: string };
  * and bodies (which hold prompts). Nothing in the gateway logs these; this is a net under that rule.
  */
 export const REDACT_PATHS = [
-  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'req.body',
-  'headers.authorization', 'headers["x-api-key"]', 'headers.cookie', 'authorization', 'apiKey', 'body',
-  '*.authorization', '*.apiKey', '*.body',
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers.cookie',
+  'req.body',
+  'headers.authorization',
+  'headers["x-api-key"]',
+  'headers.cookie',
+  'authorization',
+  'apiKey',
+  'body',
+  '*.authorization',
+  '*.apiKey',
+  '*.body',
 ] as const;
 
 /**

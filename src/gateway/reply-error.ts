@@ -7,7 +7,10 @@ import type { ApiError } from './errors.js';
 
 export async function sendApiError(reply: FastifyReply, err: ApiError, requestId: string): Promise<void> {
   if (!reply.sent) {
-    await reply.code(err.status).headers({ ...err.headers, 'x-request-id': requestId }).send(err.toBody());
+    await reply
+      .code(err.status)
+      .headers({ ...err.headers, 'x-request-id': requestId })
+      .send(err.toBody());
     return;
   }
   const raw = reply.raw;

@@ -67,7 +67,12 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RunningGateway
   });
   log = app.log;
   drain = installDrain(app);
-  const started: ConfigSource = (source = opts.source({ holder, compiler: createCompiler(undefined, opts.tenancy ?? {}), tenancy: opts.tenancy ?? {}, log: app.log }));
+  const started: ConfigSource = (source = opts.source({
+    holder,
+    compiler: createCompiler(undefined, opts.tenancy ?? {}),
+    tenancy: opts.tenancy ?? {},
+    log: app.log,
+  }));
   const stopAllBut = async (withStore: boolean): Promise<void> => {
     started.stop();
     tokens?.stop();

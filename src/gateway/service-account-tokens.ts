@@ -88,7 +88,10 @@ export class JwksTokenVerifier implements TokenVerifier {
       if (keys.size === 0) throw new Error('the JWKS holds no usable signing key');
       this.keys = { issuer: discovery.issuer, keys };
     } catch (err) {
-      this.opts.log?.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'ServiceAccount token keys could not be loaded; tokens are refused until they are');
+      this.opts.log?.warn(
+        { err: { message: err instanceof Error ? err.message : String(err) } },
+        'ServiceAccount token keys could not be loaded; tokens are refused until they are',
+      );
     }
   }
 }

@@ -6,7 +6,11 @@ type StateLog = { error(o: object, m: string): void; info(o: object, m: string):
  * Logs the fleet store's state changes on a logger that exists only once the app is built
  * (the store is made first): `bind` it then. A lost Redis is an error line, its return info.
  */
-export function storeStateLogger(): { onStateChange: (state: 'redis' | 'degraded', reason: string) => void; bind: (log: StateLog) => void; degraded: () => boolean } {
+export function storeStateLogger(): {
+  onStateChange: (state: 'redis' | 'degraded', reason: string) => void;
+  bind: (log: StateLog) => void;
+  degraded: () => boolean;
+} {
   let log: StateLog | undefined;
   let degraded = false;
   return {

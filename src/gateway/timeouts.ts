@@ -32,7 +32,8 @@ export function timeoutsFromEnv(env: Readonly<Record<string, string | undefined>
     const raw = env[ENV[field]];
     if (raw === undefined || raw === '') continue;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0 || n > 3_600_000) throw new UsageError(`${ENV[field]} must be milliseconds between 0 and 3600000, not ${JSON.stringify(raw)}`);
+    if (!Number.isInteger(n) || n < 0 || n > 3_600_000)
+      throw new UsageError(`${ENV[field]} must be milliseconds between 0 and 3600000, not ${JSON.stringify(raw)}`);
     out[field] = n;
   }
   // Node needs headers to time out no later than the request as a whole.

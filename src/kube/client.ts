@@ -37,7 +37,11 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ER
 /** An API answer that was not 2xx: status, the API's reason (NotFound, Conflict, Gone…) and message. */
 export class KubeApiError extends Error {
   override readonly name = 'KubeApiError';
-  constructor(readonly status: number, readonly reason: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -91,7 +95,10 @@ export class KubeClient {
    * One watch call: resolves when the server closes the stream (its timeoutSeconds), rejects on
    * errors, a 410 (as KubeApiError status 410) or `inactivityMs` without a byte.
    */
-  async watch(path: string, opts: { query: RequestOpts['query']; signal: AbortSignal; inactivityMs: number; onEvent: (type: WatchEventType, obj: KubeObject) => void }): Promise<void> {
+  async watch(
+    path: string,
+    opts: { query: RequestOpts['query']; signal: AbortSignal; inactivityMs: number; onEvent: (type: WatchEventType, obj: KubeObject) => void },
+  ): Promise<void> {
     const local = new AbortController();
     const abortAll = (): void => local.abort();
     opts.signal.addEventListener('abort', abortAll, { once: true });

@@ -30,7 +30,11 @@ export class ClusterState {
     const scopes = opts.namespaces.length === 0 ? [undefined] : [...opts.namespaces];
     const make = (path: string, labelSelector?: string): Informer =>
       new Informer({
-        client: opts.client, path, log: opts.log, onChange: opts.onChange, ignoreStatusOnly: opts.ignoreStatusOnly === true,
+        client: opts.client,
+        path,
+        log: opts.log,
+        onChange: opts.onChange,
+        ignoreStatusOnly: opts.ignoreStatusOnly === true,
         ...(labelSelector === undefined ? {} : { labelSelector }),
         ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}),
       });

@@ -138,16 +138,23 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private fingerprint(): string {
-    return [...this.items.values()].map((o) => `${keyOf(o)}@${o.metadata.resourceVersion ?? ''}`).sort().join(',');
+    return [...this.items.values()]
+      .map((o) => `${keyOf(o)}@${o.metadata.resourceVersion ?? ''}`)
+      .sort()
+      .join(',');
   }
 
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(resolve, ms);
-      this.abort.signal.addEventListener('abort', () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
+      this.abort.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 }

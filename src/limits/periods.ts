@@ -18,9 +18,7 @@ export function periodIds(now: Date): Readonly<Record<Period, string>> {
 export function periodTtlSeconds(period: Period, now: Date): number | undefined {
   if (period === 'total') return undefined;
   const end =
-    period === 'day'
-      ? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)
-      : Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+    period === 'day' ? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1) : Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
   const margin = period === 'day' ? 2 * 86_400 : 35 * 86_400;
   return Math.ceil((end - now.getTime()) / 1000) + margin;
 }

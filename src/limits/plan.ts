@@ -20,12 +20,7 @@ export interface Estimate {
   readonly costNanos: number;
 }
 
-export function planChecks(opts: {
-  key: CompiledKey;
-  model: CompiledModel;
-  estimate: Estimate;
-  now: Date;
-}): { rates: RateCheck[]; budgets: BudgetCheck[] } {
+export function planChecks(opts: { key: CompiledKey; model: CompiledModel; estimate: Estimate; now: Date }): { rates: RateCheck[]; budgets: BudgetCheck[] } {
   const { key, model, estimate, now } = opts;
   const tokens = estimate.inputTokens + estimate.maxOutputTokens;
   const rates: RateCheck[] = [];
@@ -46,9 +41,18 @@ export function planChecks(opts: {
     const ttl = periodTtlSeconds(period, now);
     const pid = ids[period];
     const t = tokenBudgets[period];
-    if (t !== undefined) budgets.push({ id: budgetId(key.id, 'tokens', pid), unit: 'tokens', period, limit: t, cost: tokens, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
+    if (t !== undefined)
+      budgets.push({ id: budgetId(key.id, 'tokens', pid), unit: 'tokens', period, limit: t, cost: tokens, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
     const c = costBudgets[period];
-    if (c !== undefined) budgets.push({ id: budgetId(key.id, 'cost', pid), unit: 'cost', period, limit: c, cost: estimate.costNanos, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
+    if (c !== undefined)
+      budgets.push({
+        id: budgetId(key.id, 'cost', pid),
+        unit: 'cost',
+        period,
+        limit: c,
+        cost: estimate.costNanos,
+        ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+      });
   }
   return { rates, budgets };
 }

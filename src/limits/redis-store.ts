@@ -248,13 +248,24 @@ export class RedisLimitStore implements LimitStore {
 
   private async adjustSlot(opts: { tag: string; slot: AdjustSlot; requestId: string; usage: UsageRecord | undefined; now: number }): Promise<void> {
     const { slot, usage } = opts;
-    const args: (string | number)[] = [this.callerClock ? String(opts.now) : '', this.replayWindowS, slot.rates.length, slot.budgets.length, slot.usageKeys.length];
+    const args: (string | number)[] = [
+      this.callerClock ? String(opts.now) : '',
+      this.replayWindowS,
+      slot.rates.length,
+      slot.budgets.length,
+      slot.usageKeys.length,
+    ];
     for (const r of slot.rates) args.push(r.check.limit, r.delta);
     for (const b of slot.budgets) args.push(b.delta, b.check.ttlSeconds ?? 0);
     if (usage !== undefined && slot.usageKeys.length > 0) {
       args.push(usage.model, usage.inputTokens, usage.outputTokens, usage.costNanos, ...slot.usageKeys.map((u) => u.ttl));
     }
-    const keys = [`th:{${opts.tag}}:s:${opts.requestId}`, ...slot.rates.map((r) => r.check.id), ...slot.budgets.map((b) => b.check.id), ...slot.usageKeys.map((u) => u.id)];
+    const keys = [
+      `th:{${opts.tag}}:s:${opts.requestId}`,
+      ...slot.rates.map((r) => r.check.id),
+      ...slot.budgets.map((b) => b.check.id),
+      ...slot.usageKeys.map((u) => u.id),
+    ];
     if (slot.mark !== undefined) {
       keys.push(slot.mark.id);
       args.push(slot.mark.mode);

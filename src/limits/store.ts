@@ -50,8 +50,7 @@ export type Denial =
 
 /** All-or-nothing: when denied, nothing was reserved. */
 export type AdmitResult =
-  | { readonly allowed: true; readonly rates: readonly RateState[] }
-  | { readonly allowed: false; readonly denial: Denial; readonly rates: readonly RateState[] };
+  { readonly allowed: true; readonly rates: readonly RateState[] } | { readonly allowed: false; readonly denial: Denial; readonly rates: readonly RateState[] };
 
 export interface UsageRecord {
   readonly requestId: string;

@@ -43,7 +43,13 @@ export function checkDocuments(
 ): CheckReport {
   const ns = opts.defaultNamespace ?? 'default';
   const lines: CheckLine[] = loadProblems.map((p) => ({
-    file: p.file, line: p.line, object: '-', field: '-', reason: 'Unreadable', message: p.message, severity: 'error',
+    file: p.file,
+    line: p.line,
+    object: '-',
+    field: '-',
+    reason: 'Unreadable',
+    message: p.message,
+    severity: 'error',
   }));
   let ours: LoadedDoc[] = [];
   for (const doc of docs) {
@@ -55,7 +61,10 @@ export function checkDocuments(
   lines.push(...dupes.lines);
   ours = ours.filter((d) => !dupes.docs.has(d));
   const compiler = opts.compiler ?? createCompiler();
-  const input = compileInputOf(docs.map((d) => d.object), ns);
+  const input = compileInputOf(
+    docs.map((d) => d.object),
+    ns,
+  );
   const objects = ours.map((d) => d.object);
   const compiled = compiler({ objects: opts.transform ? opts.transform(objects) : objects, secrets: input.secrets }, { now: opts.now, defaultNamespace: ns });
   for (const v of compiled.verdicts) if (!v.ready) lines.push(...verdictLines(v, locate(ours, v, ns)));
@@ -67,7 +76,8 @@ export function checkDocuments(
 function shapeProblem(doc: LoadedDoc): CheckLine | undefined {
   const base = { file: doc.file, object: `document ${doc.index + 1}`, severity: 'error' as const };
   const o = doc.object;
-  if (!isObject(o)) return { ...base, line: doc.line, field: '-', reason: 'NotAnObject', message: 'expected a Kubernetes object (a mapping with apiVersion and kind)' };
+  if (!isObject(o))
+    return { ...base, line: doc.line, field: '-', reason: 'NotAnObject', message: 'expected a Kubernetes object (a mapping with apiVersion and kind)' };
   for (const field of ['apiVersion', 'kind'] as const) {
     if (typeof o[field] !== 'string') return { ...base, line: doc.line, field, reason: 'InvalidSpec', message: 'required field is missing' };
   }
@@ -87,8 +97,13 @@ function duplicates(docs: readonly LoadedDoc[], ns: string): { lines: CheckLine[
     else {
       dropped.add(doc);
       out.push({
-      file: doc.file, line: doc.line, object: `${identity.kind}/${identity.name}`, field: 'metadata.name', reason: 'Duplicate',
-        message: `also defined at ${first.file}:${first.line}`, severity: 'error',
+        file: doc.file,
+        line: doc.line,
+        object: `${identity.kind}/${identity.name}`,
+        field: 'metadata.name',
+        reason: 'Duplicate',
+        message: `also defined at ${first.file}:${first.line}`,
+        severity: 'error',
       });
     }
   }
@@ -115,7 +130,13 @@ function verdictLines(v: Verdict, doc: LoadedDoc | undefined): CheckLine[] {
   const file = doc?.file ?? '-';
   if (v.problems !== undefined && v.problems.length > 0) {
     return v.problems.map((p) => ({
-      file, line: doc?.lineOf(p.path) ?? 0, object, field: formatPath(p.path) || '-', reason: v.reason, message: p.message, severity,
+      file,
+      line: doc?.lineOf(p.path) ?? 0,
+      object,
+      field: formatPath(p.path) || '-',
+      reason: v.reason,
+      message: p.message,
+      severity,
     }));
   }
   const field = REASONS[v.reason].field;

@@ -147,7 +147,8 @@ function deltaOf(field: DeltaField, text: string): Record<string, unknown> {
 function messageOf(field: DeltaField, text: string): Record<string, unknown> {
   if (field === 'content') return { role: 'assistant', content: text, refusal: null };
   const rest = deltaOf(field, text);
-  if (field === 'tool_calls') return { role: 'assistant', content: null, tool_calls: [{ id: 'call_mock', type: 'function', function: { name: 'f', arguments: text } }] };
+  if (field === 'tool_calls')
+    return { role: 'assistant', content: null, tool_calls: [{ id: 'call_mock', type: 'function', function: { name: 'f', arguments: text } }] };
   return { role: 'assistant', content: null, ...rest };
 }
 
@@ -207,7 +208,10 @@ export class ChunkEncoder {
   private readonly head: string;
   private readonly usageTail: string;
 
-  constructor(private readonly meta: ResponseMeta, includeUsage: boolean) {
+  constructor(
+    private readonly meta: ResponseMeta,
+    includeUsage: boolean,
+  ) {
     this.head =
       `{"id":${JSON.stringify(meta.id)},"object":"chat.completion.chunk","created":${meta.created},` +
       `"model":${JSON.stringify(meta.model)},"system_fingerprint":"fp_mock","choices":[{"index":0,"delta":`;

@@ -25,12 +25,18 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 /** What OpenAI answers for a status, when the caller has nothing more specific to say. */
 export function defaultError(status: number): OpenAIErrorBody {
   switch (status) {
-    case 400: return { message: 'Invalid request.', type: 'invalid_request_error', param: null, code: null };
-    case 401: return { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' };
-    case 403: return { message: 'You are not allowed to use this model.', type: 'invalid_request_error', param: null, code: 'model_not_allowed' };
-    case 404: return { message: 'The model does not exist.', type: 'invalid_request_error', param: 'model', code: 'model_not_found' };
-    case 429: return { message: 'Rate limit reached (mock upstream).', type: 'requests', param: null, code: 'rate_limit_exceeded' };
-    case 503: return { message: 'The engine is currently overloaded, please try again later.', type: 'server_error', param: null, code: null };
+    case 400:
+      return { message: 'Invalid request.', type: 'invalid_request_error', param: null, code: null };
+    case 401:
+      return { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' };
+    case 403:
+      return { message: 'You are not allowed to use this model.', type: 'invalid_request_error', param: null, code: 'model_not_allowed' };
+    case 404:
+      return { message: 'The model does not exist.', type: 'invalid_request_error', param: 'model', code: 'model_not_found' };
+    case 429:
+      return { message: 'Rate limit reached (mock upstream).', type: 'requests', param: null, code: 'rate_limit_exceeded' };
+    case 503:
+      return { message: 'The engine is currently overloaded, please try again later.', type: 'server_error', param: null, code: null };
     default:
       return status >= 500
         ? { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null }
@@ -38,12 +44,7 @@ export function defaultError(status: number): OpenAIErrorBody {
   }
 }
 
-export function sendError(
-  res: ServerResponse,
-  status: number,
-  error: Partial<OpenAIErrorBody> = {},
-  headers?: OutgoingHttpHeaders,
-): void {
+export function sendError(res: ServerResponse, status: number, error: Partial<OpenAIErrorBody> = {}, headers?: OutgoingHttpHeaders): void {
   sendJson(res, status, { error: { ...defaultError(status), ...error } }, headers);
 }
 

@@ -69,7 +69,10 @@ class SseWriter {
   private pending = '';
   private pendingTokens = 0;
 
-  constructor(private readonly ex: Exchange, private readonly batching: boolean) {}
+  constructor(
+    private readonly ex: Exchange,
+    private readonly batching: boolean,
+  ) {}
 
   /** True (not a promise: no microtask on the fast path) or whether the client is still there. */
   add(payload: string, tokens = 0): true | Promise<boolean> {

@@ -12,8 +12,22 @@ export const REPLY_PRIMING_TOKENS = 2;
 const ECHO_WORDS = 8;
 
 const PADDING_WORDS = [
-  'alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel',
-  'india', 'juliet', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa',
+  'alpha',
+  'bravo',
+  'charlie',
+  'delta',
+  'echo',
+  'foxtrot',
+  'golf',
+  'hotel',
+  'india',
+  'juliet',
+  'kilo',
+  'lima',
+  'mike',
+  'november',
+  'oscar',
+  'papa',
 ] as const;
 
 /** A "word" is a maximal run of non-whitespace characters. */

@@ -80,22 +80,25 @@ export async function startOperator(opts: StartOperatorOptions): Promise<Running
   // First, so that a port already in use fails the start before anything runs.
   const healthUrl = await app.listen({ port: opts.health?.port ?? 8081, host: opts.health?.host ?? '0.0.0.0' });
   const fleetNamespace = opts.fleetNamespace ?? 'tokenhub';
-  const elector = opts.leaderElection === false ? undefined : new LeaderElector({
-    client: opts.client,
-    namespace: fleetNamespace,
-    name: opts.leaderElection?.leaseName ?? 'tokenhub-operator',
-    identity: opts.leaderElection?.identity ?? `${hostname()}-${process.pid}`,
-    log,
-    ...(opts.leaderElection?.timings === undefined ? {} : { timings: opts.leaderElection.timings }),
-    onStartedLeading: () => {
-      metrics.leaderAcquisitions += 1;
-      metrics.leading = 1;
-      for (const t of Object.values(parts?.tasks ?? {})) t.trigger(0);
-    },
-    onStoppedLeading: () => {
-      metrics.leading = 0;
-    },
-  });
+  const elector =
+    opts.leaderElection === false
+      ? undefined
+      : new LeaderElector({
+          client: opts.client,
+          namespace: fleetNamespace,
+          name: opts.leaderElection?.leaseName ?? 'tokenhub-operator',
+          identity: opts.leaderElection?.identity ?? `${hostname()}-${process.pid}`,
+          log,
+          ...(opts.leaderElection?.timings === undefined ? {} : { timings: opts.leaderElection.timings }),
+          onStartedLeading: () => {
+            metrics.leaderAcquisitions += 1;
+            metrics.leading = 1;
+            for (const t of Object.values(parts?.tasks ?? {})) t.trigger(0);
+          },
+          onStoppedLeading: () => {
+            metrics.leading = 0;
+          },
+        });
   const isLeader = (): boolean => elector === undefined || elector.isLeader;
   parts = assemble({ opts, log, metrics, isLeader, fleetNamespace });
   if (elector === undefined) {
@@ -137,25 +140,48 @@ function assemble(ctx: {
   const events = new EventRecorder({ client: opts.client, log, metrics, instance: identity, clock });
   const writer = new StatusWriter({ client: opts.client, log, metrics, events });
   const task = (name: string, run: () => Promise<boolean>): SerialTask =>
-    new SerialTask({ name, run, log, ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs }), onError: () => (metrics.reconcileErrors += 1) });
+    new SerialTask({
+      name,
+      run,
+      log,
+      ...(opts.debounceMs === undefined ? {} : { debounceMs: opts.debounceMs }),
+      onError: () => (metrics.reconcileErrors += 1),
+    });
   const watch = opts.watchSeconds === undefined ? {} : { watchSeconds: opts.watchSeconds };
   const state = new ClusterState({ client: opts.client, namespaces: opts.namespaces ?? [], log, onChange: () => tasks.policy.trigger(), ...watch });
   const reconciler = new Reconciler({
-    state, writer, metrics, log, isLeader, clock,
+    state,
+    writer,
+    metrics,
+    log,
+    isLeader,
+    clock,
     compiler: opts.compiler ?? createCompiler(undefined, { platformNamespaces: opts.platformNamespaces ?? [] }),
     secrets: new SecretGenerator({ client: opts.client, log, metrics }),
     requeue: () => tasks.policy.trigger(),
   });
   const fleet = new FleetController({
-    client: opts.client, namespace: ctx.fleetNamespace, configMapName: opts.fleetConfigName ?? 'tokenhub-gateway',
-    log, metrics, onChange: () => tasks.fleet.trigger(), ...watch,
+    client: opts.client,
+    namespace: ctx.fleetNamespace,
+    configMapName: opts.fleetConfigName ?? 'tokenhub-gateway',
+    log,
+    metrics,
+    onChange: () => tasks.fleet.trigger(),
+    ...watch,
   });
   const store = opts.store;
-  const usage = store === undefined ? undefined : new UsageReporter({
-    store, writer, metrics, log, clock,
-    config: () => reconciler.lastResult?.config,
-    apiKeys: () => state.tokenhubObjects().filter((o) => o.kind === 'ApiKey'),
-  });
+  const usage =
+    store === undefined
+      ? undefined
+      : new UsageReporter({
+          store,
+          writer,
+          metrics,
+          log,
+          clock,
+          config: () => reconciler.lastResult?.config,
+          apiKeys: () => state.tokenhubObjects().filter((o) => o.kind === 'ApiKey'),
+        });
   const tasks = {
     policy: task('policy', () => reconciler.reconcile()),
     fleet: task('fleet', async () => !isLeader() || (await fleet.reconcile())),

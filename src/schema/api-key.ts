@@ -112,7 +112,7 @@ const credential: JsonSchema = {
       type: 'object',
       required: ['name'],
       additionalProperties: false,
-      description: "A ServiceAccount in this namespace whose projected token (audience tokenhub) authenticates as this key.",
+      description: 'A ServiceAccount in this namespace whose projected token (audience tokenhub) authenticates as this key.',
       properties: {
         name: {
           type: 'string',
@@ -139,8 +139,7 @@ export const apiKeySpecSchema: JsonSchema = {
       type: 'object',
       required: ['notAfter'],
       additionalProperties: false,
-      description:
-        'The old key, accepted beside credential until notAfter (a rotation window without downtime): exactly one of hash or secretRef.',
+      description: 'The old key, accepted beside credential until notAfter (a rotation window without downtime): exactly one of hash or secretRef.',
       properties: {
         hash: { type: 'string', pattern: KEY_HASH_PATTERN, description: 'sha256:<64 lowercase hex> of the old clear key.' },
         secretRef: { ...secretKeyRef, description: 'A Secret key holding the old clear key.' },

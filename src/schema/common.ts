@@ -82,8 +82,7 @@ export const modelPattern: JsonSchema = {
   type: 'string',
   minLength: 1,
   maxLength: 128,
-  pattern:
-    `^(\\*${segment}(\\*${segment}){0,${MAX_PATTERN_STARS - 1}}|[A-Za-z0-9?]${segment}(\\*${segment}){0,${MAX_PATTERN_STARS}})$`,
+  pattern: `^(\\*${segment}(\\*${segment}){0,${MAX_PATTERN_STARS - 1}}|[A-Za-z0-9?]${segment}(\\*${segment}){0,${MAX_PATTERN_STARS}})$`,
   description: `Model id, alias or glob: * any run, ? one character, at most ${MAX_PATTERN_STARS} stars.`,
 };
 

@@ -1,11 +1,6 @@
 /** The registry of TokenHub kinds: one entry per kind drives CRDs, validation and the CLI. */
 import { type CrossFieldRule, type JsonSchema, API_GROUP, API_VERSION } from './common.js';
-import {
-  modelRouteSpecRules,
-  modelRouteSpecSchema,
-  modelRouteStatusSchema,
-  tokenLimitRules,
-} from './model-route.js';
+import { modelRouteSpecRules, modelRouteSpecSchema, modelRouteStatusSchema, tokenLimitRules } from './model-route.js';
 import { apiKeySpecSchema, apiKeyStatusSchema, credentialRules, previousCredentialRules } from './api-key.js';
 import { modelRateLimitRules, quotaPolicySpecSchema, quotaPolicyStatusSchema } from './quota-policy.js';
 
@@ -122,9 +117,7 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     description: 'RPM/TPM limits and token and cost budgets that ApiKeys refer to.',
     specSchema: quotaPolicySpecSchema,
     statusSchema: withLastGood(quotaPolicyStatusSchema),
-    ruleSites: [
-      { at: ['modelRateLimits', '*'], rules: modelRateLimitRules },
-    ],
+    ruleSites: [{ at: ['modelRateLimits', '*'], rules: modelRateLimitRules }],
     printerColumns: [
       { name: 'Default', type: 'boolean', jsonPath: '.spec.default' },
       { name: 'RPM', type: 'integer', jsonPath: '.spec.rateLimits.rpm' },

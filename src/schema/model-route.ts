@@ -14,16 +14,7 @@ import {
   secretKeyRef,
 } from './common.js';
 
-export const CAPABILITIES = [
-  'thinking',
-  'text',
-  'multimodal',
-  'tools',
-  'structuredOutput',
-  'visualGrounding',
-  'gui',
-  'code',
-] as const;
+export const CAPABILITIES = ['thinking', 'text', 'multimodal', 'tools', 'structuredOutput', 'visualGrounding', 'gui', 'code'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 export const LIFECYCLES = ['latest', 'legacy', 'deprecated'] as const;
@@ -162,7 +153,13 @@ const failover: JsonSchema = {
         'Failures that move on to the next backend or fallback model: connect (nothing was sent), overloaded (upstream 429/503), ' +
         'serverError (other 5xx, a broken or unreadable answer), timeout (after the request was sent). Default [connect, overloaded, serverError].',
     },
-    maxAttempts: { type: 'integer', minimum: 1, maximum: 8, default: 3, description: 'Upstream attempts per request, across backends and fallback models (this route as the requested model).' },
+    maxAttempts: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 8,
+      default: 3,
+      description: 'Upstream attempts per request, across backends and fallback models (this route as the requested model).',
+    },
   },
 };
 
@@ -223,16 +220,29 @@ const backend: JsonSchema = {
       minimum: 1,
       maximum: 3600,
       default: 120,
-      description: 'Seconds to wait for the upstream response headers, and at most between two chunks of its body (1 to 3600, default 120); then a timeout failure.',
+      description:
+        'Seconds to wait for the upstream response headers, and at most between two chunks of its body (1 to 3600, default 120); then a timeout failure.',
     },
     connection: {
       type: 'object',
       additionalProperties: false,
       description: 'Connection capacity to this backend, sized for long streams.',
       properties: {
-        maxConnections: { type: 'integer', minimum: 1, maximum: 65536, default: 4096, description: 'Requests in flight to this backend at once (HTTP/1.1: a connection each).' },
+        maxConnections: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 65536,
+          default: 4096,
+          description: 'Requests in flight to this backend at once (HTTP/1.1: a connection each).',
+        },
         idleTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60, description: 'Keep-alive of an idle upstream connection.' },
-        queueTimeoutMs: { type: 'integer', minimum: 0, maximum: 600000, default: 2000, description: 'Longest wait for a free connection before a 503 (and fallback).' },
+        queueTimeoutMs: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 600000,
+          default: 2000,
+          description: 'Longest wait for a free connection before a 503 (and fallback).',
+        },
         http2: { type: 'boolean', default: true, description: 'Offer HTTP/2 over TLS (ALPN), HTTP/1.1 otherwise.' },
       },
     },
@@ -297,7 +307,8 @@ export const modelRouteSpecSchema: JsonSchema = {
       maxItems: 32,
       items: paramName,
       'x-kubernetes-list-type': 'set',
-      description: "Request fields outside OpenAI's chat completions API that this model's upstream accepts (e.g. Ark's `thinking`); passed through unchecked. Other unknown fields are a 400.",
+      description:
+        "Request fields outside OpenAI's chat completions API that this model's upstream accepts (e.g. Ark's `thinking`); passed through unchecked. Other unknown fields are a 400.",
     },
     failover,
     publishTo: {

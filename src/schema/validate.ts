@@ -21,9 +21,7 @@ export interface SchemaProblem {
   readonly message: string;
 }
 
-export type ValidationResult =
-  | { ok: true; resource: TokenHubResource }
-  | { ok: false; kind?: string; name?: string; problems: SchemaProblem[] };
+export type ValidationResult = { ok: true; resource: TokenHubResource } | { ok: false; kind?: string; name?: string; problems: SchemaProblem[] };
 
 const metadataSchema: JsonSchema = {
   type: 'object',
@@ -63,9 +61,7 @@ export class ResourceValidator {
   constructor() {
     const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
     addFormats(ajv);
-    this.validators = new Map(
-      Object.values(KINDS).map((info) => [info.kind, ajv.compile(objectSchema(info))] as const),
-    );
+    this.validators = new Map(Object.values(KINDS).map((info) => [info.kind, ajv.compile(objectSchema(info))] as const));
   }
 
   /** Validates a parsed document; returns a defaulted deep copy when it is valid. */
@@ -134,11 +130,7 @@ export function checkRules(sites: readonly RuleSite[], spec: unknown): SchemaPro
   return problems;
 }
 
-function resolveSite(
-  value: unknown,
-  at: readonly string[],
-  path: (string | number)[],
-): { value: unknown; path: (string | number)[] }[] {
+function resolveSite(value: unknown, at: readonly string[], path: (string | number)[]): { value: unknown; path: (string | number)[] }[] {
   if (value === undefined || value === null) return [];
   const [step, ...rest] = at;
   if (step === undefined) return [{ value, path }];
@@ -150,8 +142,5 @@ function resolveSite(
 }
 
 export function formatPath(path: FieldPath): string {
-  return path.reduce<string>(
-    (acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc === '' ? seg : `${acc}.${seg}`),
-    '',
-  );
+  return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc === '' ? seg : `${acc}.${seg}`), '');
 }

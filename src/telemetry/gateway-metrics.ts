@@ -36,9 +36,15 @@ export class GatewayMetrics {
     this.attempts = meter.createCounter(METRICS.attempts, { unit: '{attempt}', description: 'Upstream attempts by model, backend and outcome.' });
     this.tokens = meter.createCounter(METRICS.tokens, { unit: '{token}', description: 'Billed tokens by key and served model.' });
     this.cost = meter.createCounter(METRICS.cost, { unit: '{currency}', description: 'Billed cost by key and served model, in the pricing currency.' });
-    this.estimated = meter.createCounter(METRICS.usageEstimated, { unit: '{request}', description: 'Billed attempts whose upstream sent no usage (billed from the gateway estimate).' });
+    this.estimated = meter.createCounter(METRICS.usageEstimated, {
+      unit: '{request}',
+      description: 'Billed attempts whose upstream sent no usage (billed from the gateway estimate).',
+    });
     this.upstreamWait = hist(METRICS.upstreamWait, 's', 'Time a request waited for a free upstream connection (all attempts).', BUCKETS.connectionWait);
-    this.shadowLimited = meter.createCounter(METRICS.shadowLimited, { unit: '{request}', description: 'Requests a Shadow QuotaPolicy would have refused (served all the same).' });
+    this.shadowLimited = meter.createCounter(METRICS.shadowLimited, {
+      unit: '{request}',
+      description: 'Requests a Shadow QuotaPolicy would have refused (served all the same).',
+    });
     this.drift = hist(METRICS.drift, '{token}', 'Reserved minus billed tokens per request (absolute; direction in an attribute).', BUCKETS.tokens);
   }
 

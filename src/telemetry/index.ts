@@ -79,11 +79,9 @@ export class GatewayTelemetry {
     meter
       .createObservableCounter(METRICS.configReloads, { unit: '{reload}', description: 'Config snapshots swapped in, the first load included.' })
       .addCallback((r) => r.observe(holder.reloads));
-    meter
-      .createObservableGauge(METRICS.configLastReload, { unit: 's', description: 'Unix time of the last config swap.' })
-      .addCallback((r) => {
-        if (lastSwap !== undefined) r.observe(lastSwap / 1000);
-      });
+    meter.createObservableGauge(METRICS.configLastReload, { unit: 's', description: 'Unix time of the last config swap.' }).addCallback((r) => {
+      if (lastSwap !== undefined) r.observe(lastSwap / 1000);
+    });
   }
 
   /** 1 while the fleet store has lost Redis (limits per pod, usage journaled), else 0. */

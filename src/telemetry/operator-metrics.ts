@@ -51,7 +51,9 @@ export function exportOperatorMetrics(meter: Meter, m: OperatorCounters): void {
     r.observe(m.reconciles, { [RESULT]: 'ok' });
     r.observe(m.reconcileErrors, { [RESULT]: 'error' });
   });
-  counter('tokenhub.operator.reconcile.time', 's', 'Total time spent reconciling (rate ÷ reconciles rate = mean duration).', (r) => r.observe(m.reconcileDuration.sumMs / 1000));
+  counter('tokenhub.operator.reconcile.time', 's', 'Total time spent reconciling (rate ÷ reconciles rate = mean duration).', (r) =>
+    r.observe(m.reconcileDuration.sumMs / 1000),
+  );
   gauge('tokenhub.operator.reconcile.last_duration', 's', 'Duration of the last reconcile.', (r) => r.observe(m.reconcileDuration.lastMs / 1000));
   gauge('tokenhub.operator.reconcile.max_duration', 's', 'Longest reconcile since start.', (r) => r.observe(m.reconcileDuration.maxMs / 1000));
   counter('tokenhub.operator.status.writes', '{write}', 'Status patches by result.', (r) => {

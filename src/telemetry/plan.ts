@@ -72,7 +72,12 @@ function prometheusOf(env: Env, opts: { metricsPort?: number; metricsHost?: stri
 /** A comma list; undefined when unset (meaning: the default). */
 function listOf(v: string | undefined): string[] | undefined {
   const s = nonEmpty(v);
-  return s === undefined ? undefined : s.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
+  return s === undefined
+    ? undefined
+    : s
+        .split(',')
+        .map((x) => x.trim().toLowerCase())
+        .filter((x) => x !== '');
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

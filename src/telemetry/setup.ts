@@ -53,7 +53,8 @@ export async function startTelemetrySdk(opts: TelemetryOptions = {}): Promise<Te
   const resource = resourceOf(plan.serviceName);
   const readers: IMetricReader[] = [];
   if (plan.metrics) {
-    const exporter = plan.metrics.protocol === 'http/json' ? new JsonMetricExporter({ url: plan.metrics.url }) : new ProtoMetricExporter({ url: plan.metrics.url });
+    const exporter =
+      plan.metrics.protocol === 'http/json' ? new JsonMetricExporter({ url: plan.metrics.url }) : new ProtoMetricExporter({ url: plan.metrics.url });
     readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: plan.metrics.intervalMs, exportTimeoutMillis: plan.metrics.timeoutMs }));
   }
   const prometheus = plan.prometheus ? new PrometheusExporter({ preventServerStart: true }) : undefined;
@@ -78,7 +79,9 @@ export async function startTelemetrySdk(opts: TelemetryOptions = {}): Promise<Te
 
 function resourceOf(serviceName: string): Resource {
   // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME (envDetector) win over the defaults.
-  return defaultResource().merge(resourceFromAttributes({ 'service.name': serviceName })).merge(detectResources({ detectors: [envDetector] }));
+  return defaultResource()
+    .merge(resourceFromAttributes({ 'service.name': serviceName }))
+    .merge(detectResources({ detectors: [envDetector] }));
 }
 
 function tracerProviderOf(target: NonNullable<TelemetryPlan['traces']>, resource: Resource): BasicTracerProvider {

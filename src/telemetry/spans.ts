@@ -5,7 +5,18 @@
  * `traceparent`. Context is passed explicitly: no global context manager or provider is needed.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { type Attributes, type Context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type Tracer, defaultTextMapGetter, defaultTextMapSetter, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Context,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  trace,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { formatNanos } from '../billing/money.js';
 import type { CompiledBackend, CompiledModel, GatewayConfig } from '../compile/types.js';
@@ -18,17 +29,24 @@ const propagator = new W3CTraceContextPropagator();
 
 export interface ServerSpan {
   /** Starts a client span for one attempt; returns the headers carrying its context upstream. */
-  startAttempt(a: { model: CompiledModel; backend: CompiledBackend; stream: boolean }): { headers: Record<string, string>; end(o: AttemptOutcome | undefined): void };
+  startAttempt(a: { model: CompiledModel; backend: CompiledBackend; stream: boolean }): {
+    headers: Record<string, string>;
+    end(o: AttemptOutcome | undefined): void;
+  };
   end(e: ChatEvent, config: GatewayConfig | undefined): void;
 }
 
 export function startServerSpan(tracer: Tracer, req: { requestId: string; method: string; url: string; headers: IncomingHttpHeaders }): ServerSpan {
   const parent = propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
   const path = req.url.split('?')[0] ?? req.url;
-  const span = tracer.startSpan('chat', {
-    kind: SpanKind.SERVER,
-    attributes: { [GEN_AI.operationName]: 'chat', [OTHER.httpMethod]: req.method, [OTHER.urlPath]: path, [TOKENHUB.requestId]: req.requestId },
-  }, parent);
+  const span = tracer.startSpan(
+    'chat',
+    {
+      kind: SpanKind.SERVER,
+      attributes: { [GEN_AI.operationName]: 'chat', [OTHER.httpMethod]: req.method, [OTHER.urlPath]: path, [TOKENHUB.requestId]: req.requestId },
+    },
+    parent,
+  );
   const ctx = trace.setSpan(parent, span);
   let attempt = 0;
   return {
@@ -69,19 +87,23 @@ function startClientSpan(
   a: { model: CompiledModel; backend: CompiledBackend; stream: boolean; attempt: number },
 ): { headers: Record<string, string>; end(o: AttemptOutcome | undefined): void } {
   const url = safeURL(a.backend.baseURL);
-  const span = tracer.startSpan(`chat ${a.backend.upstreamModel}`, {
-    kind: SpanKind.CLIENT,
-    attributes: {
-      [GEN_AI.operationName]: 'chat',
-      [GEN_AI.providerName]: a.model.provider,
-      [GEN_AI.requestModel]: a.backend.upstreamModel,
-      [TOKENHUB.model]: a.model.id,
-      [TOKENHUB.backend]: a.backend.name,
-      [TOKENHUB.attempt]: a.attempt,
-      [TOKENHUB.stream]: a.stream,
-      ...(url === undefined ? {} : { [OTHER.serverAddress]: url.hostname, [OTHER.serverPort]: portOf(url) }),
+  const span = tracer.startSpan(
+    `chat ${a.backend.upstreamModel}`,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        [GEN_AI.operationName]: 'chat',
+        [GEN_AI.providerName]: a.model.provider,
+        [GEN_AI.requestModel]: a.backend.upstreamModel,
+        [TOKENHUB.model]: a.model.id,
+        [TOKENHUB.backend]: a.backend.name,
+        [TOKENHUB.attempt]: a.attempt,
+        [TOKENHUB.stream]: a.stream,
+        ...(url === undefined ? {} : { [OTHER.serverAddress]: url.hostname, [OTHER.serverPort]: portOf(url) }),
+      },
     },
-  }, parent);
+    parent,
+  );
   const headers: Record<string, string> = {};
   propagator.inject(trace.setSpan(parent, span), headers, defaultTextMapSetter);
   return { headers, end: (o) => endClientSpan(span, o) };

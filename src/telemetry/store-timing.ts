@@ -10,7 +10,10 @@ import { BUCKETS, METRICS, OTHER, TOKENHUB } from './names.js';
 export class TimedLimitStore implements LimitStore {
   private readonly histogram: Histogram;
 
-  constructor(readonly inner: LimitStore, meter: Meter) {
+  constructor(
+    readonly inner: LimitStore,
+    meter: Meter,
+  ) {
     this.histogram = meter.createHistogram(METRICS.limiterDuration, {
       unit: 's',
       description: 'Duration of calls into the limiter/usage store.',

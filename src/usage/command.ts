@@ -106,19 +106,38 @@ function parseKeyId(k: string): string {
 
 function formatTable(pid: string, rows: UsageRow[]): string {
   const header = ['KEY', 'MODEL', 'REQUESTS', 'INPUT', 'OUTPUT', 'COST'];
-  const total = rows.reduce((t, r) => ({ requests: t.requests + r.requests, inputTokens: t.inputTokens + r.inputTokens, outputTokens: t.outputTokens + r.outputTokens, costNanos: t.costNanos + r.costNanos }), {
-    requests: 0,
-    inputTokens: 0,
-    outputTokens: 0,
-    costNanos: 0,
-  });
+  const total = rows.reduce(
+    (t, r) => ({
+      requests: t.requests + r.requests,
+      inputTokens: t.inputTokens + r.inputTokens,
+      outputTokens: t.outputTokens + r.outputTokens,
+      costNanos: t.costNanos + r.costNanos,
+    }),
+    {
+      requests: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      costNanos: 0,
+    },
+  );
   const costs = alignDecimals([...rows.map((r) => r.costNanos), total.costNanos].map(formatNanos));
   let n = 0;
-  const cells = (r: Omit<UsageRow, 'keyId' | 'model'>, key: string, model: string): string[] => [key, model, String(r.requests), String(r.inputTokens), String(r.outputTokens), costs[n++] ?? ''];
+  const cells = (r: Omit<UsageRow, 'keyId' | 'model'>, key: string, model: string): string[] => [
+    key,
+    model,
+    String(r.requests),
+    String(r.inputTokens),
+    String(r.outputTokens),
+    costs[n++] ?? '',
+  ];
   const body = [header, ...rows.map((r) => cells(r, r.keyId, r.model)), cells(total, 'TOTAL', '')];
   const widths = header.map((_, i) => Math.max(...body.map((row) => (row[i] ?? '').length)));
   // Names left-aligned, numbers right-aligned so digits line up.
-  const line = (row: string[]): string => row.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  const line = (row: string[]): string =>
+    row
+      .map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return `usage for ${pid}\n${body.map(line).join('\n')}\n`;
 }
 

@@ -54,17 +54,22 @@ function grantsOf(rules: readonly PolicyRule[]): string[] {
         const [base, sub] = res.split('/');
         const name = `${g === '' ? base : `${base}.${g}`}${sub ? `/${sub}` : ''}`;
         return r.verbs.map((v) => `${name} ${v}`);
-      })));
+      }),
+    ),
+  );
 }
 
 /** The resource rules of a `kubectl auth can-i --list` table (non-resource URLs skipped). */
 function parseCanIList(table: string): string[] {
-  return table.split('\n').slice(1).flatMap((line) => {
-    if (line.trim() === '' || /^\s/.test(line)) return [];
-    const resource = line.split(/\s+/)[0] ?? '';
-    const verbs = /\[([^\]]*)\]\s*$/.exec(line)?.[1]?.split(' ').filter(Boolean) ?? [];
-    return verbs.map((v) => `${resource} ${v}`);
-  });
+  return table
+    .split('\n')
+    .slice(1)
+    .flatMap((line) => {
+      if (line.trim() === '' || /^\s/.test(line)) return [];
+      const resource = line.split(/\s+/)[0] ?? '';
+      const verbs = /\[([^\]]*)\]\s*$/.exec(line)?.[1]?.split(' ').filter(Boolean) ?? [];
+      return verbs.map((v) => `${resource} ${v}`);
+    });
 }
 
 describe('RBAC as bound: each ServiceAccount may do exactly what files/rbac/ says, where it says', () => {
@@ -80,14 +85,16 @@ describe('RBAC as bound: each ServiceAccount may do exactly what files/rbac/ say
       return parseCanIList(await kubectlOk(cp, ['auth', 'can-i', '--list', '-n', namespace, `--kubeconfig=${kubeconfig}`]));
     };
     const baseline = new Set(await list('nobody'));
-    await expect
-      .poll(async () => sorted((await list(sa)).filter((g) => !baseline.has(g))), { timeout: 15_000, interval: 250 })
-      .toEqual(sorted(expected));
+    await expect.poll(async () => sorted((await list(sa)).filter((g) => !baseline.has(g))), { timeout: 15_000, interval: 250 }).toEqual(sorted(expected));
   }
 
   it('default: the release namespace only; nothing anywhere else', async () => {
     const release = releaseOf('default');
-    const [operator, fleet, gateway] = ['operator.yaml', 'operator-fleet.yaml', 'gateway.yaml'].map((f) => grantsOf(loadRules(f))) as [string[], string[], string[]];
+    const [operator, fleet, gateway] = ['operator.yaml', 'operator-fleet.yaml', 'gateway.yaml'].map((f) => grantsOf(loadRules(f))) as [
+      string[],
+      string[],
+      string[],
+    ];
     await expectGrants(release, `${release}-tokenhub-operator`, release, [...operator, ...fleet]);
     await expectGrants(release, `${release}-tokenhub-operator`, 'team-a', []);
     await expectGrants(release, `${release}-tokenhub-gateway`, release, gateway);
@@ -110,7 +117,11 @@ describe('RBAC as bound: each ServiceAccount may do exactly what files/rbac/ say
 
   it('watchAllNamespaces: the kinds everywhere, the fleet in the release namespace only', async () => {
     const release = releaseOf('watchAllNamespaces');
-    const [operator, fleet, gateway] = ['operator.yaml', 'operator-fleet.yaml', 'gateway.yaml'].map((f) => grantsOf(loadRules(f))) as [string[], string[], string[]];
+    const [operator, fleet, gateway] = ['operator.yaml', 'operator-fleet.yaml', 'gateway.yaml'].map((f) => grantsOf(loadRules(f))) as [
+      string[],
+      string[],
+      string[],
+    ];
     await expectGrants(release, `${release}-tokenhub-operator`, 'team-a', operator);
     await expectGrants(release, `${release}-tokenhub-operator`, release, [...operator, ...fleet]);
     await expectGrants(release, `${release}-tokenhub-gateway`, 'team-b', gateway);
@@ -133,7 +144,11 @@ describe('RBAC as bound: each ServiceAccount may do exactly what files/rbac/ say
 
   it('watchNamespaces: the kinds in the watched namespaces only, the fleet in the release namespace', async () => {
     const release = releaseOf('watchNamespaces');
-    const [operator, fleet, gateway] = ['operator.yaml', 'operator-fleet.yaml', 'gateway.yaml'].map((f) => grantsOf(loadRules(f))) as [string[], string[], string[]];
+    const [operator, fleet, gateway] = ['operator.yaml', 'operator-fleet.yaml', 'gateway.yaml'].map((f) => grantsOf(loadRules(f))) as [
+      string[],
+      string[],
+      string[],
+    ];
     await expectGrants(release, `${release}-tokenhub-operator`, 'team-a', operator);
     await expectGrants(release, `${release}-tokenhub-operator`, release, fleet);
     await expectGrants(release, `${release}-tokenhub-operator`, 'default', []);

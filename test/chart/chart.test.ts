@@ -96,11 +96,19 @@ describe('default values', () => {
     const c = container(dep, 'operator');
     expect(c.image).toBe('tokenhub:0.1.0');
     expect(c.args).toEqual([
-      'operator', '--fleet-config=tokenhub-gateway', '--health-port=8081', '--lease-name=tokenhub-operator', '--log-level=info',
+      'operator',
+      '--fleet-config=tokenhub-gateway',
+      '--health-port=8081',
+      '--lease-name=tokenhub-operator',
+      '--log-level=info',
       // By default TokenHub serves the release namespace only, and publishes models from it only.
-      '--namespace=tokenhub', '--platform-namespace=tokenhub',
+      '--namespace=tokenhub',
+      '--platform-namespace=tokenhub',
     ]);
-    expect(c.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }, { name: 'metrics', containerPort: 9465, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([
+      { name: 'health', containerPort: 8081, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9465, protocol: 'TCP' },
+    ]);
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
     expect(c.env?.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
@@ -218,7 +226,9 @@ describe('value sets', () => {
     const objects = await render(VALUE_SETS.externalRedis);
     expect(objects.filter((o) => o.metadata.name === 'tokenhub-redis')).toEqual([]);
     expect(fleet(objects)['redis']).toEqual({
-      url: 'rediss://redis.example.internal:6380/0', failureMode: 'fail-closed', passwordSecret: { name: 'external-redis', key: 'password' },
+      url: 'rediss://redis.example.internal:6380/0',
+      failureMode: 'fail-closed',
+      passwordSecret: { name: 'external-redis', key: 'password' },
     });
     expect(fleet(objects)['otel']).toEqual({ endpoint: 'http://otel-collector.observability:4318' });
     const env = container(find(objects, 'Deployment', 'tokenhub-operator'), 'operator').env;
@@ -236,7 +246,11 @@ describe('value sets', () => {
 
   it('gateway.autoscaling: handed to the operator in fleet.yaml', async () => {
     expect(fleet(await render(VALUE_SETS.autoscaling))['autoscaling']).toEqual({
-      enabled: true, minReplicas: 3, maxReplicas: 20, targetCPUUtilizationPercentage: 60, behavior: {},
+      enabled: true,
+      minReplicas: 3,
+      maxReplicas: 20,
+      targetCPUUtilizationPercentage: 60,
+      behavior: {},
     });
   });
 
@@ -256,9 +270,12 @@ describe('value sets', () => {
   it('watchNamespaces: Roles in exactly those namespaces, nothing cluster-wide', async () => {
     const objects = await render(VALUE_SETS.watchNamespaces);
     // Only the ClusterRoles for people (tenantRoles), bound by nobody.
-    expect(objects.filter((o) => o.kind.startsWith('Cluster')).map(idOf).sort()).toEqual(
-      ['ClusterRole -/tokenhub-admin', 'ClusterRole -/tokenhub-key-editor', 'ClusterRole -/tokenhub-view'],
-    );
+    expect(
+      objects
+        .filter((o) => o.kind.startsWith('Cluster'))
+        .map(idOf)
+        .sort(),
+    ).toEqual(['ClusterRole -/tokenhub-admin', 'ClusterRole -/tokenhub-key-editor', 'ClusterRole -/tokenhub-view']);
     for (const ns of ['team-a', 'team-b']) {
       expect(rulesOf(find(objects, 'Role', 'tokenhub-operator', ns))).toEqual(loadRules('operator.yaml'));
       expect(rulesOf(find(objects, 'Role', 'tokenhub-gateway', ns))).toEqual(loadRules('gateway.yaml'));
@@ -289,13 +306,18 @@ describe('value sets', () => {
     const objects = await render();
     const labels = (name: string): Record<string, string> => find(objects, 'ClusterRole', name).metadata.labels ?? {};
     const aggregated = (name: string): string[] =>
-      Object.entries(labels(name)).filter(([k, v]) => k.startsWith('rbac.authorization.k8s.io/aggregate-to-') && v === 'true').map(([k]) => k.split('-to-')[1] ?? '').sort();
+      Object.entries(labels(name))
+        .filter(([k, v]) => k.startsWith('rbac.authorization.k8s.io/aggregate-to-') && v === 'true')
+        .map(([k]) => k.split('-to-')[1] ?? '')
+        .sort();
     expect(aggregated('tokenhub-view')).toEqual(['admin', 'edit', 'view']);
     expect(aggregated('tokenhub-key-editor')).toEqual(['admin', 'edit']);
     expect(aggregated('tokenhub-admin')).toEqual([]);
     const writes = (name: string): string[] =>
       (rulesOf(find(objects, 'ClusterRole', name)) as { resources: string[]; verbs: string[] }[])
-        .filter((r) => r.verbs.includes('create')).flatMap((r) => r.resources).sort();
+        .filter((r) => r.verbs.includes('create'))
+        .flatMap((r) => r.resources)
+        .sort();
     expect(writes('tokenhub-view')).toEqual([]);
     expect(writes('tokenhub-key-editor')).toEqual(['apikeys']);
     expect(writes('tokenhub-admin')).toEqual(['apikeys', 'modelroutes', 'quotapolicies']);
@@ -310,14 +332,20 @@ describe('value sets', () => {
       expect(spec.egress.map((r) => r.to)).toEqual([
         [{ namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
         [{ ipBlock: { cidr: '10.96.0.1/32' } }],
-        [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'tokenhub', 'app.kubernetes.io/instance': 'tokenhub', 'app.kubernetes.io/component': 'redis' } } }],
+        [
+          {
+            podSelector: {
+              matchLabels: { 'app.kubernetes.io/name': 'tokenhub', 'app.kubernetes.io/instance': 'tokenhub', 'app.kubernetes.io/component': 'redis' },
+            },
+          },
+        ],
         [{ ipBlock: { cidr: '203.0.113.0/24' } }],
       ]);
     }
   });
 });
 
-describe('values.schema.json and the chart refuse wrong values at install, with helm\'s error', () => {
+describe("values.schema.json and the chart refuse wrong values at install, with helm's error", () => {
   async function refused(...set: string[]): Promise<string> {
     const res = await helm(templateArgs({ set }));
     expect(res.code, res.stdout).not.toBe(0);

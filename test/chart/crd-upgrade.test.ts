@@ -36,8 +36,12 @@ const helmOk = async (args: string[]): Promise<string> => {
   return res.stdout;
 };
 
-const crd = async (name: string): Promise<{ metadata: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: { versions: { additionalPrinterColumns?: { name: string }[] }[] } }> =>
-  JSON.parse(await kubectlOk(cp, ['get', 'crd', name, '-o', 'json'])) as Awaited<ReturnType<typeof crd>>;
+const crd = async (
+  name: string,
+): Promise<{
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { versions: { additionalPrinterColumns?: { name: string }[] }[] };
+}> => JSON.parse(await kubectlOk(cp, ['get', 'crd', name, '-o', 'json'])) as Awaited<ReturnType<typeof crd>>;
 
 beforeAll(async () => {
   [cp] = await Promise.all([startControlPlane(), helmBinary()]);
@@ -51,7 +55,7 @@ afterAll(async () => {
 
 describe('charts/tokenhub-crds', () => {
   it('renders exactly the CRDs of crds/, labelled and kept; nothing with crds.enabled=false', async () => {
-    const rendered = parseObjects((await helmOk(['template', 'crds', CRD_CHART])));
+    const rendered = parseObjects(await helmOk(['template', 'crds', CRD_CHART]));
     expect(rendered.map((o) => o.metadata.name).sort()).toEqual(NAMES);
     for (const file of readdirSync(join(ROOT, 'crds'))) {
       const want = parse(readFileSync(join(ROOT, 'crds', file), 'utf8')) as { metadata: { name: string }; spec: unknown };
@@ -83,7 +87,12 @@ describe('charts/tokenhub-crds', () => {
     await kubectlOk(cp, ['-n', 'tokenhub', 'apply', '-f', join(ROOT, 'examples/models/doubao-seed-1-6-251015.yaml')]);
 
     // A release whose ModelRoute CRD gains a printer column: helm upgrade carries it.
-    const v2 = chartCopy('v2', (t) => t.replace('additionalPrinterColumns:\n', 'additionalPrinterColumns:\n        - name: Upgraded\n          type: string\n          jsonPath: .spec.model\n'));
+    const v2 = chartCopy('v2', (t) =>
+      t.replace(
+        'additionalPrinterColumns:\n',
+        'additionalPrinterColumns:\n        - name: Upgraded\n          type: string\n          jsonPath: .spec.model\n',
+      ),
+    );
     await helmOk(['upgrade', 'tokenhub-crds', v2, '-n', 'tokenhub']);
     const upgraded = await crd('modelroutes.tokenhub.io');
     expect(upgraded.spec.versions[0]?.additionalPrinterColumns?.map((c) => c.name)).toContain('Upgraded');

@@ -40,7 +40,10 @@ const CASES: Record<string, string | undefined> = { default: undefined, shaped: 
 describe('fleet golden files', () => {
   it.each(Object.keys(CASES))('%s: Deployment, Service, PDB and HPA as the operator renders them', async (name) => {
     const fleet = await fleetOf(CASES[name]);
-    const actual = FLEET_KINDS.map((k) => fleet[k]).filter((o) => o !== undefined).map((o) => `---\n${stringify(o)}`).join('');
+    const actual = FLEET_KINDS.map((k) => fleet[k])
+      .filter((o) => o !== undefined)
+      .map((o) => `---\n${stringify(o)}`)
+      .join('');
     const file = join(TESTDATA, 'fleet', `${name}.yaml`);
     if (UPDATE) writeFileSync(file, actual);
     expect(existsSync(file), `${file} missing: run with UPDATE_GOLDEN=1 and review it`).toBe(true);
@@ -93,7 +96,9 @@ describe('the shaped fleet on a real API server', () => {
 
   it('passes a server-side dry-run, every object', async () => {
     const fleet = await fleetOf(SHAPED);
-    const items = FLEET_KINDS.map((k) => fleet[k]).filter((o) => o !== undefined).map((o) => ({ ...o, metadata: { ...o.metadata, ownerReferences: undefined } }));
+    const items = FLEET_KINDS.map((k) => fleet[k])
+      .filter((o) => o !== undefined)
+      .map((o) => ({ ...o, metadata: { ...o.metadata, ownerReferences: undefined } }));
     expect(items.map((o) => o.kind)).toEqual([...FLEET_KINDS]);
     const out = await kubectlOk(cp, ['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
     expect(out).toMatch(/deployment.apps\/tokenhub-gateway serverside-applied/);

@@ -47,9 +47,13 @@ function docsOf(file: string): K8sObject[] {
 function stubCrd(group: string, version: string, kind: string): unknown {
   const plural = `${kind.toLowerCase()}s`;
   return {
-    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: `${plural}.${group}` },
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${plural}.${group}` },
     spec: {
-      group, scope: 'Namespaced', names: { kind, listKind: `${kind}List`, plural, singular: kind.toLowerCase() },
+      group,
+      scope: 'Namespaced',
+      names: { kind, listKind: `${kind}List`, plural, singular: kind.toLowerCase() },
       versions: [{ name: version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
     },
   };
@@ -63,7 +67,11 @@ describe('Kustomize', () => {
   it.each(['models', 'policies', 'keys'])('examples/%s/Kustomization lists every manifest of its folder', (folder) => {
     const dir = join(ROOT, 'examples', folder);
     const listed = (parse(readFileSync(join(dir, 'Kustomization'), 'utf8')) as { resources: string[] }).resources;
-    expect([...listed].sort()).toEqual(readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort());
+    expect([...listed].sort()).toEqual(
+      readdirSync(dir)
+        .filter((f) => /\.ya?ml$/.test(f))
+        .sort(),
+    );
   });
 
   it('base: the namespace, the ten models, both tiers and the three keys', () => {
@@ -84,7 +92,12 @@ describe('Kustomize', () => {
 
   it('production: paid-tier limits raised, the public demo key gone, the rest untouched', () => {
     const objects = objectsOf('overlays/production');
-    expect(objects.filter((o) => o.kind === 'ApiKey').map((o) => o.metadata.name).sort()).toEqual(['ci-bot', 'team-search']);
+    expect(
+      objects
+        .filter((o) => o.kind === 'ApiKey')
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual(['ci-bot', 'team-search']);
     const paid = find(objects, 'QuotaPolicy', 'paid-tier')['spec'] as Record<string, unknown>;
     expect(paid['rateLimits']).toEqual({ rpm: 10000, tpm: 8000000 });
     expect(paid['budgets']).toEqual({ cost: { month: '5000.00', total: '20000.00' } });
@@ -194,7 +207,11 @@ describe('Flux: release names, dependsOn, health checks', () => {
   });
 
   it('flux/release builds with Kustomize to the two HelmReleases', async () => {
-    expect(parseObjects(await kustomize(join(GITOPS, 'flux/release'))).map(idOf).sort()).toEqual(['HelmRelease flux-system/tokenhub', 'HelmRelease flux-system/tokenhub-crds']);
+    expect(
+      parseObjects(await kustomize(join(GITOPS, 'flux/release')))
+        .map(idOf)
+        .sort(),
+    ).toEqual(['HelmRelease flux-system/tokenhub', 'HelmRelease flux-system/tokenhub-crds']);
   });
 });
 

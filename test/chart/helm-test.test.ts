@@ -12,7 +12,10 @@ import { type ControlPlane, startControlPlane } from '../support/control-plane.j
 import { type TestGateway, modelYaml, startTestGateway } from '../support/gateway.js';
 import { find, kubectlOk, render } from './helm.js';
 
-type TestPod = { metadata: { annotations: Record<string, string> }; spec: { restartPolicy: string; containers: { command: string[]; securityContext: Record<string, unknown> }[] } };
+type TestPod = {
+  metadata: { annotations: Record<string, string> };
+  spec: { restartPolicy: string; containers: { command: string[]; securityContext: Record<string, unknown> }[] };
+};
 
 async function testPod(set: string[] = []): Promise<TestPod> {
   return find(await render({ set }), 'Pod', 'tokenhub-test') as unknown as TestPod;

@@ -64,9 +64,13 @@ export async function renderText(opts: RenderOptions = {}): Promise<string> {
 
 export function templateArgs(opts: RenderOptions = {}): string[] {
   return [
-    'template', opts.release ?? 'tokenhub', CHART,
-    '--namespace', opts.namespace ?? 'tokenhub',
-    '--kube-version', KUBE_VERSION,
+    'template',
+    opts.release ?? 'tokenhub',
+    CHART,
+    '--namespace',
+    opts.namespace ?? 'tokenhub',
+    '--kube-version',
+    KUBE_VERSION,
     ...(opts.includeCrds ? ['--include-crds'] : []),
     ...valueArgs(opts),
     ...(opts.apiVersions ?? []).flatMap((v) => ['--api-versions', v]),

@@ -18,18 +18,19 @@ function jsFiles(dir: string): string[] {
 }
 
 /** Import statements and dynamic imports as tsc prints them (one statement a line). */
-const IMPORTS = [
-  /^\s*(?:import|export)\s[^'"]*?\bfrom\s*['"]([^'"]+)['"]/gm,
-  /^\s*import\s*['"]([^'"]+)['"]/gm,
-  /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
-];
+const IMPORTS = [/^\s*(?:import|export)\s[^'"]*?\bfrom\s*['"]([^'"]+)['"]/gm, /^\s*import\s*['"]([^'"]+)['"]/gm, /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g];
 
 /** Package names a compiled module imports, statically or dynamically. */
 function importedPackages(source: string): string[] {
   const specifiers = IMPORTS.flatMap((re) => [...source.matchAll(re)].map((m) => m[1] ?? ''));
   return specifiers
     .filter((s) => !s.startsWith('.') && !s.startsWith('/') && !s.startsWith('node:') && !builtinModules.includes(s))
-    .map((s) => s.split('/').slice(0, s.startsWith('@') ? 2 : 1).join('/'));
+    .map((s) =>
+      s
+        .split('/')
+        .slice(0, s.startsWith('@') ? 2 : 1)
+        .join('/'),
+    );
 }
 
 describe('the image', () => {
@@ -41,7 +42,8 @@ describe('the image', () => {
     const missing = jsFiles(dist).flatMap((file) =>
       importedPackages(readFileSync(file, 'utf8'))
         .filter((p) => !allowed.has(p))
-        .map((p) => `${relative(ROOT, file)} imports ${p}`));
+        .map((p) => `${relative(ROOT, file)} imports ${p}`),
+    );
     expect(missing).toEqual([]);
   });
 
@@ -53,7 +55,9 @@ describe('the image', () => {
     });
     expect(sources.length).toBeGreaterThan(0);
     // .dockerignore excludes everything, then re-includes: each source must be re-included.
-    const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     expect(lines).toContain('**');
     const included = new Set(lines.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, '')));
     for (const src of sources) {

@@ -15,8 +15,11 @@ import { CHART, type K8sObject, find, kubectlOk, render, renderText } from './he
 
 const MONITORING = {
   set: [
-    'serviceMonitor.enabled=true', 'prometheusRule.enabled=true', 'grafanaDashboard.enabled=true',
-    'networkPolicy.monitoringNamespace=monitoring', 'networkPolicy.gatewayIngressNamespaceSelector.team=ingress',
+    'serviceMonitor.enabled=true',
+    'prometheusRule.enabled=true',
+    'grafanaDashboard.enabled=true',
+    'networkPolicy.monitoringNamespace=monitoring',
+    'networkPolicy.gatewayIngressNamespaceSelector.team=ingress',
   ],
   apiVersions: ['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PrometheusRule'],
 };
@@ -30,7 +33,14 @@ describe('operator metrics in the chart', () => {
   it('the operator listens on its metrics port; a Service and a ServiceMonitor select exactly its pods', async () => {
     const objects = await render(MONITORING);
     const dep = find(objects, 'Deployment', 'tokenhub-operator');
-    const pod = (dep['spec'] as { template: { metadata: { labels: Record<string, string> }; spec: { containers: { env: { name: string; value?: string }[]; ports: { name: string; containerPort: number }[] }[] } } }).template;
+    const pod = (
+      dep['spec'] as {
+        template: {
+          metadata: { labels: Record<string, string> };
+          spec: { containers: { env: { name: string; value?: string }[]; ports: { name: string; containerPort: number }[] }[] };
+        };
+      }
+    ).template;
     const container = pod.spec.containers[0]!;
     expect(container.env).toContainEqual({ name: 'TOKENHUB_METRICS_PORT', value: '9465' });
     expect(container.ports).toContainEqual(expect.objectContaining({ name: 'metrics', containerPort: 9465 }));
@@ -47,7 +57,12 @@ describe('operator metrics in the chart', () => {
 
   it('the PrometheusRule has the four alerts, each over metrics a real scrape serves', async () => {
     const rules = rulesOf(await render(MONITORING));
-    expect(rules.map((r) => r.alert)).toEqual(['TokenHubOperatorNoLeader', 'TokenHubOperatorReconcileErrors', 'TokenHubRedisDegraded', 'TokenHubBudgetExhaustion']);
+    expect(rules.map((r) => r.alert)).toEqual([
+      'TokenHubOperatorNoLeader',
+      'TokenHubOperatorReconcileErrors',
+      'TokenHubRedisDegraded',
+      'TokenHubBudgetExhaustion',
+    ]);
     const m = new OperatorMetrics();
     m.leading = 1;
     m.reconcileErrors = 2;
@@ -103,7 +118,14 @@ describe('the monitoring objects on a real API server', () => {
   let cp: ControlPlane;
   beforeAll(async () => {
     cp = await startControlPlane();
-    await kubectlOk(cp, ['apply', '--server-side', '-f', join(import.meta.dirname, 'testdata/servicemonitor-crd.yaml'), '-f', join(import.meta.dirname, 'testdata/prometheusrule-crd.yaml')]);
+    await kubectlOk(cp, [
+      'apply',
+      '--server-side',
+      '-f',
+      join(import.meta.dirname, 'testdata/servicemonitor-crd.yaml'),
+      '-f',
+      join(import.meta.dirname, 'testdata/prometheusrule-crd.yaml'),
+    ]);
     await kubectlOk(cp, ['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
     await kubectlOk(cp, ['create', 'namespace', 'tokenhub']);
   }, 120_000);
@@ -114,7 +136,12 @@ describe('the monitoring objects on a real API server', () => {
   it('server-side applies the whole render with monitoring on', async () => {
     const text = await renderText(MONITORING);
     await kubectlOk(cp, ['apply', '--server-side', '-f', '-'], text);
-    for (const what of ['prometheusrule/tokenhub', 'servicemonitor/tokenhub-operator-metrics', 'service/tokenhub-operator-metrics', 'configmap/tokenhub-dashboard']) {
+    for (const what of [
+      'prometheusrule/tokenhub',
+      'servicemonitor/tokenhub-operator-metrics',
+      'service/tokenhub-operator-metrics',
+      'configmap/tokenhub-dashboard',
+    ]) {
       await kubectlOk(cp, ['-n', 'tokenhub', 'get', what]);
     }
   });

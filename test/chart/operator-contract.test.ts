@@ -24,11 +24,11 @@ function fleetOf(objects: readonly K8sObject[]): { config: FleetConfig; cm: K8sO
 }
 
 function labelsOf(o: KubeObject | undefined): Record<string, string> {
-  return (o?.metadata.labels ?? {});
+  return o?.metadata.labels ?? {};
 }
 
 describe.each(Object.entries(VALUE_SETS))('value set "%s"', (_name, opts) => {
-  it('the operator accepts the fleet ConfigMap, and its fleet fits the chart\'s objects', async () => {
+  it("the operator accepts the fleet ConfigMap, and its fleet fits the chart's objects", async () => {
     const objects = await render(opts);
     const { config, cm } = fleetOf(objects);
     // Every chart value reaches the operator unchanged (its defaults fill nothing in).
@@ -50,7 +50,9 @@ describe.each(Object.entries(VALUE_SETS))('value set "%s"', (_name, opts) => {
     expect(fleet.HorizontalPodAutoscaler !== undefined).toBe(config.autoscaling.enabled);
 
     // Redis: the password reaches the gateway pods from its Secret, never as a literal.
-    const container = (fleet.Deployment?.['spec'] as { template: { spec: { containers: { args: string[]; env: { name: string; value?: string; valueFrom?: unknown }[] }[] } } }).template.spec.containers[0];
+    const container = (
+      fleet.Deployment?.['spec'] as { template: { spec: { containers: { args: string[]; env: { name: string; value?: string; valueFrom?: unknown }[] }[] } } }
+    ).template.spec.containers[0];
     const password = container?.env.find((e) => e.name === 'TOKENHUB_REDIS_PASSWORD');
     if (config.redis.passwordSecret === undefined) expect(password).toBeUndefined();
     else expect(password).toEqual({ name: 'TOKENHUB_REDIS_PASSWORD', valueFrom: { secretKeyRef: config.redis.passwordSecret } });

@@ -12,10 +12,24 @@ describe('chart README', () => {
   });
 
   it('lists every leaf with its type, default and `# --` description, nested keys dotted', () => {
-    const table = valuesTable([
-      '# -- Top.', 'a: 1', 'm:', '  # -- First member (the comment yaml gives the map).', '  x: "s"', '  y: [1, 2]', '  z: {}',
-      '# -- A documented map.', 'p:', '  q: 0.5', '  "dotted.key": true', 'plain: null', '# a comment that is not a description', 'bar: "a|b <c>"',
-    ].join('\n'));
+    const table = valuesTable(
+      [
+        '# -- Top.',
+        'a: 1',
+        'm:',
+        '  # -- First member (the comment yaml gives the map).',
+        '  x: "s"',
+        '  y: [1, 2]',
+        '  z: {}',
+        '# -- A documented map.',
+        'p:',
+        '  q: 0.5',
+        '  "dotted.key": true',
+        'plain: null',
+        '# a comment that is not a description',
+        'bar: "a|b <c>"',
+      ].join('\n'),
+    );
     expect(table.split('\n').slice(2, -1)).toEqual([
       '| `a` | int | `1` | Top. |',
       '| `m.x` | string | `"s"` | First member (the comment yaml gives the map). |',

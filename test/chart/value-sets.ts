@@ -6,10 +6,20 @@ export const VALUE_SETS = {
   redis: { set: ['redis.enabled=true'] },
   redisExistingSecret: { set: ['redis.enabled=true', 'redis.auth.existingSecret=redis-auth', 'redis.auth.secretKey=pw'] },
   externalRedis: {
-    set: ['redis.url=rediss://redis.example.internal:6380/0', 'redis.auth.existingSecret=external-redis', 'redis.failureMode=fail-closed', 'otel.endpoint=http://otel-collector.observability:4318'],
+    set: [
+      'redis.url=rediss://redis.example.internal:6380/0',
+      'redis.auth.existingSecret=external-redis',
+      'redis.failureMode=fail-closed',
+      'otel.endpoint=http://otel-collector.observability:4318',
+    ],
   },
   autoscaling: {
-    set: ['gateway.autoscaling.enabled=true', 'gateway.autoscaling.minReplicas=3', 'gateway.autoscaling.maxReplicas=20', 'gateway.autoscaling.targetCPUUtilizationPercentage=60'],
+    set: [
+      'gateway.autoscaling.enabled=true',
+      'gateway.autoscaling.minReplicas=3',
+      'gateway.autoscaling.maxReplicas=20',
+      'gateway.autoscaling.targetCPUUtilizationPercentage=60',
+    ],
   },
   serviceMonitor: {
     set: ['serviceMonitor.enabled=true', 'serviceMonitor.labels.release=prometheus'],

@@ -29,7 +29,9 @@ describe('tokenhub validate', () => {
     expect((await tokenhub('validate', '-f', 'examples/', '--platform-namespace', 'tokenhub')).code).toBe(0);
     const r = await tokenhub('validate', '-f', 'examples/models/', '--platform-namespace', 'platform');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/ModelRoute\/doubao-seed-2-0-pro-260215: .*only from the platform namespaces \(platform\); namespace tokenhub is not one of them \(NotPlatformNamespace\)/);
+    expect(r.stderr).toMatch(
+      /ModelRoute\/doubao-seed-2-0-pro-260215: .*only from the platform namespaces \(platform\); namespace tokenhub is not one of them \(NotPlatformNamespace\)/,
+    );
   });
 
   it('fails a directory of broken manifests with one precise line per problem', async () => {

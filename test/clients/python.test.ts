@@ -109,7 +109,7 @@ describe('the openai Python SDK against the gateway', () => {
     expect(await scenario('fallback')).toEqual({ model: 'm', header: 'm' });
   });
 
-  it("a 429 rate_limit_exceeded: the SDK waits for retry-after-ms and its retry succeeds", async () => {
+  it('a 429 rate_limit_exceeded: the SDK waits for retry-after-ms and its retry succeeds', async () => {
     const before = attempts('default/rpm');
     const r = await scenario('retry_429');
     expect(r['status']).toBe(200);

@@ -17,7 +17,13 @@ function route(model: string): unknown {
   return {
     apiVersion: 'tokenhub.io/v1alpha1',
     kind: 'ModelRoute',
-    metadata: { name: model.slice(0, 40).replace(/[^a-z0-9]+/g, '-').replace(/-$/, ''), namespace: 'default' },
+    metadata: {
+      name: model
+        .slice(0, 40)
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/-$/, ''),
+      namespace: 'default',
+    },
     spec: {
       model,
       capabilities: ['text'],
@@ -115,7 +121,10 @@ describe('patterns in manifests', () => {
 describe('PatternIndex', () => {
   it('scans the models once per distinct pattern', () => {
     let scans = 0;
-    const models = [{ id: 'a-1', aliases: [] }, { id: 'b-1', aliases: ['a-alias'] }].map((m) => ({
+    const models = [
+      { id: 'a-1', aliases: [] },
+      { id: 'b-1', aliases: ['a-alias'] },
+    ].map((m) => ({
       get id(): string {
         scans++;
         return m.id;

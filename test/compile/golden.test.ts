@@ -51,14 +51,21 @@ function render(result: CompileResult): unknown {
   return { verdicts, config: { models, aliases: [...config.models.keys()].filter((n) => !config.modelIds.includes(n)).sort(), keys } };
 }
 
-const cases = readdirSync(DIR).filter((f) => f.endsWith('.in.yaml')).map((f) => f.replace(/\.in\.yaml$/, ''));
+const cases = readdirSync(DIR)
+  .filter((f) => f.endsWith('.in.yaml'))
+  .map((f) => f.replace(/\.in\.yaml$/, ''));
 
 describe('compile golden files', () => {
   it.each(cases)('%s', (name) => {
     const text = readFileSync(join(DIR, `${name}.in.yaml`), 'utf8');
-    const objects = parseAllDocuments(text).map((d) => d.toJS() as unknown).filter((o) => o !== null);
+    const objects = parseAllDocuments(text)
+      .map((d) => d.toJS() as unknown)
+      .filter((o) => o !== null);
     // A case may name the platform namespaces in a `# platformNamespaces: a, b` line.
-    const platform = /^# platformNamespaces: (.+)$/m.exec(text)?.[1]?.split(',').map((n) => n.trim());
+    const platform = /^# platformNamespaces: (.+)$/m
+      .exec(text)?.[1]
+      ?.split(',')
+      .map((n) => n.trim());
     const caseCompiler = platform === undefined ? compiler : createCompiler(undefined, { platformNamespaces: platform });
     const result = caseCompiler(compileInputOf(objects, 'default'), { now: NOW });
     const actual = stringify(render(result), { lineWidth: 0, sortMapEntries: false });

@@ -12,7 +12,9 @@ const MOCK = 'http://127.0.0.1:9/v1';
 const BASE = modelYaml({ name: 'alpha', baseURL: MOCK }) + modelYaml({ name: 'beta', baseURL: MOCK }) + keyYaml({ name: 'k', clear: 'th-k' });
 
 function step(yaml: string, lastGood: LastGood) {
-  const objects = parseAllDocuments(yaml).map((d) => d.toJS() as unknown).filter((o) => o !== null);
+  const objects = parseAllDocuments(yaml)
+    .map((d) => d.toJS() as unknown)
+    .filter((o) => o !== null);
   return compileKeepingLastGood(compiler, compileInputOf(objects, 'default'), { now, lastGood });
 }
 
@@ -50,7 +52,7 @@ describe('compileKeepingLastGood', () => {
   });
 
   it('puts a disabled key in force: disabling is the change asked for', () => {
-    const r = step(BASE.replace("credential:", 'disabled: true\n  credential:'), good.lastGood);
+    const r = step(BASE.replace('credential:', 'disabled: true\n  credential:'), good.lastGood);
     expect([...r.config.keys.values()][0]?.disabled).toBe(true);
     expect(r.heldBack).toEqual([]);
   });
@@ -68,7 +70,10 @@ describe('compileKeepingLastGood', () => {
 });
 
 describe('the last good version recorded in the cluster (status.lastGood)', () => {
-  const parse = (yaml: string) => parseAllDocuments(yaml).map((d) => d.toJS() as unknown).filter((o) => o !== null);
+  const parse = (yaml: string) =>
+    parseAllDocuments(yaml)
+      .map((d) => d.toJS() as unknown)
+      .filter((o) => o !== null);
   const broken = BASE.replace('model: beta', 'model: beta\n  fallbackModels: [gone]');
 
   it('is the kept spec of a held-back object, nothing for one in force', () => {
@@ -84,9 +89,15 @@ describe('the last good version recorded in the cluster (status.lastGood)', () =
 
   it('lets a pod with no memory hold back to the recorded version, and wins over a different memory', () => {
     const objects = parse(broken) as Record<string, unknown>[];
-    const record = lastGoodRecordOf(step(broken, good.lastGood).lastGood.get('ModelRoute/default/beta'), objects.find((o) => (o['metadata'] as { name: string }).name === 'beta'));
+    const record = lastGoodRecordOf(
+      step(broken, good.lastGood).lastGood.get('ModelRoute/default/beta'),
+      objects.find((o) => (o['metadata'] as { name: string }).name === 'beta'),
+    );
     const withStatus = objects.map((o) => ((o['metadata'] as { name: string }).name === 'beta' ? { ...o, status: { lastGood: record } } : o));
-    const fresh = compileKeepingLastGood(compiler, compileInputOf(withStatus, 'default'), { now, lastGood: withRecordedLastGood(new Map(), withStatus, 'default') });
+    const fresh = compileKeepingLastGood(compiler, compileInputOf(withStatus, 'default'), {
+      now,
+      lastGood: withRecordedLastGood(new Map(), withStatus, 'default'),
+    });
     expect(fresh.config.modelIds).toEqual(['alpha', 'beta']);
     expect(fresh.heldBack).toEqual(['ModelRoute/default/beta']);
     // A pod without the record rejects the route: what the fleet disagreed on before.

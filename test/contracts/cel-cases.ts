@@ -51,15 +51,33 @@ const table: [KindName, string, string, Spec, boolean][] = [
   ['ModelRoute', '!has(self.maxReasoning) || self.maxReasoning <= self.maxOutput', 'reasoning-above', limits({ maxReasoning: 201 }), false],
   ['ModelRoute', '!has(self.aliases) || !self.aliases.exists(a, a == self.model)', 'alias-other', { ...baseSpec.ModelRoute, aliases: ['m-alias'] }, true],
   ['ModelRoute', '!has(self.aliases) || !self.aliases.exists(a, a == self.model)', 'alias-self', { ...baseSpec.ModelRoute, aliases: ['x', 'm'] }, false],
-  ['ModelRoute', '!has(self.fallbackModels) || !self.fallbackModels.exists(m, m == self.model)', 'fallback-other', { ...baseSpec.ModelRoute, fallbackModels: ['n'] }, true],
-  ['ModelRoute', '!has(self.fallbackModels) || !self.fallbackModels.exists(m, m == self.model)', 'fallback-self', { ...baseSpec.ModelRoute, fallbackModels: ['m'] }, false],
+  [
+    'ModelRoute',
+    '!has(self.fallbackModels) || !self.fallbackModels.exists(m, m == self.model)',
+    'fallback-other',
+    { ...baseSpec.ModelRoute, fallbackModels: ['n'] },
+    true,
+  ],
+  [
+    'ModelRoute',
+    '!has(self.fallbackModels) || !self.fallbackModels.exists(m, m == self.model)',
+    'fallback-self',
+    { ...baseSpec.ModelRoute, fallbackModels: ['m'] },
+    false,
+  ],
   ['ModelRoute', ALLOWANCE, 'allowance-under-reasoning', limits({ maxReasoning: 100, reasoningAllowance: 100 }), true],
   ['ModelRoute', ALLOWANCE, 'allowance-above-reasoning', limits({ maxReasoning: 100, reasoningAllowance: 101 }), false],
   ['ModelRoute', ALLOWANCE, 'allowance-above-output', limits({ reasoningAllowance: 201 }), false],
   ['ApiKey', CREDENTIAL, 'service-account-only', { owner: 'team', credential: { serviceAccount: { name: 'app' } } }, true],
   ['ApiKey', CREDENTIAL, 'hash-and-service-account', { owner: 'team', credential: { hash: HASH, serviceAccount: { name: 'app' } } }, false],
   ['ApiKey', PREVIOUS, 'previous-hash', { ...baseSpec.ApiKey, previousCredential: { hash: `sha256:${'b'.repeat(64)}`, notAfter: NOT_AFTER } }, true],
-  ['ApiKey', PREVIOUS, 'previous-both', { ...baseSpec.ApiKey, previousCredential: { hash: `sha256:${'b'.repeat(64)}`, secretRef: { name: 's', key: 'k' }, notAfter: NOT_AFTER } }, false],
+  [
+    'ApiKey',
+    PREVIOUS,
+    'previous-both',
+    { ...baseSpec.ApiKey, previousCredential: { hash: `sha256:${'b'.repeat(64)}`, secretRef: { name: 's', key: 'k' }, notAfter: NOT_AFTER } },
+    false,
+  ],
   ['ApiKey', CREDENTIAL, 'hash-only', baseSpec.ApiKey, true],
   ['ApiKey', CREDENTIAL, 'generate-only', { owner: 'team', credential: { generate: {} } }, true],
   ['ApiKey', CREDENTIAL, 'none', { owner: 'team', credential: {} }, false],
@@ -77,7 +95,9 @@ export function declaredRules(): string[] {
 
 /** The rule's message, which both sides must report for a rejected case. */
 export function messageOf(c: CelCase): string {
-  const rule = Object.values(KINDS[c.kind].ruleSites).flatMap((s) => s.rules).find((r) => r.rule === c.rule);
+  const rule = Object.values(KINDS[c.kind].ruleSites)
+    .flatMap((s) => s.rules)
+    .find((r) => r.rule === c.rule);
   if (rule === undefined) throw new Error(`no ${c.kind} rule ${c.rule}`);
   return rule.message;
 }

@@ -1,10 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  impersonatingKubeconfig,
-  serviceAccountIdentity,
-  startControlPlane,
-  type ControlPlane,
-} from '../support/control-plane.js';
+import { impersonatingKubeconfig, serviceAccountIdentity, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 
 const NS = 'tokenhub-cp-test';
 

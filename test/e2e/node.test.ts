@@ -14,8 +14,21 @@ import { keyYaml, policyYaml } from '../support/gateway.js';
 import { startLoad } from '../support/traffic.js';
 import { CHART } from '../chart/helm.js';
 import {
-  DEMO_KEY, MODEL, NAMESPACE, clusterIP, helmOn, k, kubectl, latencySummary, nodeDown, nodeUp, pods, poll, readyPods,
-  startStreams, startTimedLoad,
+  DEMO_KEY,
+  MODEL,
+  NAMESPACE,
+  clusterIP,
+  helmOn,
+  k,
+  kubectl,
+  latencySummary,
+  nodeDown,
+  nodeUp,
+  pods,
+  poll,
+  readyPods,
+  startStreams,
+  startTimedLoad,
   type Node,
 } from './node.js';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,8 +44,8 @@ const OPERATOR_PODS = 'app.kubernetes.io/component=operator';
 const figure = (line: string): boolean => process.stdout.write(`[e2e figure] ${line}\n`);
 /** A key whose policy never limits the loads below (the demo key's free tier allows 60 rpm). */
 const LOAD_KEY = 'th-e2e-load-key-00000000000000000000';
-const LOAD_OBJECTS = policyYaml('e2e-load', '{rateLimits: {rpm: 1000000, tpm: 100000000}}') +
-  keyYaml({ name: 'e2e-load', clear: LOAD_KEY, policies: ['e2e-load'] });
+const LOAD_OBJECTS =
+  policyYaml('e2e-load', '{rateLimits: {rpm: 1000000, tpm: 100000000}}') + keyYaml({ name: 'e2e-load', clear: LOAD_KEY, policies: ['e2e-load'] });
 
 let node: Node;
 let baseURL: string;
@@ -46,10 +59,25 @@ function installArgs(verb: 'install' | 'upgrade', extra: string[] = []): string[
   const app = imageSet(node.images['tokenhub'] ?? '');
   const redis = imageSet(node.images['redis'] ?? '');
   return [
-    verb, RELEASE, CHART, '--namespace', NAMESPACE,
-    '--set', `image.repository=${app.repository}`, '--set', `image.tag=${app.tag}`, '--set', 'image.pullPolicy=Never',
-    '--set', 'redis.enabled=true', '--set', `redis.image.repository=${redis.repository}`,
-    '--set', `redis.image.tag=${redis.tag}`, '--set', 'redis.image.pullPolicy=Never',
+    verb,
+    RELEASE,
+    CHART,
+    '--namespace',
+    NAMESPACE,
+    '--set',
+    `image.repository=${app.repository}`,
+    '--set',
+    `image.tag=${app.tag}`,
+    '--set',
+    'image.pullPolicy=Never',
+    '--set',
+    'redis.enabled=true',
+    '--set',
+    `redis.image.repository=${redis.repository}`,
+    '--set',
+    `redis.image.tag=${redis.tag}`,
+    '--set',
+    'redis.image.pullPolicy=Never',
     ...extra,
   ];
 }
@@ -59,8 +87,10 @@ function client(apiKey: string, url = baseURL): OpenAI {
 }
 
 async function chatStatus(c: OpenAI): Promise<number> {
-  return c.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 })
-    .then(() => 200, (err: { status?: number }) => err.status ?? 0);
+  return c.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }).then(
+    () => 200,
+    (err: { status?: number }) => err.status ?? 0,
+  );
 }
 
 beforeAll(async () => {
@@ -98,14 +128,19 @@ describe('TokenHub on a real node', () => {
     const r = await sdk.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hello' }], max_tokens: 16 });
     expect(r.model).toBe(MODEL);
     expect(r.choices[0]?.message.content).not.toBe('');
-    figure(`install → first 200 through the gateway Service: ${seconds.toFixed(1)} s ` +
-      `(operators ${operators.map((p) => p.name).join(', ')}; leader ${holder}; gateways ${gateways.map((p) => p.ip).join(', ')})`);
+    figure(
+      `install → first 200 through the gateway Service: ${seconds.toFixed(1)} s ` +
+        `(operators ${operators.map((p) => p.name).join(', ')}; leader ${holder}; gateways ${gateways.map((p) => p.ip).join(', ')})`,
+    );
   }, 900_000);
 
   it('a QuotaPolicy change under load is enforced by every gateway pod', async () => {
     const clear = 'th-e2e-quota-key-000000000000000000';
-    await k(node, ['-n', NAMESPACE, 'apply', '-f', '-'],
-      policyYaml('e2e-quota', '{rateLimits: {rpm: 100000}}') + keyYaml({ name: 'e2e-quota', clear, policies: ['e2e-quota'] }));
+    await k(
+      node,
+      ['-n', NAMESPACE, 'apply', '-f', '-'],
+      policyYaml('e2e-quota', '{rateLimits: {rpm: 100000}}') + keyYaml({ name: 'e2e-quota', clear, policies: ['e2e-quota'] }),
+    );
     const gateways = await readyPods(node, GATEWAY_PODS, 2);
     const direct = gateways.map((p) => ({ pod: p.name, c: client(clear, `http://${p.ip}:8080/api/v1`) }));
     for (const d of direct) {
@@ -114,10 +149,12 @@ describe('TokenHub on a real node', () => {
     const load = startTimedLoad({ client: client(LOAD_KEY), model: MODEL, workers: 4, maxMs: 120_000 });
     const t0 = Date.now();
     await k(node, ['-n', NAMESPACE, 'apply', '-f', '-'], policyYaml('e2e-quota', '{rateLimits: {rpm: 1}}'));
-    const seen = await Promise.all(direct.map(async (d) => {
-      await poll(`${d.pod} to enforce rpm 1`, async () => ((await chatStatus(d.c)) === 429 ? true : undefined), 60_000, 100);
-      return { pod: d.pod, ms: Date.now() - t0 };
-    }));
+    const seen = await Promise.all(
+      direct.map(async (d) => {
+        await poll(`${d.pod} to enforce rpm 1`, async () => ((await chatStatus(d.c)) === 429 ? true : undefined), 60_000, 100);
+        return { pod: d.pod, ms: Date.now() - t0 };
+      }),
+    );
     const result = await load.stop();
     expect(result.failures).toEqual([]);
     for (const s of seen) figure(`QuotaPolicy rpm 100000 → 1 enforced by ${s.pod} after ${s.ms} ms`);
@@ -129,7 +166,9 @@ describe('TokenHub on a real node', () => {
     const mock = `http://${await clusterIP(node, 'tokenhub-mock-upstream')}:8081`;
     // Streams of ~6 s (24 chunks, 250 ms apart), so several are in flight when each pod goes.
     const slow = await fetch(`${mock}/__mock/behaviour/*`, {
-      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ chunkDelayMs: 250, completionTokens: 24 }),
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ chunkDelayMs: 250, completionTokens: 24 }),
     });
     expect(slow.ok).toBe(true);
     const load = startTimedLoad({ client: client(LOAD_KEY), model: MODEL, workers: 4, maxMs: 300_000 });
@@ -137,17 +176,23 @@ describe('TokenHub on a real node', () => {
     const t0 = Date.now();
     const res = await helmOn(node, installArgs('upgrade', ['--set', 'gateway.logLevel=debug']));
     expect(res.code, res.stderr).toBe(0);
-    const after = await poll('a rolled gateway fleet', async () => {
-      const ps = await pods(node, GATEWAY_PODS);
-      const fresh = ps.filter((p) => !before.includes(p.name));
-      return ps.length === 2 && fresh.length === 2 && fresh.every((p) => p.ready) ? fresh : undefined;
-    }, 300_000);
+    const after = await poll(
+      'a rolled gateway fleet',
+      async () => {
+        const ps = await pods(node, GATEWAY_PODS);
+        const fresh = ps.filter((p) => !before.includes(p.name));
+        return ps.length === 2 && fresh.length === 2 && fresh.every((p) => p.ready) ? fresh : undefined;
+      },
+      300_000,
+    );
     const seconds = (Date.now() - t0) / 1000;
     const [result, streamed] = [await load.stop(), await streams.stop()];
     await fetch(`${mock}/__mock/behaviour`, { method: 'DELETE' });
-    figure(`rollout ${before.join(',')} → ${after.map((p) => p.name).join(',')} in ${seconds.toFixed(1)} s: ` +
-      `${result.ok} requests ok (${latencySummary(result.latencies)}), ${result.failures.length} failed${result.failures.length ? ` (${[...new Set(result.failures)].join('; ')})` : ''}; ` +
-      `${streamed.complete} streams complete, ${streamed.cut.length} cut${streamed.cut.length ? ` (${[...new Set(streamed.cut)].join('; ')})` : ''}`);
+    figure(
+      `rollout ${before.join(',')} → ${after.map((p) => p.name).join(',')} in ${seconds.toFixed(1)} s: ` +
+        `${result.ok} requests ok (${latencySummary(result.latencies)}), ${result.failures.length} failed${result.failures.length ? ` (${[...new Set(result.failures)].join('; ')})` : ''}; ` +
+        `${streamed.complete} streams complete, ${streamed.cut.length} cut${streamed.cut.length ? ` (${[...new Set(streamed.cut)].join('; ')})` : ''}`,
+    );
     expect(result.failures).toEqual([]);
     expect(streamed.cut).toEqual([]);
     expect(streamed.complete).toBeGreaterThan(0);
@@ -164,11 +209,16 @@ describe('TokenHub on a real node', () => {
     const secret = JSON.parse(await k(node, ['-n', NAMESPACE, 'get', 'secret', `${RELEASE}-redis`, '-o', 'json'])) as { data: { password: string } };
     const env = { ...process.env, TOKENHUB_REDIS_PASSWORD: Buffer.from(secret.data.password, 'base64').toString() };
     const usage = async (): Promise<{ requests: number; inputTokens: number; outputTokens: number }> => {
-      const res = await run(process.execPath, [join(ROOT, 'bin/tokenhub.js'), 'usage', '--redis', redisUrl, '--key', `${NAMESPACE}/e2e-usage`, '--json'], { timeoutMs: 30_000, env });
+      const res = await run(process.execPath, [join(ROOT, 'bin/tokenhub.js'), 'usage', '--redis', redisUrl, '--key', `${NAMESPACE}/e2e-usage`, '--json'], {
+        timeoutMs: 30_000,
+        env,
+      });
       expect(res.code, `tokenhub usage: ${res.stderr}`).toBe(0);
       const rows = (JSON.parse(res.stdout) as { rows: { requests: number; inputTokens: number; outputTokens: number }[] }).rows;
-      return rows.reduce((a, r) => ({ requests: a.requests + r.requests, inputTokens: a.inputTokens + r.inputTokens, outputTokens: a.outputTokens + r.outputTokens }),
-        { requests: 0, inputTokens: 0, outputTokens: 0 });
+      return rows.reduce(
+        (a, r) => ({ requests: a.requests + r.requests, inputTokens: a.inputTokens + r.inputTokens, outputTokens: a.outputTokens + r.outputTokens }),
+        { requests: 0, inputTokens: 0, outputTokens: 0 },
+      );
     };
     const before = await usage();
     expect((await fetch(`${mock}/__mock/behaviour`, { method: 'DELETE' })).ok).toBe(true);
@@ -181,12 +231,19 @@ describe('TokenHub on a real node', () => {
     await poll('load on the replacement fleet', async () => (load.ok() >= start + 20 ? true : undefined), 60_000, 100);
     const result = await load.stop();
     const upstream = (await (await fetch(`${mock}/__mock/stats`)).json()) as { requests: number; usage: { promptTokens: number; completionTokens: number } };
-    const counted = await poll('usage in Redis to settle', async () => {
-      const u = await usage();
-      return u.requests - before.requests === upstream.requests ? u : undefined;
-    }, 30_000, 500).catch(usage); // never equal: the assertion below shows the difference
-    figure(`gateway pod ${victim.name} deleted under load: ${result.ok} ok, ${result.failures.length} failed; ` +
-      `upstream saw ${upstream.requests} requests, Redis counted ${counted.requests - before.requests}`);
+    const counted = await poll(
+      'usage in Redis to settle',
+      async () => {
+        const u = await usage();
+        return u.requests - before.requests === upstream.requests ? u : undefined;
+      },
+      30_000,
+      500,
+    ).catch(usage); // never equal: the assertion below shows the difference
+    figure(
+      `gateway pod ${victim.name} deleted under load: ${result.ok} ok, ${result.failures.length} failed; ` +
+        `upstream saw ${upstream.requests} requests, Redis counted ${counted.requests - before.requests}`,
+    );
     expect({
       requests: counted.requests - before.requests,
       inputTokens: counted.inputTokens - before.inputTokens,
@@ -198,10 +255,15 @@ describe('TokenHub on a real node', () => {
     const holder = (await k(node, ['-n', NAMESPACE, 'get', 'lease', 'tokenhub-operator', '-o', 'jsonpath={.spec.holderIdentity}'])).trim();
     const t0 = Date.now();
     await k(node, ['-n', NAMESPACE, 'delete', 'pod', holder, '--wait=false']);
-    const next = await poll('a new Lease holder', async () => {
-      const h = (await k(node, ['-n', NAMESPACE, 'get', 'lease', 'tokenhub-operator', '-o', 'jsonpath={.spec.holderIdentity}'])).trim();
-      return h !== '' && h !== holder ? h : undefined;
-    }, 120_000, 250);
+    const next = await poll(
+      'a new Lease holder',
+      async () => {
+        const h = (await k(node, ['-n', NAMESPACE, 'get', 'lease', 'tokenhub-operator', '-o', 'jsonpath={.spec.holderIdentity}'])).trim();
+        return h !== '' && h !== holder ? h : undefined;
+      },
+      120_000,
+      250,
+    );
     const seconds = (Date.now() - t0) / 1000;
     // Statuses keep flowing: a new ApiKey becomes Ready under the new leader.
     await k(node, ['-n', NAMESPACE, 'apply', '-f', '-'], keyYaml({ name: 'e2e-after-failover', clear: 'th-e2e-after-failover-0000000000000' }));
@@ -216,11 +278,19 @@ describe('TokenHub on a real node', () => {
     const crdFile = join(chart, 'crds/tokenhub.io_quotapolicies.yaml');
     const crd = readFileSync(crdFile, 'utf8');
     expect(crd).toContain('additionalPrinterColumns:\n');
-    writeFileSync(crdFile, crd.replace('additionalPrinterColumns:\n',
-      'additionalPrinterColumns:\n        - name: E2E\n          type: string\n          jsonPath: .metadata.name\n'));
+    writeFileSync(
+      crdFile,
+      crd.replace(
+        'additionalPrinterColumns:\n',
+        'additionalPrinterColumns:\n        - name: E2E\n          type: string\n          jsonPath: .metadata.name\n',
+      ),
+    );
     const t0 = Date.now();
     await k(node, ['apply', '--server-side', '--force-conflicts', '-f', join(chart, 'crds')]);
-    const res = await helmOn(node, installArgs('upgrade', ['--set', 'gateway.logLevel=debug']).map((a) => (a === CHART ? chart : a)));
+    const res = await helmOn(
+      node,
+      installArgs('upgrade', ['--set', 'gateway.logLevel=debug']).map((a) => (a === CHART ? chart : a)),
+    );
     expect(res.code, res.stderr).toBe(0);
     const columns = await k(node, ['get', 'crd', 'quotapolicies.tokenhub.io', '-o', 'jsonpath={.spec.versions[0].additionalPrinterColumns[*].name}']);
     expect(columns.split(' ')).toContain('E2E');

@@ -99,10 +99,14 @@ export async function pods(node: Node, selector: string): Promise<PodInfo[]> {
 
 /** Waits until exactly `count` pods match, all Ready and none terminating. */
 export function readyPods(node: Node, selector: string, count: number, timeoutMs = 240_000): Promise<PodInfo[]> {
-  return poll(`${count} ready pods ${selector}`, async () => {
-    const ps = await pods(node, selector);
-    return ps.length === count && ps.every((p) => p.ready && !p.deleting) ? ps : undefined;
-  }, timeoutMs);
+  return poll(
+    `${count} ready pods ${selector}`,
+    async () => {
+      const ps = await pods(node, selector);
+      return ps.length === count && ps.every((p) => p.ready && !p.deleting) ? ps : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 export async function clusterIP(node: Node, service: string): Promise<string> {
@@ -123,7 +127,10 @@ export function startStreams(opts: { client: OpenAI; model: string; workers: num
   const until = Date.now() + opts.maxMs;
   const one = async (): Promise<void> => {
     const stream = await opts.client.chat.completions.create({
-      model: opts.model, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'stream' }],
+      model: opts.model,
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'stream' }],
     });
     let finish: string | null | undefined;
     let usage = false;
@@ -135,10 +142,19 @@ export function startStreams(opts: { client: OpenAI; model: string; workers: num
     else result.cut.push(`ended without ${finish ? 'usage' : 'finish_reason'}`);
   };
   const worker = async (): Promise<void> => {
-    while (!stopped && Date.now() < until) await one().catch((err: Error) => { result.cut.push(err.message); });
+    while (!stopped && Date.now() < until)
+      await one().catch((err: Error) => {
+        result.cut.push(err.message);
+      });
   };
   const running = Promise.all(Array.from({ length: opts.workers }, () => worker()));
-  return { stop: async () => { stopped = true; await running; return result; } };
+  return {
+    stop: async () => {
+      stopped = true;
+      await running;
+      return result;
+    },
+  };
 }
 
 export interface TimedLoadResult {
@@ -167,7 +183,14 @@ export function startTimedLoad(opts: { client: OpenAI; model: string; workers: n
     }
   };
   const running = Promise.all(Array.from({ length: opts.workers }, (_, n) => worker(n)));
-  return { ok: () => result.ok, stop: async () => { stopped = true; await running; return result; } };
+  return {
+    ok: () => result.ok,
+    stop: async () => {
+      stopped = true;
+      await running;
+      return result;
+    },
+  };
 }
 
 /** p50 / p99 / max of latencies in ms, as one printable string. */

@@ -60,14 +60,22 @@ const refill = (limit: number, elapsedMs: number): number => Math.floor((elapsed
 
 function expectOnly(outcomes: readonly Outcome[], allowed: readonly string[]): void {
   const seen = tally(outcomes);
-  expect(Object.keys(seen).filter((k) => !allowed.includes(k)), `${JSON.stringify(seen)}\n${logsOf(fleet)}`).toEqual([]);
+  expect(
+    Object.keys(seen).filter((k) => !allowed.includes(k)),
+    `${JSON.stringify(seen)}\n${logsOf(fleet)}`,
+  ).toEqual([]);
 }
 
 describe('a fleet of four gateway processes on one Redis', () => {
   beforeAll(async () => {
     // Fail-closed: should a pod lose Redis (a stalled machine), it answers 503 here rather than
     // admitting its fallback share silently, so the numbers below are Redis's alone.
-    fleet = await startFleet({ n: N, configDir: dir ?? '', redisUrl: redis?.url ?? '', env: { TOKENHUB_REPLICAS: String(N), TOKENHUB_REDIS_FAILURE_MODE: 'fail-closed' } });
+    fleet = await startFleet({
+      n: N,
+      configDir: dir ?? '',
+      redisUrl: redis?.url ?? '',
+      env: { TOKENHUB_REPLICAS: String(N), TOKENHUB_REDIS_FAILURE_MODE: 'fail-closed' },
+    });
   });
   afterAll(async () => {
     await fleet?.stop();
@@ -75,7 +83,13 @@ describe('a fleet of four gateway processes on one Redis', () => {
   });
 
   it(`admits the key's RPM (${RPM}) across the fleet, not more than the refill and one request over`, async () => {
-    const { outcomes, elapsedMs } = await hammer({ baseURLs: fleet?.gateways.map((g) => g.baseURL) ?? [], key: KEYS.rpm, body, clients: CLIENTS, total: TOTAL });
+    const { outcomes, elapsedMs } = await hammer({
+      baseURLs: fleet?.gateways.map((g) => g.baseURL) ?? [],
+      key: KEYS.rpm,
+      body,
+      clients: CLIENTS,
+      total: TOTAL,
+    });
     expectOnly(outcomes, ['200', '429 rate_limit_exceeded']);
     const admitted = outcomes.filter((o) => o.status === 200).length;
     const bound = RPM + refill(RPM, elapsedMs) + 1;
@@ -85,7 +99,13 @@ describe('a fleet of four gateway processes on one Redis', () => {
   });
 
   it(`admits the key's TPM (${TPM}) in real tokens across the fleet, within the refill and one reservation`, async () => {
-    const { outcomes, elapsedMs } = await hammer({ baseURLs: fleet?.gateways.map((g) => g.baseURL) ?? [], key: KEYS.tpm, body, clients: CLIENTS, total: TOTAL });
+    const { outcomes, elapsedMs } = await hammer({
+      baseURLs: fleet?.gateways.map((g) => g.baseURL) ?? [],
+      key: KEYS.tpm,
+      body,
+      clients: CLIENTS,
+      total: TOTAL,
+    });
     expectOnly(outcomes, ['200', '429 rate_limit_exceeded']);
     const ok = outcomes.filter((o) => o.status === 200);
     const tokens = tokensOf(ok);
@@ -106,7 +126,13 @@ describe('the contrast: the same fleet with a memory store per pod (no --redis)'
   });
 
   it('admits about replicas × RPM: each pod enforces the whole limit on its own', async () => {
-    const { outcomes, elapsedMs } = await hammer({ baseURLs: fleet?.gateways.map((g) => g.baseURL) ?? [], key: KEYS.rpm, body, clients: CLIENTS, total: TOTAL });
+    const { outcomes, elapsedMs } = await hammer({
+      baseURLs: fleet?.gateways.map((g) => g.baseURL) ?? [],
+      key: KEYS.rpm,
+      body,
+      clients: CLIENTS,
+      total: TOTAL,
+    });
     expectOnly(outcomes, ['200', '429 rate_limit_exceeded']);
     const admitted = outcomes.filter((o) => o.status === 200).length;
     rows.push(['RPM', 'memory per pod', String(RPM), String(admitted), `(${N} × ${RPM} = ${N * RPM})`, String(TOTAL - admitted), elapsedMs.toFixed(0)]);

@@ -130,7 +130,9 @@ describe('fallback billing', () => {
     const out = await cli(['usage', '--json', '--period', 'total', '--key', 'default/fb', '--redis', redis?.url ?? '']);
     expect(out.status, out.stderr).toBe(0);
     const rows = (JSON.parse(out.stdout) as { rows: unknown[] }).rows;
-    expect(rows).toEqual([{ keyId: 'default/fb', model: 'backup', requests: 1, inputTokens: USED.prompt, outputTokens: USED.completion, costNanos: cost, cost: '0.000101' }]);
+    expect(rows).toEqual([
+      { keyId: 'default/fb', model: 'backup', requests: 1, inputTokens: USED.prompt, outputTokens: USED.completion, costNanos: cost, cost: '0.000101' },
+    ]);
     expect(await stores[0]?.usage({ periodId: 'd2026-11-29', keyId: 'default/fb' })).toMatchObject([{ model: 'backup', costNanos: cost }]);
     // The primary's reservation was refunded; the day's spend is the backup's price alone.
     expect(await stores[1]?.budgetUsed(budgetId('default/fb', 'cost', 'd2026-11-29'))).toBe(cost);

@@ -46,7 +46,12 @@ afterAll(async () => {
 });
 
 async function fleetOf(mode: 'fail-open' | 'fail-closed', n: number): Promise<Fleet> {
-  const fleet = await startFleet({ n, configDir: dir ?? '', redisUrl: redis?.url ?? '', env: { TOKENHUB_REPLICAS: String(n), TOKENHUB_REDIS_FAILURE_MODE: mode } });
+  const fleet = await startFleet({
+    n,
+    configDir: dir ?? '',
+    redisUrl: redis?.url ?? '',
+    env: { TOKENHUB_REPLICAS: String(n), TOKENHUB_REDIS_FAILURE_MODE: mode },
+  });
   fleets.push(fleet);
   return fleet;
 }
@@ -105,7 +110,9 @@ describe('fail-open: Redis killed and restarted under load', () => {
       expect(await store.budgetUsed(budgetId('default/faults', 'cost', 'total'))).toBe(row?.costNanos);
       // No reservation left marked in Redis: each was settled, or undone after a lost reply.
       expect(await store.client.keys('*:r:*')).toEqual([]);
-      console.log(`faults: ${outcomes.length} requests (${during} during the ${outage.to - outage.from} ms outage), all 200; Redis usage ${row?.requests} requests, ${row?.inputTokens}+${row?.outputTokens} tokens; upstream reported ${reported?.requests} requests, ${reported?.usage.promptTokens}+${reported?.usage.completionTokens} tokens`);
+      console.log(
+        `faults: ${outcomes.length} requests (${during} during the ${outage.to - outage.from} ms outage), all 200; Redis usage ${row?.requests} requests, ${row?.inputTokens}+${row?.outputTokens} tokens; upstream reported ${reported?.requests} requests, ${reported?.usage.promptTokens}+${reported?.usage.completionTokens} tokens`,
+      );
     } finally {
       await store.close();
     }

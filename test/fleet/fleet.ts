@@ -88,7 +88,13 @@ export interface Outcome {
  * `total` requests, `clients` at a time, round-robin over `baseURLs` (each client sticks to one
  * gateway), every one answered before this resolves. Never retries.
  */
-export async function hammer(opts: { baseURLs: readonly string[]; key: string; body: unknown; clients: number; total: number }): Promise<{ outcomes: Outcome[]; elapsedMs: number }> {
+export async function hammer(opts: {
+  baseURLs: readonly string[];
+  key: string;
+  body: unknown;
+  clients: number;
+  total: number;
+}): Promise<{ outcomes: Outcome[]; elapsedMs: number }> {
   const outcomes: Outcome[] = [];
   let issued = 0;
   const payload = JSON.stringify(opts.body);
@@ -113,7 +119,11 @@ export async function send(baseURL: string, key: string, payload: string): Promi
       signal: AbortSignal.timeout(15_000),
     });
     const json = (await res.json()) as { usage?: Outcome['usage']; error?: { code?: string } };
-    return { status: res.status, ...(json.error?.code === undefined ? {} : { code: json.error.code }), ...(json.usage === undefined ? {} : { usage: json.usage }) };
+    return {
+      status: res.status,
+      ...(json.error?.code === undefined ? {} : { code: json.error.code }),
+      ...(json.usage === undefined ? {} : { usage: json.usage }),
+    };
   } catch (err) {
     return { status: 0, code: err instanceof Error ? err.message : String(err) };
   }
@@ -129,7 +139,8 @@ export function tally(outcomes: readonly Outcome[]): Record<string, number> {
   return out;
 }
 
-export const tokensOf = (outcomes: readonly Outcome[]): number => outcomes.reduce((t, o) => t + (o.usage === undefined ? 0 : o.usage.prompt_tokens + o.usage.completion_tokens), 0);
+export const tokensOf = (outcomes: readonly Outcome[]): number =>
+  outcomes.reduce((t, o) => t + (o.usage === undefined ? 0 : o.usage.prompt_tokens + o.usage.completion_tokens), 0);
 
 /**
  * `tokenhub <args>` with the built CLI: exit code and output. Asynchronous on purpose: a
@@ -145,5 +156,7 @@ export function cli(args: readonly string[]): Promise<{ status: number; stdout: 
 
 /** The last lines of every gateway's log, for a failing assertion's message. */
 export function logsOf(fleet: Fleet | undefined): string {
-  return (fleet?.gateways ?? []).map((g) => `--- ${g.logFile}\n${existsSync(g.logFile) ? readFileSync(g.logFile, 'utf8').split('\n').slice(-15).join('\n') : ''}`).join('\n');
+  return (fleet?.gateways ?? [])
+    .map((g) => `--- ${g.logFile}\n${existsSync(g.logFile) ? readFileSync(g.logFile, 'utf8').split('\n').slice(-15).join('\n') : ''}`)
+    .join('\n');
 }

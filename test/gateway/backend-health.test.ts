@@ -6,13 +6,21 @@ import { compileYaml, modelYaml } from '../support/gateway.js';
 
 const base = compileYaml(modelYaml({ name: 'm' }), { mockURL: 'http://127.0.0.1:9/v1' }).config.models.get('m') as CompiledModel;
 const backend = (name: string, priority: number, weight: number): CompiledBackend => ({
-  name, baseURL: `http://127.0.0.1:9/${name}`, upstreamModel: 'm', weight, priority, timeoutMs: 1000,
+  name,
+  baseURL: `http://127.0.0.1:9/${name}`,
+  upstreamModel: 'm',
+  weight,
+  priority,
+  timeoutMs: 1000,
   connection: (base.backends[0] as CompiledBackend).connection,
 });
 const modelWith = (...backends: CompiledBackend[]): CompiledModel => ({ ...base, backends });
 const names = (bs: readonly CompiledBackend[]) => bs.map((b) => b.name);
 /** A fixed sequence of "random" numbers. */
-const draws = (...xs: number[]) => () => xs.shift() ?? 0;
+const draws =
+  (...xs: number[]) =>
+  () =>
+    xs.shift() ?? 0;
 
 describe('BackendHealth', () => {
   const T = 1_000_000;

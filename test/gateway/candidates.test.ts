@@ -38,8 +38,12 @@ describe('candidatesFor', () => {
   });
 
   it('lists each model once, whichever way it is named', () => {
-    expect(ids({ key: 'th-cand-all', model: 'primary', fallbackModels: ['chain-2', 'primary', 'nick', 'aliased'] }))
-      .toEqual(['primary', 'chain-2', 'aliased', 'chain-1']);
+    expect(ids({ key: 'th-cand-all', model: 'primary', fallbackModels: ['chain-2', 'primary', 'nick', 'aliased'] })).toEqual([
+      'primary',
+      'chain-2',
+      'aliased',
+      'chain-1',
+    ]);
   });
 
   it('resolves an alias as the requested model', () => {

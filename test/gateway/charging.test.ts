@@ -20,7 +20,23 @@ let redis: RedisServer;
 let store: RedisLimitStore;
 let gw: TestGateway;
 
-const KEYS = ['abort', 'lost', 'sabort', 'delta', 'timeout', 'optin', 'fanout', 'overload', 'refused', 'nores', 'neg', 'deep', 'valid', 'reserve', 'think'] as const;
+const KEYS = [
+  'abort',
+  'lost',
+  'sabort',
+  'delta',
+  'timeout',
+  'optin',
+  'fanout',
+  'overload',
+  'refused',
+  'nores',
+  'neg',
+  'deep',
+  'valid',
+  'reserve',
+  'think',
+] as const;
 type KeyName = (typeof KEYS)[number];
 const clear = (k: KeyName): string => `th-charge-${k}`;
 const POLICIES: Partial<Record<KeyName, string[]>> = { timeout: ['rpm2'], refused: ['rpm2'], neg: ['budget'], reserve: ['tpm'], think: ['tpm'] };
@@ -46,7 +62,13 @@ beforeAll(async () => {
       route('hangs', { timeoutSeconds: 1, fallback: ['hang-fb'] }),
       route('hangs-optin', { timeoutSeconds: 1, fallback: ['hang-fb'], extra: ['failover: {retryOn: [timeout]}'] }),
       route('hang-fb'),
-      route('fails', { backends: [{ name: 'a', upstreamModel: 'fails-a' }, { name: 'b', upstreamModel: 'fails-b' }], fallback: ['fails-2', 'fails-3'] }),
+      route('fails', {
+        backends: [
+          { name: 'a', upstreamModel: 'fails-a' },
+          { name: 'b', upstreamModel: 'fails-b' },
+        ],
+        fallback: ['fails-2', 'fails-3'],
+      }),
       route('fails-2', { backends: [{ name: 'a', upstreamModel: 'fails-2' }] }),
       route('fails-3', { backends: [{ name: 'a', upstreamModel: 'fails-3' }] }),
       route('busy', { fallback: ['busy-fb'] }),
@@ -61,7 +83,13 @@ beforeAll(async () => {
       route('ark', { capabilities: ['text', 'thinking'], limits: 'maxReasoning: 500', extra: ['providerParameters: [thinking]'] }),
       route('multi', { limits: 'maxChoices: 4' }),
       // The catalog's doubao-seed-2-0-pro limits: chains of thought of up to 131072 tokens.
-      route('pro', { capabilities: ['text', 'thinking'], contextWindow: 262144, maxOutput: 131072, limits: 'maxReasoning: 131072', extra: ['providerParameters: [thinking]'] }),
+      route('pro', {
+        capabilities: ['text', 'thinking'],
+        contextWindow: 262144,
+        maxOutput: 131072,
+        limits: 'maxReasoning: 131072',
+        extra: ['providerParameters: [thinking]'],
+      }),
       policyYaml('rpm2', '{rateLimits: {rpm: 2}}'),
       policyYaml('budget', '{budgets: {tokens: {day: 100000}}}'),
       policyYaml('tpm', '{rateLimits: {tpm: 1000000}}'),
@@ -75,11 +103,18 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-interface Row { requests: number; inputTokens: number; outputTokens: number; costNanos: number }
+interface Row {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costNanos: number;
+}
 /** Today's usage of one key, by model. */
 async function usage(k: KeyName): Promise<Record<string, Row>> {
   const rows = await store.usage({ periodId: periodIds(new Date()).day, keyId: `default/${k}` });
-  return Object.fromEntries(rows.map((r) => [r.model, { requests: r.requests, inputTokens: r.inputTokens, outputTokens: r.outputTokens, costNanos: r.costNanos }]));
+  return Object.fromEntries(
+    rows.map((r) => [r.model, { requests: r.requests, inputTokens: r.inputTokens, outputTokens: r.outputTokens, costNanos: r.costNanos }]),
+  );
 }
 /** Cost at the test price (1 per million input, 2 per million output), in nanos. */
 const cost = (input: number, output: number): number => input * 1000 + output * 2000;
@@ -117,7 +152,10 @@ describe('a request that was sent is never free', () => {
     const body = { model: 'slow-answer', stream: true, messages: [{ role: 'user', content: 'word '.repeat(2000) }] };
     const abort = new AbortController();
     const pending = fetch(`${gw.baseURL}/chat/completions`, {
-      method: 'POST', signal: abort.signal, headers: { authorization: `Bearer ${clear('sabort')}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+      method: 'POST',
+      signal: abort.signal,
+      headers: { authorization: `Bearer ${clear('sabort')}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
     });
     await eventually(() => gw.mock.stats().lastRequest !== undefined && calls('slow-answer') >= 2);
     abort.abort();
@@ -138,8 +176,11 @@ describe('a request that was sent is never free', () => {
       expect(res.text).toContain('upstream_stream_cut');
       const row = (await usage('delta'))['reasoner'] as Row;
       const input = estimate(body);
-      expect({ requests: row.requests - before.requests, inputTokens: row.inputTokens - before.inputTokens, outputTokens: row.outputTokens - before.outputTokens })
-        .toEqual({ requests: 1, inputTokens: input, outputTokens: 3 });
+      expect({
+        requests: row.requests - before.requests,
+        inputTokens: row.inputTokens - before.inputTokens,
+        outputTokens: row.outputTokens - before.outputTokens,
+      }).toEqual({ requests: 1, inputTokens: input, outputTokens: 3 });
     },
   );
 });
@@ -159,7 +200,10 @@ describe('failures after send are charged and do not fan out for free', () => {
     expect(line).toMatchObject({ status: 504, inputTokens: input, outputTokens: 0, cost: formatNanos(cost(input, 0)) });
     // rpm 2: the timed-out call counts, so one more passes and the third is refused.
     expect((await postChat(gw.baseURL, { key: clear('timeout'), body: { model: 'plain', messages: [{ role: 'user', content: 'hi' }] } })).status).toBe(200);
-    expectOpenAIError(await postChat(gw.baseURL, { key: clear('timeout'), body: { model: 'plain', messages: [{ role: 'user', content: 'hi' }] } }), { status: 429, code: 'rate_limit_exceeded' });
+    expectOpenAIError(await postChat(gw.baseURL, { key: clear('timeout'), body: { model: 'plain', messages: [{ role: 'user', content: 'hi' }] } }), {
+      status: 429,
+      code: 'rate_limit_exceeded',
+    });
   });
 
   it('a route that opts in falls back after a timeout; both attempts are charged', async () => {
@@ -206,7 +250,10 @@ describe('attempts that were never sent are free', () => {
       expect(res.status).toBe(200);
       expect(res.headers.get('x-tokenhub-model')).toBe('busy-fb');
     }
-    expectOpenAIError(await postChat(gw.baseURL, { key: clear('refused'), body: { model: 'plain', messages: [{ role: 'user', content: 'hi' }] } }), { status: 429, code: 'rate_limit_exceeded' });
+    expectOpenAIError(await postChat(gw.baseURL, { key: clear('refused'), body: { model: 'plain', messages: [{ role: 'user', content: 'hi' }] } }), {
+      status: 429,
+      code: 'rate_limit_exceeded',
+    });
     expect(Object.keys(await usage('refused'))).toEqual(['busy-fb']);
     expect((await usage('refused'))['busy-fb']?.requests).toBe(2);
   });
@@ -249,7 +296,10 @@ describe('client faults are client errors', () => {
     expectOpenAIError(res, { status: 400, code: 'invalid_value' });
     expect(calls('deep')).toBe(before);
     // Not cooled: the primary still answers first although a fallback is offered.
-    const next = await postChat(gw.baseURL, { key: clear('deep'), body: { model: 'deep', messages: [{ role: 'user', content: 'hi' }], fallback_models: ['deep-fb'] } });
+    const next = await postChat(gw.baseURL, {
+      key: clear('deep'),
+      body: { model: 'deep', messages: [{ role: 'user', content: 'hi' }], fallback_models: ['deep-fb'] },
+    });
     expect(next.headers.get('x-tokenhub-model')).toBe('deep');
     expect(Object.keys(await usage('deep'))).toEqual(['deep']);
   });
@@ -277,8 +327,15 @@ describe('the forwarded body is validated', () => {
   it('an unknown field is a 400 unknown_parameter naming it, unless the route passes it through', async () => {
     const refused = await postChat(gw.baseURL, { key: clear('valid'), body: { ...hi, frobnicate: 1 } });
     expectOpenAIError(refused, { status: 400, code: 'unknown_parameter', param: 'frobnicate' });
-    expectOpenAIError(await postChat(gw.baseURL, { key: clear('valid'), body: { ...hi, thinking: { type: 'enabled' } } }), { status: 400, code: 'unknown_parameter', param: 'thinking' });
-    const passed = await postChat(gw.baseURL, { key: clear('valid'), body: { model: 'ark', messages: hi.messages, thinking: { type: 'enabled' }, fallback_models: ['plain'] } });
+    expectOpenAIError(await postChat(gw.baseURL, { key: clear('valid'), body: { ...hi, thinking: { type: 'enabled' } } }), {
+      status: 400,
+      code: 'unknown_parameter',
+      param: 'thinking',
+    });
+    const passed = await postChat(gw.baseURL, {
+      key: clear('valid'),
+      body: { model: 'ark', messages: hi.messages, thinking: { type: 'enabled' }, fallback_models: ['plain'] },
+    });
     expect(passed.status).toBe(200);
     expect(passed.headers.get('x-tokenhub-model')).toBe('ark');
     expect((gw.mock.stats().lastRequest?.body as Record<string, unknown>)['thinking']).toEqual({ type: 'enabled' });
@@ -298,7 +355,11 @@ describe('reservations bound the real cost', () => {
   };
 
   it('n × max_tokens is reserved; n above the route cap (default 1) and conflicting max_tokens are 400s', async () => {
-    expectOpenAIError(await send({ model: 'plain', n: 5, max_tokens: 10, max_completion_tokens: 1 }), { status: 400, code: null, param: 'max_completion_tokens' });
+    expectOpenAIError(await send({ model: 'plain', n: 5, max_tokens: 10, max_completion_tokens: 1 }), {
+      status: 400,
+      code: null,
+      param: 'max_completion_tokens',
+    });
     expectOpenAIError(await send({ model: 'plain', n: 2, max_tokens: 10 }), { status: 400, code: 'invalid_value', param: 'n' });
     expect((await send({ model: 'multi', n: 3, max_tokens: 10 })).status).toBe(200);
     expect(reserved()).toBe(estimate({ model: 'multi', messages: [{ role: 'user', content: 'hi' }] }) + 30);
@@ -346,7 +407,9 @@ describe('reservations bound the real cost', () => {
     gw.mock.setBehaviour('pro', undefined);
     expect(res.status).toBe(200);
     expect((res.json as { choices: { finish_reason: string }[] }).choices[0]?.finish_reason).toBe('length');
-    await eventually(async () => gw.events.filter((e) => e.keyId === 'default/think').length > seen && ((await usage('think'))['pro']?.outputTokens ?? 0) > before);
+    await eventually(
+      async () => gw.events.filter((e) => e.keyId === 'default/think').length > seen && ((await usage('think'))['pro']?.outputTokens ?? 0) > before,
+    );
     expect(((await usage('think'))['pro']?.outputTokens ?? 0) - before).toBe(100 + 16384);
   });
 });

@@ -65,7 +65,9 @@ describe('models', () => {
 
 describe('streaming', () => {
   it('streams chunk by chunk and hides the usage chunk the client did not ask for', async () => {
-    const stream = await gw.client(KEY).chat.completions.create({ model: 'alpha', stream: true, max_tokens: 4, messages: [{ role: 'user', content: 'stream me' }] });
+    const stream = await gw
+      .client(KEY)
+      .chat.completions.create({ model: 'alpha', stream: true, max_tokens: 4, messages: [{ role: 'user', content: 'stream me' }] });
     const chunks: OpenAI.ChatCompletionChunk[] = [];
     for await (const c of stream) chunks.push(c);
     const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
@@ -80,7 +82,11 @@ describe('streaming', () => {
 
   it('passes the usage chunk through when the client asked for it', async () => {
     const stream = await gw.client(KEY).chat.completions.create({
-      model: 'alpha', stream: true, max_tokens: 3, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'count' }],
+      model: 'alpha',
+      stream: true,
+      max_tokens: 3,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'count' }],
     });
     let usage: OpenAI.CompletionUsage | null | undefined;
     for await (const c of stream) if (c.usage) usage = c.usage;
@@ -109,10 +115,9 @@ describe('streaming', () => {
     try {
       const abortedBefore = gw.mock.stats().aborted;
       const controller = new AbortController();
-      const stream = await gw.client(KEY).chat.completions.create(
-        { model: 'beta', stream: true, messages: [{ role: 'user', content: 'long' }] },
-        { signal: controller.signal },
-      );
+      const stream = await gw
+        .client(KEY)
+        .chat.completions.create({ model: 'beta', stream: true, messages: [{ role: 'user', content: 'long' }] }, { signal: controller.signal });
       let n = 0;
       for await (const _ of stream) if (++n === 3) controller.abort();
       await eventually(() => gw.mock.stats().aborted === abortedBefore + 1);

@@ -49,7 +49,11 @@ describe('ConnectionGate', () => {
 describe('timeoutsFromEnv', () => {
   it('keeps the defaults, takes overrides, and refuses nonsense', () => {
     expect(timeoutsFromEnv({})).toEqual(DEFAULT_TIMEOUTS);
-    expect(timeoutsFromEnv({ TOKENHUB_STREAM_IDLE_TIMEOUT_MS: '0', TOKENHUB_REQUEST_TIMEOUT_MS: '5000' })).toMatchObject({ streamIdleMs: 0, requestMs: 5000, headersMs: 5000 });
+    expect(timeoutsFromEnv({ TOKENHUB_STREAM_IDLE_TIMEOUT_MS: '0', TOKENHUB_REQUEST_TIMEOUT_MS: '5000' })).toMatchObject({
+      streamIdleMs: 0,
+      requestMs: 5000,
+      headersMs: 5000,
+    });
     expect(() => timeoutsFromEnv({ TOKENHUB_HEADERS_TIMEOUT_MS: '-1' })).toThrow(/TOKENHUB_HEADERS_TIMEOUT_MS/);
     expect(() => timeoutsFromEnv({ TOKENHUB_HEADERS_TIMEOUT_MS: '1e99' })).toThrow();
   });

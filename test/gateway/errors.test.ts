@@ -92,9 +92,29 @@ describe('400 invalid request', () => {
   });
 
   it.each([
-    ['images', { messages: [{ role: 'user', content: [{ type: 'text', text: PROMPT }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }] }, 'messages', /image input/],
+    [
+      'images',
+      {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: PROMPT },
+              { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
+            ],
+          },
+        ],
+      },
+      'messages',
+      /image input/,
+    ],
     ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }] }, 'tools', /tool calling/],
-    ['json_schema', { response_format: { type: 'json_schema', json_schema: { name: 's', schema: { type: 'object' } } } }, 'response_format', /structured output/],
+    [
+      'json_schema',
+      { response_format: { type: 'json_schema', json_schema: { name: 's', schema: { type: 'object' } } } },
+      'response_format',
+      /structured output/,
+    ],
   ])('a capability the model lacks (%s) is named', async (_what, extra, param, named) => {
     const res = await chat({ ...ask('plain'), ...extra });
     expectOpenAIError(res, { status: 400, code: 'unsupported_capability', param });
@@ -102,8 +122,9 @@ describe('400 invalid request', () => {
   });
 
   it('raises BadRequestError in the SDK', async () => {
-    await expect(gw.client(KEY).chat.completions.create({ model: 'plain', max_tokens: 5000, messages: [{ role: 'user', content: PROMPT }] }))
-      .rejects.toMatchObject({ constructor: OpenAI.BadRequestError, status: 400, code: 'max_tokens_too_large' });
+    await expect(
+      gw.client(KEY).chat.completions.create({ model: 'plain', max_tokens: 5000, messages: [{ role: 'user', content: PROMPT }] }),
+    ).rejects.toMatchObject({ constructor: OpenAI.BadRequestError, status: 400, code: 'max_tokens_too_large' });
   });
 });
 
@@ -118,22 +139,26 @@ describe('401 keys', () => {
   });
 
   it('raises AuthenticationError in the SDK', async () => {
-    await expect(gw.client(DISABLED).chat.completions.create(ask('plain') as OpenAI.ChatCompletionCreateParamsNonStreaming))
-      .rejects.toMatchObject({ constructor: OpenAI.AuthenticationError, code: 'api_key_disabled' });
+    await expect(gw.client(DISABLED).chat.completions.create(ask('plain') as OpenAI.ChatCompletionCreateParamsNonStreaming)).rejects.toMatchObject({
+      constructor: OpenAI.AuthenticationError,
+      code: 'api_key_disabled',
+    });
   });
 });
 
 describe('403 and 404 models', () => {
   it('403 for a model the key may not use; PermissionDeniedError', async () => {
     expectOpenAIError(await chat(ask('hidden')), { status: 403, code: 'model_not_allowed', type: 'permission_error', param: 'model' });
-    await expect(gw.client(KEY).chat.completions.create(ask('hidden') as OpenAI.ChatCompletionCreateParamsNonStreaming))
-      .rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
+    await expect(gw.client(KEY).chat.completions.create(ask('hidden') as OpenAI.ChatCompletionCreateParamsNonStreaming)).rejects.toBeInstanceOf(
+      OpenAI.PermissionDeniedError,
+    );
   });
 
   it('404 for an unknown model; NotFoundError', async () => {
     expectOpenAIError(await chat(ask('no-such-model')), { status: 404, code: 'model_not_found', param: 'model' });
-    await expect(gw.client(KEY).chat.completions.create(ask('no-such-model') as OpenAI.ChatCompletionCreateParamsNonStreaming))
-      .rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    await expect(gw.client(KEY).chat.completions.create(ask('no-such-model') as OpenAI.ChatCompletionCreateParamsNonStreaming)).rejects.toBeInstanceOf(
+      OpenAI.NotFoundError,
+    );
   });
 });
 
@@ -154,8 +179,10 @@ describe('429', () => {
     expect(res.headers.get('x-ratelimit-limit-requests')).toBe('1');
     expect(res.headers.get('x-ratelimit-remaining-requests')).toBe('0');
     expect(res.headers.get('x-ratelimit-reset-requests')).toMatch(/^\d/);
-    await expect(gw.client(LIMITED).chat.completions.create(ask('plain') as OpenAI.ChatCompletionCreateParamsNonStreaming))
-      .rejects.toMatchObject({ constructor: OpenAI.RateLimitError, code: 'rate_limit_exceeded' });
+    await expect(gw.client(LIMITED).chat.completions.create(ask('plain') as OpenAI.ChatCompletionCreateParamsNonStreaming)).rejects.toMatchObject({
+      constructor: OpenAI.RateLimitError,
+      code: 'rate_limit_exceeded',
+    });
   });
 
   it('insufficient_quota with x-should-retry: false once the budget is spent', async () => {
@@ -175,14 +202,19 @@ describe('5xx after the fallbacks are exhausted', () => {
 
   it('the same JSON error for a stream that never started, and the SDK raises it', async () => {
     expectOpenAIError(await chat(ask('down', { stream: true })), { status: 502, code: 'upstream_error' });
-    await expect(gw.client(KEY).chat.completions.create({ ...ask('down'), stream: true } as OpenAI.ChatCompletionCreateParamsStreaming))
-      .rejects.toMatchObject({ constructor: OpenAI.InternalServerError, status: 502, code: 'upstream_error' });
+    await expect(gw.client(KEY).chat.completions.create({ ...ask('down'), stream: true } as OpenAI.ChatCompletionCreateParamsStreaming)).rejects.toMatchObject({
+      constructor: OpenAI.InternalServerError,
+      status: 502,
+      code: 'upstream_error',
+    });
   });
 
   it('503 when the upstreams answer 503 and 429', async () => {
     expectOpenAIError(await chat(ask('busy')), { status: 503, code: 'upstream_unavailable' });
-    await expect(gw.client(KEY).chat.completions.create(ask('busy') as OpenAI.ChatCompletionCreateParamsNonStreaming))
-      .rejects.toMatchObject({ constructor: OpenAI.InternalServerError, status: 503 });
+    await expect(gw.client(KEY).chat.completions.create(ask('busy') as OpenAI.ChatCompletionCreateParamsNonStreaming)).rejects.toMatchObject({
+      constructor: OpenAI.InternalServerError,
+      status: 503,
+    });
   });
 
   it('504 when the upstream does not answer within timeoutSeconds', async () => {

@@ -21,7 +21,10 @@ describe('input estimate', () => {
   });
 
   it('counts every media part type (video, audio and files counted 0 before)', () => {
-    const part = (type: string) => [{ type: 'text', text: 'see' }, { type, [type]: {} }];
+    const part = (type: string) => [
+      { type: 'text', text: 'see' },
+      { type, [type]: {} },
+    ];
     const base = estimateOf([{ type: 'text', text: 'see' }]);
     expect(estimateOf(part('image_url')) - base).toBe(MEDIA_TOKENS.image);
     expect(estimateOf(part('input_image')) - base).toBe(MEDIA_TOKENS.image);
@@ -39,7 +42,9 @@ describe('input estimate', () => {
 
 describe('body field checks', () => {
   it('passes known fields of the right type and null, and lists the unknown ones', () => {
-    expect(checkFields({ model: 'm', messages: [], stream: false, n: 2, temperature: 0.5, stop: ['x'], tool_choice: 'auto', seed: -3, user: null })).toEqual([]);
+    expect(checkFields({ model: 'm', messages: [], stream: false, n: 2, temperature: 0.5, stop: ['x'], tool_choice: 'auto', seed: -3, user: null })).toEqual(
+      [],
+    );
     expect(checkFields({ model: 'm', thinking: {}, foo: 1 })).toEqual(['thinking', 'foo']);
   });
 
@@ -69,6 +74,11 @@ describe('billing without or with bad upstream counts', () => {
   it('clamps negative and absurd counts and says which', () => {
     const bill = billOf({ ...base, usage: { promptTokens: -5, completionTokens: 1e12, cachedTokens: -1 } });
     expect(bill).toMatchObject({ inputTokens: 0, outputTokens: 1000, estimated: false, clamped: ['prompt_tokens', 'completion_tokens', 'cached_tokens'] });
-    expect(billOf({ ...base, usage: { promptTokens: 10, completionTokens: 5, cachedTokens: 0 } })).toEqual({ inputTokens: 10, outputTokens: 5, costNanos: 20_000, estimated: false });
+    expect(billOf({ ...base, usage: { promptTokens: 10, completionTokens: 5, cachedTokens: 0 } })).toEqual({
+      inputTokens: 10,
+      outputTokens: 5,
+      costNanos: 20_000,
+      estimated: false,
+    });
   });
 });

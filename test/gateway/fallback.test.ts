@@ -32,7 +32,13 @@ beforeAll(async () => {
       modelYaml({ name: 'allowed-fb' }),
       modelYaml({ name: 'stream-down' }),
       modelYaml({ name: 'stream-fb' }),
-      modelYaml({ name: 'two-backends', backends: [{ name: 'first', upstreamModel: 'tb-first', priority: 0 }, { name: 'second', upstreamModel: 'tb-second', priority: 1 }] }),
+      modelYaml({
+        name: 'two-backends',
+        backends: [
+          { name: 'first', upstreamModel: 'tb-first', priority: 0 },
+          { name: 'second', upstreamModel: 'tb-second', priority: 1 },
+        ],
+      }),
       modelYaml({ name: 'cooled' }),
       modelYaml({ name: 'cool-fb' }),
       modelYaml({ name: 'capped' }),
@@ -48,8 +54,9 @@ afterAll(async () => gw?.close());
 
 describe('fallback', () => {
   it('a primary that refuses connections falls back; body model and x-tokenhub-model name the fallback', async () => {
-    const { data, response } = await gw.client(KEY).chat.completions
-      .create({ model: 'down', messages: user(), fallback_models: ['rescue'] } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+    const { data, response } = await gw
+      .client(KEY)
+      .chat.completions.create({ model: 'down', messages: user(), fallback_models: ['rescue'] } as OpenAI.ChatCompletionCreateParamsNonStreaming)
       .withResponse();
     expect(data.model).toBe('rescue');
     expect(response.headers.get('x-tokenhub-model')).toBe('rescue');
@@ -98,8 +105,14 @@ describe('fallback', () => {
 
   it('a stream falls back when the primary fails before the first byte', async () => {
     gw.mock.setBehaviour('stream-down', { status: 503 });
-    const { data: stream, response } = await gw.client(KEY).chat.completions
-      .create({ model: 'stream-down', stream: true, messages: user('stream please'), fallback_models: ['stream-fb'] } as OpenAI.ChatCompletionCreateParamsStreaming)
+    const { data: stream, response } = await gw
+      .client(KEY)
+      .chat.completions.create({
+        model: 'stream-down',
+        stream: true,
+        messages: user('stream please'),
+        fallback_models: ['stream-fb'],
+      } as OpenAI.ChatCompletionCreateParamsStreaming)
       .withResponse();
     expect(response.headers.get('x-tokenhub-model')).toBe('stream-fb');
     const chunks: OpenAI.ChatCompletionChunk[] = [];

@@ -22,7 +22,17 @@ const chat = (extra: Record<string, unknown> = {}) => parseChatRequest({ model: 
 const codeOf = (f: ReturnType<typeof fitModel>) => (f.ok ? 'ok' : `${f.error.code}:${f.error.param}`);
 
 describe('capabilities', () => {
-  const image = { messages: [{ role: 'user', content: [{ type: 'text', text: 'see' }, { type: 'image_url', image_url: { url: 'data:,' } }] }] };
+  const image = {
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'see' },
+          { type: 'image_url', image_url: { url: 'data:,' } },
+        ],
+      },
+    ],
+  };
   const tools = { tools: [{ type: 'function', function: { name: 'f' } }] };
   const schema = { response_format: { type: 'json_schema', json_schema: { name: 's', schema: {} } } };
 
@@ -51,12 +61,22 @@ describe('token limits', () => {
   it('max_tokens above the max output is refused, naming the parameter the client used', () => {
     expect(codeOf(fitModel(chat({ max_tokens: 301 }), model('plain'), 10))).toBe('max_tokens_too_large:max_tokens');
     expect(codeOf(fitModel(chat({ max_completion_tokens: 301 }), model('plain'), 10))).toBe('max_tokens_too_large:max_completion_tokens');
-    expect(fitModel(chat({ max_tokens: 300 }), model('plain'), 10)).toEqual({ ok: true, maxTokens: 300, upstreamLimit: { param: 'max_tokens', value: 300 }, maxOutput: 300 });
+    expect(fitModel(chat({ max_tokens: 300 }), model('plain'), 10)).toEqual({
+      ok: true,
+      maxTokens: 300,
+      upstreamLimit: { param: 'max_tokens', value: 300 },
+      maxOutput: 300,
+    });
   });
 
   it('an input above maxInput is refused; exactly maxInput fits', () => {
     expect(codeOf(fitModel(chat(), model('plain'), 801))).toBe('context_length_exceeded:messages');
-    expect(fitModel(chat({ max_tokens: 200 }), model('plain'), 800)).toEqual({ ok: true, maxTokens: 200, upstreamLimit: { param: 'max_tokens', value: 200 }, maxOutput: 200 });
+    expect(fitModel(chat({ max_tokens: 200 }), model('plain'), 800)).toEqual({
+      ok: true,
+      maxTokens: 200,
+      upstreamLimit: { param: 'max_tokens', value: 200 },
+      maxOutput: 200,
+    });
   });
 
   it('input plus max_tokens above the context window is refused', () => {
@@ -115,7 +135,9 @@ describe("a thinking model's reasoning: bounded upstream by what is reserved (is
   });
 
   it('the reservation covers every choice: n × max_completion_tokens', () => {
-    const wide = compileYaml(thinker('wide', 'contextWindow: 262144, maxInput: 262144, maxOutput: 131072, maxReasoning: 131072, maxChoices: 128'), { mockURL: 'http://127.0.0.1:9/v1' });
+    const wide = compileYaml(thinker('wide', 'contextWindow: 262144, maxInput: 262144, maxOutput: 131072, maxReasoning: 131072, maxChoices: 128'), {
+      mockURL: 'http://127.0.0.1:9/v1',
+    });
     const f = fitModel(chat({ n: 128, max_tokens: 131072 }), wide.config.models.get('wide') as CompiledModel, 10);
     expect(f.ok && f.maxOutput).toBe(128 * (131072 + 16384));
   });
@@ -126,7 +148,12 @@ describe("a thinking model's reasoning: bounded upstream by what is reserved (is
       const f = fitModel(req, model(id), 10);
       if (!f.ok) throw new Error(f.error.message);
       const body = upstreamBody(req, { upstreamModel: 'up', limit: f.upstreamLimit });
-      return { max_tokens: body['max_tokens'], max_completion_tokens: body['max_completion_tokens'], model: body['model'], fallback_models: body['fallback_models'] };
+      return {
+        max_tokens: body['max_tokens'],
+        max_completion_tokens: body['max_completion_tokens'],
+        model: body['model'],
+        fallback_models: body['fallback_models'],
+      };
     };
     expect(send({}, 'pro')).toEqual({ max_completion_tokens: 4096 + 16384, model: 'up' });
     expect(send({ max_tokens: 100 }, 'pro')).toEqual({ max_completion_tokens: 100 + 16384, model: 'up' });

@@ -15,7 +15,10 @@ const NEW = 'th-rotation-new';
 
 const rotatingKey = (previous: string): string =>
   `---\napiVersion: tokenhub.io/v1alpha1\nkind: ApiKey\nmetadata: {name: rotating}\nspec:\n  credential: {hash: "${hashKey(NEW)}"}\n  previousCredential: ${previous}\n  quotaPolicies: [three]\n`;
-const YAML = modelYaml({ name: 'm' }) + policyYaml('three', '{rateLimits: {rpm: 3}}') + rotatingKey(`{hash: "${hashKey(OLD)}", notAfter: "${new Date(DEADLINE).toISOString()}"}`);
+const YAML =
+  modelYaml({ name: 'm' }) +
+  policyYaml('three', '{rateLimits: {rpm: 3}}') +
+  rotatingKey(`{hash: "${hashKey(OLD)}", notAfter: "${new Date(DEADLINE).toISOString()}"}`);
 
 let gw: TestGateway;
 const send = (key: string) => postChat(gw.baseURL, { key, body: { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] } });
@@ -56,7 +59,10 @@ describe('previousCredential with notAfter', () => {
 
   it('takes the old key from a Secret too, and a previous equal to another key is a KeyConflict', () => {
     const secret = `---\napiVersion: v1\nkind: Secret\nmetadata: {name: old, labels: {tokenhub.io/credential: "true"}}\nstringData: {api-key: ${OLD}}\n`;
-    const withSecret = modelYaml({ name: 'm' }) + policyYaml('three', '{rateLimits: {rpm: 3}}') + rotatingKey(`{secretRef: {name: old, key: api-key}, notAfter: "2030-01-01T00:00:00Z"}`);
+    const withSecret =
+      modelYaml({ name: 'm' }) +
+      policyYaml('three', '{rateLimits: {rpm: 3}}') +
+      rotatingKey(`{secretRef: {name: old, key: api-key}, notAfter: "2030-01-01T00:00:00Z"}`);
     const { config } = compileYaml(withSecret + secret, { mockURL: gw.mock.url, now: new Date(now) });
     expect(config.keys.get(hashKey(OLD))?.id).toBe('default/rotating');
     expect(config.keys.get(hashKey(OLD))?.credentialNotAfter).toBe(Date.parse('2030-01-01T00:00:00Z'));

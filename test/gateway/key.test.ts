@@ -65,7 +65,10 @@ describe.each([
   beforeAll(async () => {
     gw = await startTestGateway({ yaml: YAML, clock: () => NOW, store: await makeStore() });
     const client = gw.client(A);
-    for (const [model, n] of [['cheap', 2], ['other', 1]] as const) {
+    for (const [model, n] of [
+      ['cheap', 2],
+      ['other', 1],
+    ] as const) {
       for (let i = 0; i < n; i++) {
         const r = await client.chat.completions.create({ model, max_tokens: 50, messages: [{ role: 'user', content: `hello number ${i}` }] });
         used[model].in += r.usage?.prompt_tokens ?? NaN;
@@ -140,7 +143,16 @@ describe.each([
       expect(res.text).not.toMatch(/alpha|cheap|team/i);
     }
     const data = (await get(gw, '/api/v1/key', B)).json['data'] as Record<string, unknown>;
-    expect(data).toMatchObject({ id: 'default/beta', label: 'beta', owner: null, limit: null, usage: 0, limit_remaining: null, usage_daily: 0, expires_at: null });
+    expect(data).toMatchObject({
+      id: 'default/beta',
+      label: 'beta',
+      owner: null,
+      limit: null,
+      usage: 0,
+      limit_remaining: null,
+      usage_daily: 0,
+      expires_at: null,
+    });
     expect(data['rate_limits']).toEqual({ key: { requests: { limit: 3, remaining: 3, reset_ms: 0 } }, models: {} });
     expect(data['budgets']).toEqual({ tokens: {}, cost: {} });
     const usage = (await get(gw, '/api/v1/usage?group_by=model', B)).json;
@@ -166,7 +178,13 @@ describe.each([
     const month = await get(gw, '/v1/usage?period=month', A);
     expect(month.json['period_id']).toBe('m2026-11');
     expect(month.json['data']).toEqual([
-      { requests: 3, input_tokens: used.cheap.in + used.other.in, output_tokens: used.cheap.out + used.other.out, total_tokens: tokens('cheap') + tokens('other'), cost: cost('cheap') + cost('other') },
+      {
+        requests: 3,
+        input_tokens: used.cheap.in + used.other.in,
+        output_tokens: used.cheap.out + used.other.out,
+        total_tokens: tokens('cheap') + tokens('other'),
+        cost: cost('cheap') + cost('other'),
+      },
     ]);
   });
 

@@ -13,8 +13,15 @@ let now = Date.UTC(2026, 10, 28, 23, 59, 50);
 let gw: TestGateway;
 
 const K = {
-  rpm: 'th-lim-rpm', tpm: 'th-lim-tpm', held: 'th-lim-held', keyModel: 'th-lim-km', fleetA: 'th-lim-fa', fleetB: 'th-lim-fb',
-  budget: 'th-lim-budget', day: 'th-lim-day', dup: 'th-lim-dup',
+  rpm: 'th-lim-rpm',
+  tpm: 'th-lim-tpm',
+  held: 'th-lim-held',
+  keyModel: 'th-lim-km',
+  fleetA: 'th-lim-fa',
+  fleetB: 'th-lim-fb',
+  budget: 'th-lim-budget',
+  day: 'th-lim-day',
+  dup: 'th-lim-dup',
 } as const;
 
 /** `hello` is estimated at 9 input tokens (2 of text, 4 for the message, 3 for the request). */
@@ -152,8 +159,10 @@ describe('budgets', () => {
     const mockBefore = gw.mock.stats().requests;
     const eventsBefore = gw.events.length;
     const client = gw.client(K.budget, { maxRetries: 2 });
-    await expect(client.chat.completions.create(hello('m') as OpenAI.ChatCompletionCreateParamsNonStreaming))
-      .rejects.toMatchObject({ constructor: OpenAI.RateLimitError, code: 'insufficient_quota' });
+    await expect(client.chat.completions.create(hello('m') as OpenAI.ChatCompletionCreateParamsNonStreaming)).rejects.toMatchObject({
+      constructor: OpenAI.RateLimitError,
+      code: 'insufficient_quota',
+    });
     expect(gw.events.length).toBe(eventsBefore + 1);
     expect(gw.mock.stats().requests).toBe(mockBefore);
   });
@@ -173,7 +182,9 @@ describe('the SDK honours Retry-After', () => {
   let live: TestGateway;
   const KEY = 'th-lim-live';
   beforeAll(async () => {
-    live = await startTestGateway({ yaml: modelYaml({ name: 'm' }) + policyYaml('rpm60', '{rateLimits: {rpm: 60}}') + keyYaml({ name: 'live', clear: KEY, policies: ['rpm60'] }) });
+    live = await startTestGateway({
+      yaml: modelYaml({ name: 'm' }) + policyYaml('rpm60', '{rateLimits: {rpm: 60}}') + keyYaml({ name: 'live', clear: KEY, policies: ['rpm60'] }),
+    });
   });
   afterAll(async () => live?.close());
 

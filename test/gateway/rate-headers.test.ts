@@ -8,7 +8,12 @@ const state = (c: RateCheck, remaining: number, resetMs = 1500): RateState => ({
 
 describe('formatReset', () => {
   it.each([
-    [20, '20ms'], [0.2, '1ms'], [1500, '1.5s'], [59_999, '59.999s'], [360_000, '6m0s'], [61_000, '1m1s'],
+    [20, '20ms'],
+    [0.2, '1ms'],
+    [1500, '1.5s'],
+    [59_999, '59.999s'],
+    [360_000, '6m0s'],
+    [61_000, '1m1s'],
     // rounding to 60 s carries into the minutes (it printed 1m60s)
     [119_700, '2m0s'],
   ])('%d ms → %s', (ms, text) => expect(formatReset(ms)).toBe(text));
@@ -23,8 +28,12 @@ describe('rateLimitHeaders', () => {
   it("shows the tightest of the key's own limits per unit, not the fleet-wide one", () => {
     const h = rateLimitHeaders([state(keyRpm, 50), state(keyModelRpm, 3), state(fleetRpm, 0), state(keyTpm, 900, 6000)]);
     expect(h).toEqual({
-      'x-ratelimit-limit-requests': '10', 'x-ratelimit-remaining-requests': '3', 'x-ratelimit-reset-requests': '1.5s',
-      'x-ratelimit-limit-tokens': '1000', 'x-ratelimit-remaining-tokens': '900', 'x-ratelimit-reset-tokens': '6s',
+      'x-ratelimit-limit-requests': '10',
+      'x-ratelimit-remaining-requests': '3',
+      'x-ratelimit-reset-requests': '1.5s',
+      'x-ratelimit-limit-tokens': '1000',
+      'x-ratelimit-remaining-tokens': '900',
+      'x-ratelimit-reset-tokens': '6s',
     });
   });
 

@@ -60,7 +60,12 @@ async function startFileGateway(files: Record<string, string>): Promise<FileGate
   }
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
-    dir, baseURL: `${url}/api/v1`, holder, source, logLines, write,
+    dir,
+    baseURL: `${url}/api/v1`,
+    holder,
+    source,
+    logLines,
+    write,
     close: async () => {
       source.stop();
       await app.close();
@@ -149,7 +154,10 @@ describe('hot reload from files', () => {
     expect(result.errors.length).toBeGreaterThan(0);
     expect(gw.holder.current()?.revision).toBe(revision);
     expect(gw.holder.reloads).toBe(reloads);
-    const rejected = gw.logLines.slice(logged).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['level'] === 50);
+    const rejected = gw.logLines
+      .slice(logged)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l['level'] === 50);
     expect(rejected.length).toBeGreaterThan(0);
     expect(String(rejected[0]?.['msg'])).toMatch(/rejected.*last good config/);
     expect(String(rejected[0]?.['problem'])).toContain(name);
@@ -170,7 +178,8 @@ describe('hot reload from files', () => {
 describe('expired keys in the manifests', () => {
   it('a manifest set with an expired key still loads; that key gets 401 api_key_expired (the whole config was refused)', async () => {
     const gw = await startFileGateway({
-      'all.yaml': modelYaml({ name: 'm' }) + keyYaml({ name: 'load', clear: KEYS.load }) + keyYaml({ name: 'old', clear: KEYS.old, expiresAt: '2020-01-01T00:00:00Z' }),
+      'all.yaml':
+        modelYaml({ name: 'm' }) + keyYaml({ name: 'load', clear: KEYS.load }) + keyYaml({ name: 'old', clear: KEYS.old, expiresAt: '2020-01-01T00:00:00Z' }),
     });
     try {
       expect((await postChat(gw.baseURL, { key: KEYS.load, body: ask() })).status).toBe(200);

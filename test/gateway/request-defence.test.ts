@@ -48,7 +48,10 @@ async function post(opts: { key?: string; body: string | object; signal?: AbortS
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (opts.key !== undefined) headers['authorization'] = `Bearer ${opts.key}`;
   return fetch(`${(opts.to ?? gw).baseURL}/chat/completions`, {
-    method: 'POST', dispatcher, headers, ...(opts.signal ? { signal: opts.signal } : {}),
+    method: 'POST',
+    dispatcher,
+    headers,
+    ...(opts.signal ? { signal: opts.signal } : {}),
     body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
   });
 }
@@ -97,7 +100,9 @@ describe('header and body timeouts', () => {
     const socket = connect(hostPort(tight));
     const closed = collect(socket);
     const started = performance.now();
-    socket.write(`POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`);
+    socket.write(
+      `POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`,
+    );
     const drip = setInterval(() => socket.writable && socket.write(' '), 100);
     try {
       const text = await closed;
@@ -143,7 +148,7 @@ describe('header and body timeouts', () => {
 const streamBody = (model: string, extra: object = {}) => ({ model, stream: true, messages: [{ role: 'user', content: 'hi' }], ...extra });
 
 describe('requests in flight per key', () => {
-  it('allows the strictest policy\'s maxInFlight concurrent streams, 429s the next, and frees slots on end and abort', async () => {
+  it("allows the strictest policy's maxInFlight concurrent streams, 429s the next, and frees slots on end and abort", async () => {
     gw.mock.setBehaviour('alpha', { chunkDelayMs: 100, completionTokens: 10 });
     try {
       const aborter = new AbortController();
@@ -196,7 +201,9 @@ describe('a client that stops reading a stream', () => {
     const eventsBefore = gw.events.length;
     const socket = connect(hostPort());
     const body = JSON.stringify(streamBody('long', { max_tokens: 150_000, stream_options: { include_usage: true } }));
-    socket.write(`POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.write(
+      `POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
     // Read the first bytes, then stop reading for good.
     await new Promise((resolve) => socket.once('data', resolve));
     socket.pause();

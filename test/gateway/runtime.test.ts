@@ -26,7 +26,7 @@ function fakeSource(): ConfigSource & { calls: string[] } {
 describe('gateway runtime', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it('stops the source and keeps the caller\'s store open when listen fails (port in use)', async () => {
+  it("stops the source and keeps the caller's store open when listen fails (port in use)", async () => {
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     const port = (taken.address() as { port: number }).port;

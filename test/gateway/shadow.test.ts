@@ -94,7 +94,10 @@ describe('mode: Shadow', () => {
   it('counts flagged requests in tokenhub.shadow.limited by key and limit', async () => {
     const text = await (await fetch(telemetry.metricsUrl as string)).text();
     const value = (labels: string): number =>
-      text.split('\n').filter((l) => l.startsWith('tokenhub_shadow_limited_total{') && l.includes(labels)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('tokenhub_shadow_limited_total{') && l.includes(labels))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     expect(value('tokenhub_key_id="default/rpm",tokenhub_shadow_limit="key:rpm"')).toBe(1);
     expect(value('tokenhub_key_id="default/budget",tokenhub_shadow_limit="budget:tokens:day"')).toBe(1);
     expect(value('tokenhub_key_id="default/model",tokenhub_shadow_limit="key-model:rpm"')).toBe(1);

@@ -44,8 +44,13 @@ describe('a stream that ends before it starts', () => {
     gw.mock.setBehaviour('alpha', { status: 400 });
     try {
       const started = Date.now();
-      const err = await gw.client(KEY, { timeout: 5000 }).chat.completions.create({ model: 'alpha', stream: true, messages: [{ role: 'user', content: 'hi' }] })
-        .then(() => undefined, (e: unknown) => e);
+      const err = await gw
+        .client(KEY, { timeout: 5000 })
+        .chat.completions.create({ model: 'alpha', stream: true, messages: [{ role: 'user', content: 'hi' }] })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(err).toBeInstanceOf(OpenAI.BadRequestError);
       expect((err as { status?: number }).status).toBe(400);
       expect(Date.now() - started).toBeLessThan(4000);

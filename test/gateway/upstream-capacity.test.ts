@@ -12,7 +12,11 @@ const KEY = 'th-test-upstream-capacity';
 const QUEUE_MS = 400;
 const YAML =
   modelYaml({ name: 'narrow', backends: [{ name: 'one', connection: `{maxConnections: 1, queueTimeoutMs: ${QUEUE_MS}}` }] }) +
-  modelYaml({ name: 'narrow-fb', fallback: ['wide'], backends: [{ name: 'one', upstreamModel: 'narrow-fb', connection: `{maxConnections: 1, queueTimeoutMs: ${QUEUE_MS}}` }] }) +
+  modelYaml({
+    name: 'narrow-fb',
+    fallback: ['wide'],
+    backends: [{ name: 'one', upstreamModel: 'narrow-fb', connection: `{maxConnections: 1, queueTimeoutMs: ${QUEUE_MS}}` }],
+  }) +
   modelYaml({ name: 'wide' }) +
   keyYaml({ name: 'k', clear: KEY });
 
@@ -29,7 +33,9 @@ afterAll(async () => {
 const body = (model: string) => ({ model, stream: true, messages: [{ role: 'user', content: 'hi' }] });
 const post = (model: string, signal?: AbortSignal) =>
   fetch(`${gw.baseURL}/chat/completions`, {
-    method: 'POST', dispatcher, ...(signal ? { signal } : {}),
+    method: 'POST',
+    dispatcher,
+    ...(signal ? { signal } : {}),
     headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
     body: JSON.stringify(body(model)),
   });

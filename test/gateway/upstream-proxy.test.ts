@@ -49,13 +49,24 @@ afterAll(async () => {
   await new Promise((r) => proxy?.close(r));
 });
 
-const backend = (): CompiledBackend => ({ name: 'main', baseURL: mock.url, upstreamModel: 'mock-model', weight: 1, priority: 0, timeoutMs: 5_000,
-  connection: { maxConnections: 16, idleTimeoutMs: 60_000, queueTimeoutMs: 2_000, http2: false } });
+const backend = (): CompiledBackend => ({
+  name: 'main',
+  baseURL: mock.url,
+  upstreamModel: 'mock-model',
+  weight: 1,
+  priority: 0,
+  timeoutMs: 5_000,
+  connection: { maxConnections: 16, idleTimeoutMs: 60_000, queueTimeoutMs: 2_000, http2: false },
+});
 
 async function call(env: NodeJS.ProcessEnv): Promise<number> {
   const client = new UpstreamClient({ env });
   try {
-    const res = await client.send({ backend: backend(), body: { model: 'mock-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }, signal: AbortSignal.timeout(5_000) });
+    const res = await client.send({
+      backend: backend(),
+      body: { model: 'mock-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 },
+      signal: AbortSignal.timeout(5_000),
+    });
     await res.body.text();
     return res.statusCode;
   } finally {

@@ -20,7 +20,14 @@ const NS = 'hot-reload';
 const RULES = new URL('../../charts/tokenhub/files/rbac/gateway.yaml', import.meta.url).pathname;
 const CRDS = new URL('../../crds/', import.meta.url).pathname;
 const BUDGET_MS = 2000;
-const KEYS = { load: 'th-load-key', limited: 'th-limited-key', fresh: 'th-fresh-key', disable: 'th-disable-key', doomed: 'th-doomed-key', marker: 'th-marker-key' };
+const KEYS = {
+  load: 'th-load-key',
+  limited: 'th-limited-key',
+  fresh: 'th-fresh-key',
+  disable: 'th-disable-key',
+  doomed: 'th-doomed-key',
+  marker: 'th-marker-key',
+};
 
 let mock: MockUpstream;
 let dir: string;
@@ -29,8 +36,10 @@ let gw: GatewayProcess;
 let kubeconfig: string;
 
 const client = (key: string, on: GatewayProcess = gw): OpenAI => new OpenAI({ baseURL: on.baseURL, apiKey: key, maxRetries: 0, timeout: 10_000 });
-const chat = (key: string, model = 'chat', on: GatewayProcess = gw) => () =>
-  client(key, on).chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 });
+const chat =
+  (key: string, model = 'chat', on: GatewayProcess = gw) =>
+  () =>
+    client(key, on).chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 });
 const apply = (yaml: string, on: ControlPlane = cp) => applyYaml(on, NS, yaml.replaceAll('${MOCK}', mock.url));
 
 /** CRDs, the gateway's ServiceAccount under exactly gateway.yaml, the objects, then the gateway. */
@@ -91,7 +100,12 @@ describe('gateway --kubernetes against a real API server', () => {
     mock.setBehaviour('slow', { chunkDelayMs: 80, completionTokens: 120 });
     const streamStart = performance.now();
     const stream = (async () => {
-      const s = await client(KEYS.load).chat.completions.create({ model: 'slow', messages: [{ role: 'user', content: 'long' }], stream: true, stream_options: { include_usage: true } });
+      const s = await client(KEYS.load).chat.completions.create({
+        model: 'slow',
+        messages: [{ role: 'user', content: 'long' }],
+        stream: true,
+        stream_options: { include_usage: true },
+      });
       let chunks = 0;
       let usage: OpenAI.CompletionUsage | undefined;
       let finish: string | null | undefined;
@@ -106,32 +120,46 @@ describe('gateway --kubernetes against a real API server', () => {
     await eventually(() => load.ok() >= 8, 5_000);
 
     const latency: Record<string, number> = {};
-    latency['(a) QuotaPolicy rpm lowered → 429'] = (await timeUntilSeen({
-      change: () => apply(policyYaml('tight', '{rateLimits: {rpm: 1}}')),
-      probe: () => outcome(chat(KEYS.limited)),
-      expected: '429 rate_limit_exceeded',
-    })).ms;
-    latency['(b) new ApiKey → 200'] = (await timeUntilSeen({
-      change: () => apply(keyYaml({ name: 'fresh', clear: KEYS.fresh, policies: ['roomy'] })),
-      probe: () => outcome(chat(KEYS.fresh)),
-      expected: 'ok',
-    })).ms;
-    latency['(c) ApiKey disabled → 401'] = (await timeUntilSeen({
-      change: () => apply(keyYaml({ name: 'to-disable', clear: KEYS.disable, policies: ['roomy'], disabled: true })),
-      probe: () => outcome(chat(KEYS.disable)),
-      expected: '401 api_key_disabled',
-    })).ms;
-    latency['(d) ApiKey deleted → 401'] = (await timeUntilSeen({
-      change: () => kubectlOk(cp, ['-n', NS, 'delete', 'apikey', 'to-delete']),
-      probe: () => outcome(chat(KEYS.doomed)),
-      expected: '401 invalid_api_key',
-    })).ms;
+    latency['(a) QuotaPolicy rpm lowered → 429'] = (
+      await timeUntilSeen({
+        change: () => apply(policyYaml('tight', '{rateLimits: {rpm: 1}}')),
+        probe: () => outcome(chat(KEYS.limited)),
+        expected: '429 rate_limit_exceeded',
+      })
+    ).ms;
+    latency['(b) new ApiKey → 200'] = (
+      await timeUntilSeen({
+        change: () => apply(keyYaml({ name: 'fresh', clear: KEYS.fresh, policies: ['roomy'] })),
+        probe: () => outcome(chat(KEYS.fresh)),
+        expected: 'ok',
+      })
+    ).ms;
+    latency['(c) ApiKey disabled → 401'] = (
+      await timeUntilSeen({
+        change: () => apply(keyYaml({ name: 'to-disable', clear: KEYS.disable, policies: ['roomy'], disabled: true })),
+        probe: () => outcome(chat(KEYS.disable)),
+        expected: '401 api_key_disabled',
+      })
+    ).ms;
+    latency['(d) ApiKey deleted → 401'] = (
+      await timeUntilSeen({
+        change: () => kubectlOk(cp, ['-n', NS, 'delete', 'apikey', 'to-delete']),
+        probe: () => outcome(chat(KEYS.doomed)),
+        expected: '401 invalid_api_key',
+      })
+    ).ms;
     const changesDoneAt = performance.now();
     const result = await load.stop();
     const streamed = await stream;
 
-    console.log(`apply → in force on the gateway (budget ${BUDGET_MS} ms):\n${Object.entries(latency).map(([k, v]) => `  ${k}: ${v} ms`).join('\n')}`);
-    console.log(`load: ${result.ok} requests ok, ${result.failures.length} failed; stream ${streamed.chunks} chunks over ${Math.round(streamed.endedAt - streamStart)} ms`);
+    console.log(
+      `apply → in force on the gateway (budget ${BUDGET_MS} ms):\n${Object.entries(latency)
+        .map(([k, v]) => `  ${k}: ${v} ms`)
+        .join('\n')}`,
+    );
+    console.log(
+      `load: ${result.ok} requests ok, ${result.failures.length} failed; stream ${streamed.chunks} chunks over ${Math.round(streamed.endedAt - streamStart)} ms`,
+    );
     for (const ms of Object.values(latency)) expect(ms).toBeLessThan(BUDGET_MS);
     expect(result.failures).toEqual([]);
     expect(result.ok).toBeGreaterThan(20);
@@ -207,10 +235,21 @@ describe('gateway --kubernetes against a real API server', () => {
 
   it('runs under exactly the gateway rules, and the rules bite', async () => {
     // What the gateway needs, it has; anything more it has not.
-    for (const need of [['list', 'apikeys.tokenhub.io'], ['watch', 'modelroutes.tokenhub.io'], ['get', 'quotapolicies.tokenhub.io'], ['watch', 'secrets']]) {
+    for (const need of [
+      ['list', 'apikeys.tokenhub.io'],
+      ['watch', 'modelroutes.tokenhub.io'],
+      ['get', 'quotapolicies.tokenhub.io'],
+      ['watch', 'secrets'],
+    ]) {
       expect(await canI(cp, kubeconfig, [...need, '-n', NS]), need.join(' ')).toBe(true);
     }
-    for (const excess of [['create', 'secrets'], ['patch', 'apikeys.tokenhub.io'], ['patch', 'apikeys.tokenhub.io', '--subresource=status'], ['get', 'configmaps'], ['create', 'leases.coordination.k8s.io']]) {
+    for (const excess of [
+      ['create', 'secrets'],
+      ['patch', 'apikeys.tokenhub.io'],
+      ['patch', 'apikeys.tokenhub.io', '--subresource=status'],
+      ['get', 'configmaps'],
+      ['create', 'leases.coordination.k8s.io'],
+    ]) {
       expect(await canI(cp, kubeconfig, [...excess, '-n', NS]), excess.join(' ')).toBe(false);
     }
     // Without the secrets rule a gateway never becomes ready.

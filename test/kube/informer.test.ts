@@ -25,7 +25,7 @@ function configMaps(opts: { pageSize?: number; labelSelector?: string } = {}): I
 }
 
 const dataOf = (i: Informer, name: string): Record<string, string> | undefined =>
-  (i.list().find((o: KubeObject) => o.metadata.name === name)?.['data'] as Record<string, string> | undefined);
+  i.list().find((o: KubeObject) => o.metadata.name === name)?.['data'] as Record<string, string> | undefined;
 
 beforeAll(async () => {
   cp = await startControlPlane();
@@ -45,7 +45,12 @@ describe('Informer', () => {
     await kubectlOk(cp, ['-n', NS, 'label', 'configmap', '--all', 'paged=yes']);
     const informer = configMaps({ pageSize: 3, labelSelector: 'paged=yes' });
     await eventually(() => informer.synced, 10_000);
-    expect(informer.list().map((o) => o.metadata.name).sort()).toEqual([0, 1, 2, 3, 4, 5, 6].map((n) => `page-${n}`));
+    expect(
+      informer
+        .list()
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual([0, 1, 2, 3, 4, 5, 6].map((n) => `page-${n}`));
     // …and then watches from the list's resourceVersion.
     await kubectlOk(cp, ['-n', NS, 'create', 'configmap', 'page-7']);
     await kubectlOk(cp, ['-n', NS, 'label', 'configmap', 'page-7', 'paged=yes']);
@@ -68,7 +73,10 @@ describe('Informer backoff', () => {
   it('backs off when every watch is refused though lists succeed (regression: a relist and watch every 250 ms for ever)', async () => {
     // An identity that may list configmaps but not watch them.
     const kubeconfig = await bindRules({
-      cp, namespace: NS, serviceAccount: 'list-only', clusterWide: false,
+      cp,
+      namespace: NS,
+      serviceAccount: 'list-only',
+      clusterWide: false,
       rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
     });
     const listOnly = await KubeClient.load(kubeconfig);
@@ -107,7 +115,14 @@ describe('ClusterState', () => {
       // A label removed is a Secret withdrawn; a label added is one offered.
       await kubectlOk(cp, ['-n', ns, 'label', 'secret', 'upstream', 'tokenhub.io/credential-']);
       await kubectlOk(cp, ['-n', ns, 'label', 'secret', 'tls-key', 'tokenhub.io/credential=true']);
-      await eventually(() => state.secretList().map((s) => s.metadata.name).join() === 'tls-key', 5_000);
+      await eventually(
+        () =>
+          state
+            .secretList()
+            .map((s) => s.metadata.name)
+            .join() === 'tls-key',
+        5_000,
+      );
       expect(JSON.stringify(state.compileInput().secrets)).not.toContain('sk-upstream');
     } finally {
       state.stop();

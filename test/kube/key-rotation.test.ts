@@ -30,7 +30,11 @@ let op: TestOperator;
 let gw: GatewayProcess;
 
 const chat = (key: string) => () =>
-  new OpenAI({ baseURL: gw.baseURL, apiKey: key, maxRetries: 0, timeout: 10_000 }).chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 });
+  new OpenAI({ baseURL: gw.baseURL, apiKey: key, maxRetries: 0, timeout: 10_000 }).chat.completions.create({
+    model: 'chat',
+    messages: [{ role: 'user', content: 'hi' }],
+    max_tokens: 8,
+  });
 
 async function secretData(): Promise<Record<string, string>> {
   const res = await cp.kubectl(['-n', NS, 'get', 'secret', 'team-key', '-o', 'json']);

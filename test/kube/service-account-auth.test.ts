@@ -56,8 +56,17 @@ beforeAll(async () => {
   await kubectlOk(cp, ['wait', '--for=condition=Established', '--timeout=30s', 'crd', '--all']);
   const kubeconfig = await bindRules({ cp, namespace: NS, serviceAccount: 'gateway', rulesFile: RULES, clusterWide: true });
   await kubectlOk(cp, ['create', 'namespace', OTHER_NS]);
-  for (const [ns, sa] of [[NS, 'app'], [NS, 'stranger'], [OTHER_NS, 'app']] as const) await kubectlOk(cp, ['-n', ns, 'create', 'serviceaccount', sa]);
-  await applyYaml(cp, NS, (modelYaml({ name: 'chat' }) + saKeyYaml('app-workload', 'app') + keyYaml({ name: 'plain', clear: API_KEY })).replaceAll('${MOCK}', mock.url));
+  for (const [ns, sa] of [
+    [NS, 'app'],
+    [NS, 'stranger'],
+    [OTHER_NS, 'app'],
+  ] as const)
+    await kubectlOk(cp, ['-n', ns, 'create', 'serviceaccount', sa]);
+  await applyYaml(
+    cp,
+    NS,
+    (modelYaml({ name: 'chat' }) + saKeyYaml('app-workload', 'app') + keyYaml({ name: 'plain', clear: API_KEY })).replaceAll('${MOCK}', mock.url),
+  );
   gw = await startGatewayProcess({ args: ['--kubernetes', '--namespace', NS, '--kubeconfig', kubeconfig], logFile: join(dir, 'gateway.log') });
 }, 180_000);
 
@@ -75,7 +84,11 @@ describe('a pod authenticates with its ServiceAccount token', () => {
     expect(res.model).toBe('chat');
     const me = await fetch(`${gw.baseURL}/key`, { headers: { authorization: `Bearer ${token}` } });
     expect(me.status).toBe(200);
-    expect(((await me.json()) as { data: Record<string, unknown> }).data).toMatchObject({ id: `${NS}/app-workload`, owner: 'app-workload', allowed_models: ['chat'] });
+    expect(((await me.json()) as { data: Record<string, unknown> }).data).toMatchObject({
+      id: `${NS}/app-workload`,
+      owner: 'app-workload',
+      allowed_models: ['chat'],
+    });
     expect(await outcome(chat(API_KEY))).toBe('ok');
   });
 
@@ -90,7 +103,9 @@ describe('a pod authenticates with its ServiceAccount token', () => {
     const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
     const forged = Buffer.from(JSON.stringify({ ...claims, sub: `system:serviceaccount:${NS}:app` })).toString('base64url');
     expect(await outcome(chat(`${h}.${forged}.${s}`))).toBe('401 invalid_api_key');
-    const none = Buffer.from(JSON.stringify({ alg: 'none', kid: (JSON.parse(Buffer.from(h, 'base64url').toString()) as { kid?: string }).kid })).toString('base64url');
+    const none = Buffer.from(JSON.stringify({ alg: 'none', kid: (JSON.parse(Buffer.from(h, 'base64url').toString()) as { kid?: string }).kid })).toString(
+      'base64url',
+    );
     expect(await outcome(chat(`${none}.${forged}.x`))).toBe('401 invalid_api_key');
   });
 

@@ -29,10 +29,15 @@ let gatewayKubeconfig: string;
 const gateways: GatewayProcess[] = [];
 
 const chat = (gw: GatewayProcess, model: string) => () =>
-  new OpenAI({ baseURL: gw.baseURL, apiKey: KEY, maxRetries: 0, timeout: 10_000 })
-    .chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 });
+  new OpenAI({ baseURL: gw.baseURL, apiKey: KEY, maxRetries: 0, timeout: 10_000 }).chat.completions.create({
+    model,
+    messages: [{ role: 'user', content: 'hi' }],
+    max_tokens: 8,
+  });
 const models = async (gw: GatewayProcess): Promise<string[]> =>
-  ((await (await fetch(`${gw.baseURL}/models`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { data: { id: string }[] }).data.map((m) => m.id).sort();
+  ((await (await fetch(`${gw.baseURL}/models`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { data: { id: string }[] }).data
+    .map((m) => m.id)
+    .sort();
 const apply = (yaml: string): Promise<string> => applyYaml(cp, NS, yaml.replaceAll('${MOCK}', mock.url));
 
 async function startGateway(name: string): Promise<GatewayProcess> {
@@ -63,10 +68,13 @@ describe('a last good config every gateway shares', () => {
     await eventually(async () => (await outcome(chat(elder, 'slow'))) === 'ok', 10_000);
     // The API server accepts this change; compile rejects it (a fallback to a missing model).
     await apply(modelYaml({ name: 'slow', fallback: ['no-such-model'] }));
-    const slow = await waitFor(async () => {
-      const o = await getJson<Obj>(cp, ['modelroute', 'slow', '-n', NS]);
-      return o.status?.['lastGood'] !== undefined && o;
-    }, { what: 'status.lastGood on slow' });
+    const slow = await waitFor(
+      async () => {
+        const o = await getJson<Obj>(cp, ['modelroute', 'slow', '-n', NS]);
+        return o.status?.['lastGood'] !== undefined && o;
+      },
+      { what: 'status.lastGood on slow' },
+    );
     expect(slow.metadata.generation).toBe(2);
     expect(slow.status?.['lastGood']).toMatchObject({ generation: 1, spec: { model: 'slow' } });
     expect((slow.status?.['lastGood'] as { spec: Record<string, unknown> }).spec).not.toHaveProperty('fallbackModels');
@@ -81,10 +89,13 @@ describe('a last good config every gateway shares', () => {
 
   it('fixing the object removes the record and both gateways take the new version', async () => {
     await apply(modelYaml({ name: 'slow', fallback: ['chat'] }));
-    await waitFor(async () => {
-      const o = await getJson<Obj>(cp, ['modelroute', 'slow', '-n', NS]);
-      return o.status?.['lastGood'] === undefined && o.status?.ready === 'True';
-    }, { what: 'slow Ready without a record' });
+    await waitFor(
+      async () => {
+        const o = await getJson<Obj>(cp, ['modelroute', 'slow', '-n', NS]);
+        return o.status?.['lastGood'] === undefined && o.status?.ready === 'True';
+      },
+      { what: 'slow Ready without a record' },
+    );
     // A third pod, started now, agrees as well.
     const third = await startGateway('third');
     for (const gw of gateways) expect(await models(gw)).toEqual(['chat', 'slow']);

@@ -16,15 +16,20 @@ const CRDS = new URL('../../crds/', import.meta.url).pathname;
 const silent = { warn: () => undefined, info: () => undefined, debug: () => undefined };
 
 const key = (over: Partial<KubeObject['metadata']> = {}, status?: unknown, spec: unknown = { credential: { hash: 'x' } }): KubeObject => ({
-  apiVersion: 'tokenhub.io/v1alpha1', kind: 'ApiKey',
+  apiVersion: 'tokenhub.io/v1alpha1',
+  kind: 'ApiKey',
   metadata: { name: 'k', namespace: 'n', generation: 1, resourceVersion: '1', ...over },
-  spec, ...(status === undefined ? {} : { status }),
+  spec,
+  ...(status === undefined ? {} : { status }),
 });
 
 describe('sameButStatus', () => {
   it('ignores status, resourceVersion and managedFields', () => {
     const a = key({}, { usage: 1 });
-    const b = { ...key({ resourceVersion: '2' }, { usage: 2, conditions: [] }), metadata: { ...key({ resourceVersion: '2' }).metadata, managedFields: [{ manager: 'op' }] } };
+    const b = {
+      ...key({ resourceVersion: '2' }, { usage: 2, conditions: [] }),
+      metadata: { ...key({ resourceVersion: '2' }).metadata, managedFields: [{ manager: 'op' }] },
+    };
     expect(sameButStatus(a, b)).toBe(true);
   });
 

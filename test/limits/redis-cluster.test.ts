@@ -38,8 +38,22 @@ describe('RedisLimitStore on Redis Cluster', () => {
     // The third was refunded on the key's slot after the model's slot denied it.
     expect(await store.budgetUsed(budgetId(keyId, 'cost', 'total'))).toBe(2000);
     const at = Date.now();
-    await store.settle({ reservation: mk('c1'), actual: { tokens: 30, costNanos: 400 }, usage: { requestId: 'c1', keyId, model: 'gpt-x', inputTokens: 10, outputTokens: 20, costNanos: 400, at } }, 0);
-    await store.settle({ reservation: mk('c1'), actual: { tokens: 30, costNanos: 400 }, usage: { requestId: 'c1', keyId, model: 'gpt-x', inputTokens: 10, outputTokens: 20, costNanos: 400, at } }, 0);
+    await store.settle(
+      {
+        reservation: mk('c1'),
+        actual: { tokens: 30, costNanos: 400 },
+        usage: { requestId: 'c1', keyId, model: 'gpt-x', inputTokens: 10, outputTokens: 20, costNanos: 400, at },
+      },
+      0,
+    );
+    await store.settle(
+      {
+        reservation: mk('c1'),
+        actual: { tokens: 30, costNanos: 400 },
+        usage: { requestId: 'c1', keyId, model: 'gpt-x', inputTokens: 10, outputTokens: 20, costNanos: 400, at },
+      },
+      0,
+    );
     expect(await store.budgetUsed(budgetId(keyId, 'cost', 'total'))).toBe(1400);
     expect(await store.usage({ periodId: 'total' })).toEqual([{ keyId, model: 'gpt-x', requests: 1, inputTokens: 10, outputTokens: 20, costNanos: 400 }]);
   });

@@ -8,7 +8,13 @@ import type { AdmitRequest, BudgetCheck, RateCheck } from '../../src/limits/stor
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 const rpm = (id: string, limit: number, scope: RateCheck['scope'] = 'key'): RateCheck => ({ id: `${id}:rpm`, scope, unit: 'requests', limit, cost: 1 });
-const tpm = (id: string, limit: number, cost: number, scope: RateCheck['scope'] = 'key'): RateCheck => ({ id: `${id}:tpm`, scope, unit: 'tokens', limit, cost });
+const tpm = (id: string, limit: number, cost: number, scope: RateCheck['scope'] = 'key'): RateCheck => ({
+  id: `${id}:tpm`,
+  scope,
+  unit: 'tokens',
+  limit,
+  cost,
+});
 
 function dayTokens(keyId: string, limit: number, cost: number): BudgetCheck {
   const now = new Date();
@@ -70,18 +76,22 @@ describe('RedisLimitStore', () => {
   });
 
   it('admits exactly the limit under 200 concurrent admits from several pods', async () => {
-    const pods = await Promise.all([0, 1, 2, 3].map(async () => {
-      const s = new RedisLimitStore({ url: redis.url });
-      await s.ready();
-      return s;
-    }));
+    const pods = await Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        const s = new RedisLimitStore({ url: redis.url });
+        await s.ready();
+        return s;
+      }),
+    );
     const k = keyTag('ns/burst');
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => pods[i % 4]!.admit(req('ns/burst', [rpm(k, 50)]), 0)));
     expect(results.filter((r) => r.allowed)).toHaveLength(50);
     // Tokens: 1000 reserved per request against 10k tpm → 10; settling at 400 frees 6 more.
     const t = keyTag('ns/tokens');
     const mk = (): AdmitRequest => req('ns/tokens', [tpm(t, 10_000, 1000)]);
-    const batch = await Promise.all(Array.from({ length: 200 }, (_, i) => ({ r: mk(), pod: pods[i % 4]! })).map(async ({ r, pod }) => ({ r, res: await pod.admit(r, 0) })));
+    const batch = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => ({ r: mk(), pod: pods[i % 4]! })).map(async ({ r, pod }) => ({ r, res: await pod.admit(r, 0) })),
+    );
     const admitted = batch.filter((b) => b.res.allowed);
     expect(admitted).toHaveLength(10);
     await Promise.all(admitted.map(({ r }) => store.settle({ reservation: r, actual: { tokens: 400, costNanos: 0 } }, 0)));
@@ -137,7 +147,9 @@ describe('RedisLimitStore', () => {
       const pid = periodId(p, now);
       expect(await store.client.sismember(usageIndexKey(pid), 'ns/p')).toBe(1);
       expect(await store.client.ttl(usageKey('ns/p', pid))).toSatisfy((t: number) => (p === 'total' ? t === -1 : t > 86_400));
-      expect(await store.usage({ periodId: pid })).toEqual([{ keyId: 'ns/p', model: 'm|with-bar', requests: 1, inputTokens: 1, outputTokens: 2, costNanos: 3 }]);
+      expect(await store.usage({ periodId: pid })).toEqual([
+        { keyId: 'ns/p', model: 'm|with-bar', requests: 1, inputTokens: 1, outputTokens: 2, costNanos: 3 },
+      ]);
     }
     await store.credit(budgets[1]!.id, 10);
     expect(await store.budgetUsed(budgets[1]!.id)).toBe(-7);

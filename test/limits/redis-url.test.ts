@@ -7,13 +7,26 @@ describe('parseRedisUrl', () => {
     expect(parseRedisUrl('rediss://:pw@redis.example:6380/2')).toEqual({ kind: 'standalone', url: 'rediss://:pw@redis.example:6380/2' });
     expect(parseRedisUrl('redis+sentinel://:s3cret@s1:26379,s2/mymaster/1')).toEqual({
       kind: 'sentinel',
-      sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }],
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26379 },
+      ],
       name: 'mymaster',
       auth: { password: 's3cret' },
       db: 1,
     });
-    expect(parseRedisUrl('redis+cluster://a:7000,b:7001')).toMatchObject({ kind: 'cluster', nodes: [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }] });
-    expect(parseRedisUrl('redis://u:p@seed:7000', { cluster: true })).toMatchObject({ kind: 'cluster', nodes: [{ host: 'seed', port: 7000 }], auth: { username: 'u', password: 'p' } });
+    expect(parseRedisUrl('redis+cluster://a:7000,b:7001')).toMatchObject({
+      kind: 'cluster',
+      nodes: [
+        { host: 'a', port: 7000 },
+        { host: 'b', port: 7001 },
+      ],
+    });
+    expect(parseRedisUrl('redis://u:p@seed:7000', { cluster: true })).toMatchObject({
+      kind: 'cluster',
+      nodes: [{ host: 'seed', port: 7000 }],
+      auth: { username: 'u', password: 'p' },
+    });
   });
 
   it('never echoes the URL (it may carry a password) in its errors', () => {

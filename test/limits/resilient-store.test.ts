@@ -176,7 +176,7 @@ describe('ResilientStore against a real Redis that dies', () => {
       admit: async (r: AdmitRequest, now: number) => {
         const f = fault;
         fault = undefined;
-        if (f === 'unsent') throw new Error('Stream isn\'t writeable');
+        if (f === 'unsent') throw new Error("Stream isn't writeable");
         const res = await real.admit(r, now);
         if (f === 'lost') throw new Error('Connection is closed.');
         return res;

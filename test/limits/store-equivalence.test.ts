@@ -50,10 +50,7 @@ function request(opts: { id: string; keyId: string; model: string; tokens: numbe
   return { requestId: opts.id, keyId, rates, budgets };
 }
 
-type Op =
-  | { kind: 'admit'; req: AdmitRequest; at: number }
-  | { kind: 'settle'; s: Settlement; at: number }
-  | { kind: 'credit'; id: string; amount: number };
+type Op = { kind: 'admit'; req: AdmitRequest; at: number } | { kind: 'settle'; s: Settlement; at: number } | { kind: 'credit'; id: string; amount: number };
 
 /** The whole scenario is generated up front, so both stores see exactly the same calls. */
 function scenario(seed: number, steps: number, fleetRpm: number): Op[] {

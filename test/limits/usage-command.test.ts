@@ -28,7 +28,12 @@ describe('tokenhub usage', () => {
     const store = new RedisLimitStore({ url: redis.url });
     await store.ready();
     const settle = async (id: string, keyId: string, model: string, tokens: [number, number], costNanos: number): Promise<void> => {
-      const reservation: AdmitRequest = { requestId: id, keyId, rates: [{ id: `${keyTag(keyId)}:rpm`, scope: 'key', unit: 'requests', limit: 100, cost: 1 }], budgets: [] };
+      const reservation: AdmitRequest = {
+        requestId: id,
+        keyId,
+        rates: [{ id: `${keyTag(keyId)}:rpm`, scope: 'key', unit: 'requests', limit: 100, cost: 1 }],
+        budgets: [],
+      };
       await store.admit(reservation, 0);
       const usage = { requestId: id, keyId, model, inputTokens: tokens[0], outputTokens: tokens[1], costNanos, at };
       await store.settle({ reservation, actual: { tokens: tokens[0] + tokens[1], costNanos }, usage }, 0);
@@ -62,7 +67,10 @@ describe('tokenhub usage', () => {
     try {
       const { code, out } = await run(['--period', 'month', '--date', '2026-11-02', '--key', 'team-b/batch', '--json']);
       expect(code).toBe(0);
-      expect(JSON.parse(out)).toEqual({ period: 'm2026-11', rows: [{ keyId: 'team-b/batch', model: 'gpt-x', requests: 1, inputTokens: 1, outputTokens: 2, costNanos: 3, cost: '0.000000003' }] });
+      expect(JSON.parse(out)).toEqual({
+        period: 'm2026-11',
+        rows: [{ keyId: 'team-b/batch', model: 'gpt-x', requests: 1, inputTokens: 1, outputTokens: 2, costNanos: 3, cost: '0.000000003' }],
+      });
     } finally {
       vi.unstubAllEnvs();
     }

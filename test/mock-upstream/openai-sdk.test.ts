@@ -58,7 +58,10 @@ describe('mock upstream via the openai SDK', () => {
 
   it('streams one token per chunk and the usage chunk when asked', async () => {
     const stream = await client.chat.completions.create({
-      model: 'gpt-x', messages: [system, user], stream: true, stream_options: { include_usage: true },
+      model: 'gpt-x',
+      messages: [system, user],
+      stream: true,
+      stream_options: { include_usage: true },
     });
     const { chunks, error } = await collect(stream);
     expect(error).toBeUndefined();
@@ -90,7 +93,11 @@ describe('mock upstream via the openai SDK', () => {
     expect(res.usage?.completion_tokens).toBe(5);
     expect(res.choices[0]?.message.content).toBe('Echo: Tell me a short');
     const stream = await client.chat.completions.create({
-      model: 'm', messages: [user], max_completion_tokens: 3, stream: true, stream_options: { include_usage: true },
+      model: 'm',
+      messages: [user],
+      max_completion_tokens: 3,
+      stream: true,
+      stream_options: { include_usage: true },
     });
     const { chunks } = await collect(stream);
     expect(chunks.filter((c) => c.choices[0]?.delta.content)).toHaveLength(3);
@@ -129,7 +136,10 @@ describe('mock upstream via the openai SDK', () => {
   it('cuts a stream after N content chunks: no finish, no usage, produced counts what was sent', async () => {
     mock.setBehaviour('*', { cutAfterChunks: 3 });
     const stream = await client.chat.completions.create({
-      model: 'gpt-x', messages: [user], stream: true, stream_options: { include_usage: true },
+      model: 'gpt-x',
+      messages: [user],
+      stream: true,
+      stream_options: { include_usage: true },
     });
     const { chunks, error } = await collect(stream);
     expect(error).toBeDefined();

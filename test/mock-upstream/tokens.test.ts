@@ -12,7 +12,13 @@ describe('mock upstream token counting', () => {
 
   it('counts text parts and a flat 85 per image', () => {
     expect(contentTokens('a b c')).toBe(3);
-    expect(contentTokens([{ type: 'text', text: 'a b' }, { type: 'image_url', image_url: { url: 'x' } }, { type: 'text', text: 'c' }])).toBe(88);
+    expect(
+      contentTokens([
+        { type: 'text', text: 'a b' },
+        { type: 'image_url', image_url: { url: 'x' } },
+        { type: 'text', text: 'c' },
+      ]),
+    ).toBe(88);
     expect(contentTokens(null)).toBe(0);
   });
 
@@ -20,7 +26,13 @@ describe('mock upstream token counting', () => {
     expect(countPromptTokens([{ role: 'user', content: 'hello world' }])).toBe(4 + 2 + 2);
     const messages = [
       { role: 'system', content: 'You are helpful.' },
-      { role: 'user', content: [{ type: 'text', text: 'What is this' }, { type: 'image_url', image_url: { url: 'x' } }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is this' },
+          { type: 'image_url', image_url: { url: 'x' } },
+        ],
+      },
       { role: 'assistant', content: null, tool_calls: [] },
     ];
     expect(countPromptTokens(messages)).toBe(4 + 3 + (4 + 3 + 85) + 4 + 2);
@@ -35,7 +47,11 @@ describe('mock upstream token counting', () => {
   });
 
   it('finds the last user text and whole words', () => {
-    const messages = [{ role: 'user', content: 'first' }, { role: 'assistant', content: 'x' }, { role: 'user', content: [{ type: 'text', text: 'second' }] }];
+    const messages = [
+      { role: 'user', content: 'first' },
+      { role: 'assistant', content: 'x' },
+      { role: 'user', content: [{ type: 'text', text: 'second' }] },
+    ];
     expect(lastUserText(messages)).toBe('second');
     expect(mentionsWord('What is the Weather?', 'weather')).toBe(true);
     expect(mentionsWord('weathering', 'weather')).toBe(false);

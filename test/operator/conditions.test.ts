@@ -36,7 +36,13 @@ spec:
   credential: { secretRef: { name: ${name}-credentials, key: api-key } }${extra}
 `;
 
-interface EventItem { type: string; reason: string; note: string; reportingController: string; regarding: { kind: string; name: string } }
+interface EventItem {
+  type: string;
+  reason: string;
+  note: string;
+  reportingController: string;
+  regarding: { kind: string; name: string };
+}
 
 const conditionOf = (o: Obj, type: string) => o.status?.conditions?.find((c) => c.type === type);
 
@@ -58,10 +64,13 @@ describe('conditions for kstatus and Argo CD', () => {
 
   const get = (name: string): Promise<Obj> => getJson<Obj>(cp, ['apikey', name, '-n', NS]);
   const settled = (name: string, reason: string): Promise<Obj> =>
-    waitFor(async () => {
-      const o = await get(name);
-      return conditionOf(o, 'Ready')?.reason === reason && o.status?.observedGeneration === o.metadata.generation && o;
-    }, { what: `${name} Ready reason ${reason}` });
+    waitFor(
+      async () => {
+        const o = await get(name);
+        return conditionOf(o, 'Ready')?.reason === reason && o.status?.observedGeneration === o.metadata.generation && o;
+      },
+      { what: `${name} Ready reason ${reason}` },
+    );
 
   it('an ApiKey whose Secret is missing reads Failed (kstatus) and Degraded (Argo CD), with a Warning Event', async () => {
     await kubectl(cp, ['apply', '-f', '-'], key('broken'));
@@ -72,10 +81,13 @@ describe('conditions for kstatus and Argo CD', () => {
     for (const type of ['Ready', 'Reconciling', 'Stalled']) expect(conditionOf(o, type)?.observedGeneration, type).toBe(o.metadata.generation);
     expect(conditionOf(o, 'Stalled')).toMatchObject({ status: 'True', reason: 'SecretNotFound' });
     expect(conditionOf(o, 'Reconciling')).toMatchObject({ status: 'False', reason: 'Reconciled' });
-    const events = await waitFor(async () => {
-      const items = (await getJson<{ items: EventItem[] }>(cp, ['events.v1.events.k8s.io', '-n', NS])).items.filter((e) => e.regarding.name === 'broken');
-      return items.length > 0 && items;
-    }, { what: 'an Event for broken' });
+    const events = await waitFor(
+      async () => {
+        const items = (await getJson<{ items: EventItem[] }>(cp, ['events.v1.events.k8s.io', '-n', NS])).items.filter((e) => e.regarding.name === 'broken');
+        return items.length > 0 && items;
+      },
+      { what: 'an Event for broken' },
+    );
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ type: 'Warning', reason: 'SecretNotFound', reportingController: 'tokenhub.io/operator', regarding: { kind: 'ApiKey' } });
     expect(events[0]!.note).toMatch(/Ready=False \(SecretNotFound\).*Stalled=True \(SecretNotFound\)/);
@@ -88,11 +100,17 @@ describe('conditions for kstatus and Argo CD', () => {
     expect(kstatusOf(o)).toEqual({ status: 'Current' });
     expect(runHealthScript(LUA, o)).toMatchObject({ status: 'Healthy' });
     expect(conditionOf(o, 'Stalled')).toMatchObject({ status: 'False', reason: 'Reconciled' });
-    const events = await waitFor(async () => {
-      const items = (await getJson<{ items: EventItem[] }>(cp, ['events.v1.events.k8s.io', '-n', NS])).items.filter((e) => e.regarding.name === 'broken');
-      return items.length === 2 && items;
-    }, { what: 'a second Event for broken' });
-    expect(events.map((e) => [e.type, e.reason])).toEqual([['Warning', 'SecretNotFound'], ['Normal', 'Ready']]);
+    const events = await waitFor(
+      async () => {
+        const items = (await getJson<{ items: EventItem[] }>(cp, ['events.v1.events.k8s.io', '-n', NS])).items.filter((e) => e.regarding.name === 'broken');
+        return items.length === 2 && items;
+      },
+      { what: 'a second Event for broken' },
+    );
+    expect(events.map((e) => [e.type, e.reason])).toEqual([
+      ['Warning', 'SecretNotFound'],
+      ['Normal', 'Ready'],
+    ]);
     expect(events[1]!.note).toMatch(/Ready=True \(Ready\), Stalled=False \(Reconciled\)/);
   });
 

@@ -13,7 +13,9 @@ import { renderFleet } from '../../src/operator/fleet/render.js';
 const DIR = join(import.meta.dirname, 'testdata/fleet');
 const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
 const parser = new FleetConfigParser();
-const cases = readdirSync(DIR).filter((f) => f.endsWith('.in.yaml')).map((f) => f.slice(0, -'.in.yaml'.length));
+const cases = readdirSync(DIR)
+  .filter((f) => f.endsWith('.in.yaml'))
+  .map((f) => f.slice(0, -'.in.yaml'.length));
 
 describe('rendered fleet (golden)', () => {
   it('has cases', () => expect(cases.length).toBeGreaterThanOrEqual(2));
@@ -21,7 +23,9 @@ describe('rendered fleet (golden)', () => {
   it.each(cases)('%s', (name) => {
     const parsed = parser.parse(readFileSync(join(DIR, `${name}.in.yaml`), 'utf8'));
     if (!parsed.ok) throw new Error(`${name}.in.yaml: ${parsed.error}`);
-    const objects = Object.values(renderFleet({ config: parsed.config, namespace: 'tokenhub', owner: { name: 'tokenhub-gateway', uid: 'uid-1' } })).filter((o) => o !== undefined);
+    const objects = Object.values(renderFleet({ config: parsed.config, namespace: 'tokenhub', owner: { name: 'tokenhub-gateway', uid: 'uid-1' } })).filter(
+      (o) => o !== undefined,
+    );
     const actual = objects.map((o) => stringify(o, { sortMapEntries: false })).join('---\n');
     const outPath = join(DIR, `${name}.out.yaml`);
     if (UPDATE) writeFileSync(outPath, actual);

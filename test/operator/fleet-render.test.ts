@@ -6,8 +6,10 @@ import { TEMPLATE_HASH_ANNOTATION, renderFleet } from '../../src/operator/fleet/
 
 const parser = new FleetConfigParser();
 const owner = { name: 'tokenhub-gateway', uid: 'u-1' };
-const render = (over: Partial<FleetConfig> = {}) => renderFleet({ config: { ...FLEET_DEFAULTS, image: 'tokenhub:0.1.0', ...over }, namespace: 'tokenhub', owner });
-const hashOf = (o: { metadata: { annotations?: Record<string, string> } } | undefined): string | undefined => o?.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION];
+const render = (over: Partial<FleetConfig> = {}) =>
+  renderFleet({ config: { ...FLEET_DEFAULTS, image: 'tokenhub:0.1.0', ...over }, namespace: 'tokenhub', owner });
+const hashOf = (o: { metadata: { annotations?: Record<string, string> } } | undefined): string | undefined =>
+  o?.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION];
 
 describe('fleet.yaml', () => {
   it('fills defaults member by member', () => {
@@ -19,9 +21,13 @@ describe('fleet.yaml', () => {
     expect(parser.parse(undefined)).toEqual({ ok: false, error: 'the ConfigMap has no key "fleet.yaml"' });
     expect(parser.parse('replicas: 2\n')).toMatchObject({ ok: false, error: expect.stringMatching(/must have required property 'image'/) });
     expect(parser.parse('image: x\nreplicas: many\nservice: { typo: 1 }\n')).toMatchObject({
-      ok: false, error: expect.stringMatching(/\/replicas must be integer.*\/service must NOT have additional properties/),
+      ok: false,
+      error: expect.stringMatching(/\/replicas must be integer.*\/service must NOT have additional properties/),
     });
-    expect(parser.parse('image: x\nautoscaling: { enabled: true, minReplicas: 5, maxReplicas: 2 }\n')).toMatchObject({ ok: false, error: expect.stringMatching(/minReplicas/) });
+    expect(parser.parse('image: x\nautoscaling: { enabled: true, minReplicas: 5, maxReplicas: 2 }\n')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/minReplicas/),
+    });
     expect(parser.parse(': [')).toMatchObject({ ok: false, error: expect.stringMatching(/not YAML/) });
   });
 });
@@ -29,7 +35,9 @@ describe('fleet.yaml', () => {
 describe('renderFleet', () => {
   it('is deterministic, and the hash moves only with what the pods run', () => {
     expect(render()).toEqual(render());
-    const hpa = (minReplicas: number): Partial<FleetConfig> => ({ autoscaling: { enabled: true, minReplicas, maxReplicas: 8, targetCPUUtilizationPercentage: 70 } });
+    const hpa = (minReplicas: number): Partial<FleetConfig> => ({
+      autoscaling: { enabled: true, minReplicas, maxReplicas: 8, targetCPUUtilizationPercentage: 70 },
+    });
     // minReplicas is the HPA's business: the pods (and so the Deployment) stay as they are.
     expect(hashOf(render(hpa(3)).Deployment)).toBe(hashOf(render(hpa(2)).Deployment));
     // The replica count reaches the pods as TOKENHUB_REPLICAS (their share when Redis is away).
@@ -59,14 +67,17 @@ describe('renderFleet', () => {
 describe('renderFleet: tenancy and Redis auth', () => {
   it('passes the platform namespaces and takes the Redis password from its Secret, never as a value', () => {
     const d = render({
-      namespaces: ['tokenhub', 'team-a'], platformNamespaces: ['tokenhub'],
+      namespaces: ['tokenhub', 'team-a'],
+      platformNamespaces: ['tokenhub'],
       redis: { url: 'redis://r:6379', failureMode: 'fail-open', passwordSecret: { name: 'tokenhub-redis', key: 'password' } },
     }).Deployment!;
     const c = (d['spec'] as { template: { spec: { containers: { args: string[]; env: unknown[] }[] } } }).template.spec.containers[0]!;
     expect(c.args.join(' ')).toContain('--namespace tokenhub,team-a --platform-namespace tokenhub');
     expect(c.env).toContainEqual({ name: 'TOKENHUB_REDIS_URL', value: 'redis://r:6379' });
     expect(c.env).toContainEqual({ name: 'TOKENHUB_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'tokenhub-redis', key: 'password' } } });
-    const plain = (render({ redis: { url: 'redis://r:6379', failureMode: 'fail-open' } }).Deployment!['spec'] as { template: { spec: { containers: { env: { name: string }[] }[] } } });
+    const plain = render({ redis: { url: 'redis://r:6379', failureMode: 'fail-open' } }).Deployment!['spec'] as {
+      template: { spec: { containers: { env: { name: string }[] }[] } };
+    };
     expect(plain.template.spec.containers[0]!.env.map((e) => e.name)).not.toContain('TOKENHUB_REDIS_PASSWORD');
   });
 });

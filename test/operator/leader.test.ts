@@ -9,7 +9,21 @@ import { ServerProcess, freePort } from '../../src/devtools/control-plane-proces
 import { KubeClient } from '../../src/kube/client.js';
 import { LeaderElector } from '../../src/operator/leader/lease.js';
 import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
-import { FAST_LEASE, FLEET_NS, type Obj, ROOT, type TestOperator, applyExamples, ensureBuilt, getJson, kubectl, prepareCluster, readyOf, runOperator, waitFor } from './support.js';
+import {
+  FAST_LEASE,
+  FLEET_NS,
+  type Obj,
+  ROOT,
+  type TestOperator,
+  applyExamples,
+  ensureBuilt,
+  getJson,
+  kubectl,
+  prepareCluster,
+  readyOf,
+  runOperator,
+  waitFor,
+} from './support.js';
 
 interface Lease extends Obj {
   spec: { holderIdentity?: string; leaseTransitions?: number };
@@ -67,22 +81,30 @@ describe('leader election', () => {
     console.log(`released Lease → standby leading: ${handover} ms (lease ${FAST_LEASE.leaseDurationMs} ms, renew ${FAST_LEASE.renewIntervalMs} ms)`);
     expect(handover).toBeLessThan(FAST_LEASE.leaseDurationMs);
     await kubectl(cp, ['-n', FLEET_NS, 'patch', 'quotapolicy', 'free-tier', '--type=merge', '-p', '{"spec":{"rateLimits":{"rpm":61}}}']);
-    await waitFor(async () => {
-      const p = (await statuses()).get('free-tier')!;
-      return p.status?.observedGeneration === p.metadata.generation;
-    }, { what: 'the new leader to write' });
+    await waitFor(
+      async () => {
+        const p = (await statuses()).get('free-tier')!;
+        return p.status?.observedGeneration === p.metadata.generation;
+      },
+      { what: 'the new leader to write' },
+    );
     expect(standby.metrics.statusWrites).toBeGreaterThan(0);
   });
 
   it('takes over an expired Lease whose holder died without releasing it', async () => {
     const client = await KubeClient.load(kubeconfig);
     const events: string[] = [];
-    const elector = (identity: string): LeaderElector => new LeaderElector({
-      client, namespace: FLEET_NS, name: 'crash-test', identity, timings: FAST_LEASE,
-      log: { info: () => {}, warn: () => {} },
-      onStartedLeading: () => events.push(`${identity} started`),
-      onStoppedLeading: () => events.push(`${identity} stopped`),
-    });
+    const elector = (identity: string): LeaderElector =>
+      new LeaderElector({
+        client,
+        namespace: FLEET_NS,
+        name: 'crash-test',
+        identity,
+        timings: FAST_LEASE,
+        log: { info: () => {}, warn: () => {} },
+        onStartedLeading: () => events.push(`${identity} started`),
+        onStoppedLeading: () => events.push(`${identity} stopped`),
+      });
     const dead = elector('dead');
     dead.start();
     await waitFor(() => dead.isLeader, { what: 'the first to lead' });
@@ -108,11 +130,14 @@ describe('leader election', () => {
     await kubectl(cp, ['-n', FLEET_NS, 'patch', 'quotapolicy', 'paid-tier', '--type=merge', '-p', '{"spec":{"rateLimits":{"rpm":2999}}}']);
     const op = await start('op-c');
     await waitFor(() => op.isLeader(), { what: 'op-c to lead at once (the Lease was released)', timeoutMs: 2_000 });
-    const after = await waitFor(async () => {
-      const s = await statuses();
-      const p = s.get('paid-tier')!;
-      return p.status?.observedGeneration === p.metadata.generation && s;
-    }, { what: 'paid-tier observed' });
+    const after = await waitFor(
+      async () => {
+        const s = await statuses();
+        const p = s.get('paid-tier')!;
+        return p.status?.observedGeneration === p.metadata.generation && s;
+      },
+      { what: 'paid-tier observed' },
+    );
     for (const [name, o] of before) {
       const now = after.get(name)!;
       if (name === 'paid-tier') {
@@ -131,7 +156,20 @@ describe('leader election', () => {
     const proc = new ServerProcess({
       name: 'tokenhub operator',
       binary: process.execPath,
-      args: [join(ROOT, 'bin/tokenhub.js'), 'operator', '--kubeconfig', kubeconfig, '--health-port', String(port), '--identity', 'cli-op', '--lease-name', 'cli-lease', '--log-level', 'warn'],
+      args: [
+        join(ROOT, 'bin/tokenhub.js'),
+        'operator',
+        '--kubeconfig',
+        kubeconfig,
+        '--health-port',
+        String(port),
+        '--identity',
+        'cli-op',
+        '--lease-name',
+        'cli-lease',
+        '--log-level',
+        'warn',
+      ],
       logFile: join(cp.dir, 'operator-cli.log'),
       env: { ...process.env, POD_NAMESPACE: FLEET_NS },
     });

@@ -60,24 +60,33 @@ describe('CRDs on a real API server', () => {
 
   it('rejects invalid objects with a readable message', async () => {
     const cases: [string, RegExp][] = [
-      [modelRoute('wrong-type', ', maxReasoning: lots'), /spec\.limits\.maxReasoning: Invalid value: "string": spec\.limits\.maxReasoning in body must be of type integer/],
+      [
+        modelRoute('wrong-type', ', maxReasoning: lots'),
+        /spec\.limits\.maxReasoning: Invalid value: "string": spec\.limits\.maxReasoning in body must be of type integer/,
+      ],
       [modelRoute('cel-rule', ', defaultMaxOutput: 300'), /defaultMaxOutput must not exceed maxOutput/],
       [modelRoute('cel-reasoning', ', maxReasoning: 100, reasoningAllowance: 101'), /reasoningAllowance must not exceed maxReasoning/],
       [modelRoute('cel-reasoning-output', ', reasoningAllowance: 201'), /reasoningAllowance must not exceed maxReasoning/],
-      [`apiVersion: tokenhub.io/v1alpha1
+      [
+        `apiVersion: tokenhub.io/v1alpha1
 kind: ApiKey
 metadata: { name: two-sources, namespace: ${NS} }
 spec:
   credential: { generate: {}, hash: "sha256:${'0'.repeat(64)}" }
-`, /set exactly one of generate, secretRef, hash or serviceAccount/],
+`,
+        /set exactly one of generate, secretRef, hash or serviceAccount/,
+      ],
       // A pattern that would have frozen every gateway (issue #11): more than 8 stars.
-      [`apiVersion: tokenhub.io/v1alpha1
+      [
+        `apiVersion: tokenhub.io/v1alpha1
 kind: ApiKey
 metadata: { name: star-storm, namespace: ${NS} }
 spec:
   credential: { hash: "sha256:${'0'.repeat(64)}" }
   allowedModels: ["${'*'.repeat(40)}X"]
-`, /spec\.allowedModels\[0\]: Invalid value/],
+`,
+        /spec\.allowedModels\[0\]: Invalid value/,
+      ],
     ];
     for (const [yaml, message] of cases) {
       const res = await cp.kubectl(['apply', '-f', '-'], { input: yaml });
@@ -93,10 +102,13 @@ spec:
     await waitFor(() => op?.ready(), { what: 'caches synced' });
     const started = Date.now();
     await applyExamples(cp);
-    const objects = await waitFor(async () => {
-      const all = await allObjects(cp);
-      return all.length === 15 && all.every((o) => readyOf(o).status === 'True') && all;
-    }, { what: 'all examples Ready' });
+    const objects = await waitFor(
+      async () => {
+        const all = await allObjects(cp);
+        return all.length === 15 && all.every((o) => readyOf(o).status === 'True') && all;
+      },
+      { what: 'all examples Ready' },
+    );
     console.log(`apply → all 15 examples Ready=True: ${Date.now() - started} ms (incl. the generated Secret round trip)`);
     for (const o of objects) {
       expect(o.status?.observedGeneration).toBe(o.metadata.generation);
@@ -118,12 +130,19 @@ spec:
 
   it('generates the Secret of team-search, owned by the ApiKey, and shows only a fingerprint', async () => {
     const key = await getJson<Obj>(cp, ['apikey', 'team-search', '-n', NS]);
-    const secret = await getJson<Obj & { data: Record<string, string>; type: string; metadata: { labels: Record<string, string> } }>(cp, ['secret', 'team-search-key', '-n', NS]);
+    const secret = await getJson<Obj & { data: Record<string, string>; type: string; metadata: { labels: Record<string, string> } }>(cp, [
+      'secret',
+      'team-search-key',
+      '-n',
+      NS,
+    ]);
     expect(secret.type).toBe('Opaque');
     expect(secret.metadata.labels['app.kubernetes.io/managed-by']).toBe('tokenhub');
     // TokenHub watches only Secrets that carry the credential label, so the generated one does.
     expect(secret.metadata.labels['tokenhub.io/credential']).toBe('true');
-    expect(secret.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'ApiKey', name: 'team-search', uid: key.metadata.uid, controller: true })]);
+    expect(secret.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'ApiKey', name: 'team-search', uid: key.metadata.uid, controller: true }),
+    ]);
     const clear = Buffer.from(secret.data['api-key'] ?? '', 'base64').toString('utf8');
     expect(clear).toMatch(/^th-[A-Za-z0-9_-]{43}$/);
     expect(key.status?.['keyPrefix']).toBe(keyFingerprint(hashKey(clear)));
@@ -134,17 +153,39 @@ spec:
   it('writes usage from Redis into the ApiKey status, and does not rewrite it unchanged', async () => {
     const now = new Date();
     const keyId = `${NS}/team-search`;
-    const budgets = (['month', 'total'] as const).map((p) => ({ id: budgetId(keyId, 'cost', periodId(p, now)), unit: 'cost' as const, period: p, limit: 10 ** 15, cost: 1000 }));
+    const budgets = (['month', 'total'] as const).map((p) => ({
+      id: budgetId(keyId, 'cost', periodId(p, now)),
+      unit: 'cost' as const,
+      period: p,
+      limit: 10 ** 15,
+      cost: 1000,
+    }));
     const reservation = { requestId: 'usage-test-1', keyId, rates: [], budgets };
     expect((await usageStore.admit(reservation, now.getTime())).allowed).toBe(true);
-    const usage = { requestId: 'usage-test-1', keyId, model: 'doubao-seed-2-0-pro-260215', inputTokens: 1200, outputTokens: 300, costNanos: 2_500_000, at: now.getTime() };
+    const usage = {
+      requestId: 'usage-test-1',
+      keyId,
+      model: 'doubao-seed-2-0-pro-260215',
+      inputTokens: 1200,
+      outputTokens: 300,
+      costNanos: 2_500_000,
+      at: now.getTime(),
+    };
     await usageStore.settle({ reservation, actual: { tokens: 1500, costNanos: 2_500_000 }, usage }, now.getTime());
-    const key = await waitFor(async () => {
-      const o = await getJson<Obj>(cp, ['apikey', 'team-search', '-n', NS]);
-      return (o.status?.['usage'] as { requests?: number } | undefined)?.requests === 1 && o;
-    }, { what: 'usage in status' });
+    const key = await waitFor(
+      async () => {
+        const o = await getJson<Obj>(cp, ['apikey', 'team-search', '-n', NS]);
+        return (o.status?.['usage'] as { requests?: number } | undefined)?.requests === 1 && o;
+      },
+      { what: 'usage in status' },
+    );
     expect(key.status?.['usage']).toMatchObject({
-      period: periodId('month', now), requests: 1, inputTokens: 1200, outputTokens: 300, cost: '0.0025', remainingCost: '499.9975',
+      period: periodId('month', now),
+      requests: 1,
+      inputTokens: 1200,
+      outputTokens: 300,
+      cost: '0.0025',
+      remainingCost: '499.9975',
     });
     expect(key.status?.['usage']).not.toHaveProperty('remainingTokens');
     const line = (await kubectl(cp, ['get', 'apikey', 'team-search', '-n', NS])).split('\n')[1] ?? '';
@@ -156,7 +197,10 @@ spec:
   });
 
   it('marks broken references Ready=False with the reason, while the rest stay Ready', async () => {
-    await kubectl(cp, ['apply', '-f', '-'], `${modelRoute('lonely-model', '')}  fallbackModels: [no-such-model]
+    await kubectl(
+      cp,
+      ['apply', '-f', '-'],
+      `${modelRoute('lonely-model', '')}  fallbackModels: [no-such-model]
 ---
 apiVersion: tokenhub.io/v1alpha1
 kind: ApiKey
@@ -164,12 +208,16 @@ metadata: { name: orphan, namespace: ${NS} }
 spec:
   credential: { hash: "sha256:${'1'.repeat(64)}" }
   quotaPolicies: [missing-policy]
-`);
-    const all = await waitFor(async () => {
-      const objects = await allObjects(cp);
-      const broken = objects.filter((o) => ['lonely-model', 'orphan'].includes(o.metadata.name));
-      return broken.length === 2 && broken.every((o) => readyOf(o).status === 'False') && objects;
-    }, { what: 'broken objects not Ready' });
+`,
+    );
+    const all = await waitFor(
+      async () => {
+        const objects = await allObjects(cp);
+        const broken = objects.filter((o) => ['lonely-model', 'orphan'].includes(o.metadata.name));
+        return broken.length === 2 && broken.every((o) => readyOf(o).status === 'False') && objects;
+      },
+      { what: 'broken objects not Ready' },
+    );
     const byName = new Map(all.map((o) => [o.metadata.name, o]));
     expect(readyOf(byName.get('lonely-model')!)).toEqual({ status: 'False', reason: 'FallbackNotFound' });
     expect(readyOf(byName.get('orphan')!)).toEqual({ status: 'False', reason: 'PolicyNotFound' });
@@ -180,7 +228,10 @@ spec:
 
   it('reads only Secrets labelled tokenhub.io/credential=true: an unlabelled one is not found until it opts in', async () => {
     await kubectl(cp, ['-n', NS, 'create', 'secret', 'generic', 'cluster-token', '--from-literal=token=sk-not-for-tenants']);
-    await kubectl(cp, ['apply', '-f', '-'], `apiVersion: tokenhub.io/v1alpha1
+    await kubectl(
+      cp,
+      ['apply', '-f', '-'],
+      `apiVersion: tokenhub.io/v1alpha1
 kind: ModelRoute
 metadata: { name: exfiltrate-2, namespace: ${NS} }
 spec:
@@ -188,11 +239,15 @@ spec:
   capabilities: [text]
   limits: { contextWindow: 1000, maxInput: 800, maxOutput: 200 }
   backends: [{ name: primary, baseURL: "http://127.0.0.1:9/v1", credentialSecretRef: { name: cluster-token, key: token } }]
-`);
-    const denied = await waitFor(async () => {
-      const o = await getJson<Obj>(cp, ['modelroute', 'exfiltrate-2', '-n', NS]);
-      return readyOf(o).status === 'False' && o;
-    }, { what: 'a route on an unlabelled Secret to be refused' });
+`,
+    );
+    const denied = await waitFor(
+      async () => {
+        const o = await getJson<Obj>(cp, ['modelroute', 'exfiltrate-2', '-n', NS]);
+        return readyOf(o).status === 'False' && o;
+      },
+      { what: 'a route on an unlabelled Secret to be refused' },
+    );
     expect(readyOf(denied)).toEqual({ status: 'False', reason: 'SecretNotFound' });
     expect(denied.status?.conditions?.[0]?.message).toMatch(/labelled tokenhub\.io\/credential/);
     await kubectl(cp, ['-n', NS, 'label', 'secret', 'cluster-token', 'tokenhub.io/credential=true']);
@@ -203,10 +258,13 @@ spec:
   it('follows generation with observedGeneration after an edit, keeping lastTransitionTime', async () => {
     const before = await getJson<Obj>(cp, ['quotapolicy', 'paid-tier', '-n', NS]);
     await kubectl(cp, ['-n', NS, 'patch', 'quotapolicy', 'paid-tier', '--type=merge', '-p', '{"spec":{"rateLimits":{"rpm":2500}}}']);
-    const after = await waitFor(async () => {
-      const o = await getJson<Obj>(cp, ['quotapolicy', 'paid-tier', '-n', NS]);
-      return o.metadata.generation === (before.metadata.generation ?? 0) + 1 && o.status?.observedGeneration === o.metadata.generation && o;
-    }, { what: 'observedGeneration to follow' });
+    const after = await waitFor(
+      async () => {
+        const o = await getJson<Obj>(cp, ['quotapolicy', 'paid-tier', '-n', NS]);
+        return o.metadata.generation === (before.metadata.generation ?? 0) + 1 && o.status?.observedGeneration === o.metadata.generation && o;
+      },
+      { what: 'observedGeneration to follow' },
+    );
     const cond = after.status?.conditions?.[0];
     expect(cond?.observedGeneration).toBe(after.metadata.generation);
     expect(cond?.lastTransitionTime).toBe(before.status?.conditions?.[0]?.lastTransitionTime);
@@ -219,15 +277,22 @@ spec:
     const writes = op!.metrics.statusWrites;
     const reconciles = op!.metrics.reconciles;
     // An unrelated Secret wakes the reconciler (it watches Secrets) without changing any verdict.
-    await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'v1', kind: 'Secret', metadata: { name: 'unrelated', namespace: NS, labels: { 'tokenhub.io/credential': 'true' } }, stringData: { x: 'y' },
-    }));
+    await kubectl(
+      cp,
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'unrelated', namespace: NS, labels: { 'tokenhub.io/credential': 'true' } },
+        stringData: { x: 'y' },
+      }),
+    );
     await waitFor(() => op!.metrics.reconciles > reconciles, { what: 'a reconcile' });
     expect(op!.metrics.statusWrites).toBe(writes);
     expect(await rvs()).toEqual(before);
   });
 
-  it('re-reads and retries a status write that conflicts (409), under the operator\'s rights', async () => {
+  it("re-reads and retries a status write that conflicts (409), under the operator's rights", async () => {
     const stale = await getJson<Obj>(cp, ['quotapolicy', 'free-tier', '-n', NS]);
     await kubectl(cp, ['-n', NS, 'label', 'quotapolicy', 'free-tier', 'touched=yes']);
     const metrics = new OperatorMetrics();

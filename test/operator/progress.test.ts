@@ -20,13 +20,19 @@ describe('progressOf', () => {
     const by = Object.fromEntries(all.map((r) => [r, progressOf({ ready: r === Reason.Ready, reason: r })]));
     expect(by).toEqual({
       ...Object.fromEntries(all.map((r) => [r, 'stalled'])),
-      Ready: 'ready', CredentialPending: 'reconciling', KeyDisabled: 'off',
+      Ready: 'ready',
+      CredentialPending: 'reconciling',
+      KeyDisabled: 'off',
     });
   });
 
   it('a pending generated key reads InProgress (kstatus) and Progressing (Argo CD)', () => {
     const verdict = { ref, ready: false, reason: Reason.CredentialPending, message: 'waiting', generation: 1 };
-    const conditions = mergeConditions(undefined, [{ type: 'Ready', status: 'False', reason: verdict.reason, message: verdict.message, observedGeneration: 1 }, ...progressConditions(verdict)], T0);
+    const conditions = mergeConditions(
+      undefined,
+      [{ type: 'Ready', status: 'False', reason: verdict.reason, message: verdict.message, observedGeneration: 1 }, ...progressConditions(verdict)],
+      T0,
+    );
     const obj = { metadata: { generation: 1 }, status: { observedGeneration: 1, conditions } };
     expect(kstatusOf(obj)).toEqual({ status: 'InProgress', reason: 'CredentialPending' });
     expect(runHealthScript(LUA, obj)).toEqual({ status: 'Progressing', message: 'CredentialPending: waiting' });
@@ -36,13 +42,22 @@ describe('progressOf', () => {
     expect(runHealthScript(LUA, { metadata: {} }).status).toBe('Progressing');
     expect(runHealthScript(LUA, { metadata: { generation: 1 }, status: null }).status).toBe('Progressing');
     const odd = 'a "quoted"\nline \\ with \u0000 nul';
-    const obj = { metadata: { generation: 1 }, status: { observedGeneration: 1, conditions: [{ type: 'Stalled', status: 'True', reason: 'InvalidSpec', message: odd }] } };
+    const obj = {
+      metadata: { generation: 1 },
+      status: { observedGeneration: 1, conditions: [{ type: 'Stalled', status: 'True', reason: 'InvalidSpec', message: odd }] },
+    };
     expect(runHealthScript(LUA, obj)).toEqual({ status: 'Degraded', message: `InvalidSpec: ${odd}` });
   });
 });
 
 describe('transitionEvent', () => {
-  const c = (type: string, status: string, reason: string): Condition => ({ type, status: status as Condition['status'], reason, message: '', lastTransitionTime: 't' });
+  const c = (type: string, status: string, reason: string): Condition => ({
+    type,
+    status: status as Condition['status'],
+    reason,
+    message: '',
+    lastTransitionTime: 't',
+  });
 
   it('is nothing when no condition changed status or reason', () => {
     expect(transitionEvent([c('Ready', 'True', 'Ready')], [{ ...c('Ready', 'True', 'Ready'), message: 'new text' }])).toBeUndefined();
@@ -51,7 +66,11 @@ describe('transitionEvent', () => {
   it('is a Warning naming the moved conditions when the object stalls, Normal otherwise', () => {
     const before = [c('Ready', 'True', 'Ready'), c('Reconciling', 'False', 'Reconciled'), c('Stalled', 'False', 'Reconciled')];
     const after = [{ ...c('Ready', 'False', 'InvalidSpec'), message: 'bad' }, c('Reconciling', 'False', 'Reconciled'), c('Stalled', 'True', 'InvalidSpec')];
-    expect(transitionEvent(before, after)).toEqual({ type: 'Warning', reason: 'InvalidSpec', note: 'Ready=False (InvalidSpec), Stalled=True (InvalidSpec): bad' });
+    expect(transitionEvent(before, after)).toEqual({
+      type: 'Warning',
+      reason: 'InvalidSpec',
+      note: 'Ready=False (InvalidSpec), Stalled=True (InvalidSpec): bad',
+    });
     expect(transitionEvent(after, before)?.type).toBe('Normal');
   });
 

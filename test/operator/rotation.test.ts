@@ -7,9 +7,17 @@ import { graceMs, secretPatches } from '../../src/operator/keys/rotation.js';
 const NOW = new Date('2026-11-28T12:00:00Z');
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const apiKey = (annotations: Record<string, string> = {}): KubeObject => ({
-  apiVersion: 'tokenhub.io/v1alpha1', kind: 'ApiKey', metadata: { name: 'team', namespace: 'ns', uid: 'u1', annotations }, spec: { credential: { generate: {} } },
+  apiVersion: 'tokenhub.io/v1alpha1',
+  kind: 'ApiKey',
+  metadata: { name: 'team', namespace: 'ns', uid: 'u1', annotations },
+  spec: { credential: { generate: {} } },
 });
-const secret = (data: Record<string, string>): KubeObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'team-key', namespace: 'ns', resourceVersion: '42' }, data });
+const secret = (data: Record<string, string>): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name: 'team-key', namespace: 'ns', resourceVersion: '42' },
+  data,
+});
 const patches = (key: KubeObject, s: KubeObject, now = NOW) => secretPatches({ apiKeys: [key], secrets: [s], now, newKey: () => 'th-new' });
 
 describe('secretPatches', () => {
@@ -17,17 +25,33 @@ describe('secretPatches', () => {
     const key = apiKey({ 'tokenhub.io/rotate': '2026-11-28', 'tokenhub.io/rotation-grace': '2h' });
     expect(patches(key, secret({ 'api-key': b64('th-old') }))).toEqual([
       {
-        namespace: 'ns', name: 'team-key', apiKey: 'team', kind: 'rotate',
+        namespace: 'ns',
+        name: 'team-key',
+        apiKey: 'team',
+        kind: 'rotate',
         patch: {
           metadata: { resourceVersion: '42' },
-          data: { 'api-key': b64('th-new'), 'previous-api-key': b64('th-old'), 'previous-not-after': b64('2026-11-28T14:00:00.000Z'), rotation: b64('2026-11-28') },
+          data: {
+            'api-key': b64('th-new'),
+            'previous-api-key': b64('th-old'),
+            'previous-not-after': b64('2026-11-28T14:00:00.000Z'),
+            rotation: b64('2026-11-28'),
+          },
         },
       },
     ]);
-    const rotated = secret({ 'api-key': b64('th-new'), 'previous-api-key': b64('th-old'), 'previous-not-after': b64('2026-11-28T14:00:00.000Z'), rotation: b64('2026-11-28') });
+    const rotated = secret({
+      'api-key': b64('th-new'),
+      'previous-api-key': b64('th-old'),
+      'previous-not-after': b64('2026-11-28T14:00:00.000Z'),
+      rotation: b64('2026-11-28'),
+    });
     expect(patches(key, rotated)).toEqual([]);
     // After the deadline the old key is removed; a new value rotates again.
-    expect(patches(key, rotated, new Date('2026-11-28T14:00:00Z'))[0]).toMatchObject({ kind: 'expire', patch: { data: { 'previous-api-key': null, 'previous-not-after': null } } });
+    expect(patches(key, rotated, new Date('2026-11-28T14:00:00Z'))[0]).toMatchObject({
+      kind: 'expire',
+      patch: { data: { 'previous-api-key': null, 'previous-not-after': null } },
+    });
     expect(patches(apiKey({ 'tokenhub.io/rotate': 'again' }), rotated)[0]?.kind).toBe('rotate');
   });
 

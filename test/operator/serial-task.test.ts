@@ -20,7 +20,9 @@ describe('SerialTask', () => {
     let maxActive = 0;
     let runs = 0;
     const task = new SerialTask({
-      name: 't', log, debounceMs: 5,
+      name: 't',
+      log,
+      debounceMs: 5,
       run: async () => {
         maxActive = Math.max(maxActive, ++active);
         runs++;
@@ -42,7 +44,10 @@ describe('SerialTask', () => {
     const seen: number[] = [];
     const errors: unknown[] = [];
     const task = new SerialTask({
-      name: 't', log, debounceMs: 1, onError: (e) => errors.push(e),
+      name: 't',
+      log,
+      debounceMs: 1,
+      onError: (e) => errors.push(e),
       run: async () => {
         seen.push(Date.now());
         if (seen.length === 1) throw new Error('boom');

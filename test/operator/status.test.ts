@@ -9,7 +9,13 @@ import { statusPatch } from '../../src/operator/status/patch.js';
 
 const T0 = new Date('2026-11-01T10:00:00.123Z');
 const T1 = new Date('2026-11-02T10:00:00Z');
-const ready = (status: 'True' | 'False', reason: string, message = 'm'): Omit<Condition, 'lastTransitionTime'> => ({ type: 'Ready', status, reason, message, observedGeneration: 1 });
+const ready = (status: 'True' | 'False', reason: string, message = 'm'): Omit<Condition, 'lastTransitionTime'> => ({
+  type: 'Ready',
+  status,
+  reason,
+  message,
+  observedGeneration: 1,
+});
 
 describe('mergeConditions', () => {
   it('stamps a new condition with now, in whole seconds', () => {
@@ -42,7 +48,8 @@ describe('desiredStatus', () => {
   it('carries the printer fields of each kind and the generation it describes', () => {
     const route = desiredStatus({
       verdict: verdict({ ref: { kind: 'ModelRoute', namespace: 'n', name: 'm' }, status: { model: 'm', backends: 2 } }),
-      object: { metadata: { name: 'm' } }, now: T0,
+      object: { metadata: { name: 'm' } },
+      now: T0,
     });
     expect(route).toMatchObject({ ready: 'True', observedGeneration: 3, model: 'm', backends: 2 });
     expect((route['conditions'] as Condition[])[0]).toMatchObject({ type: 'Ready', status: 'True', reason: 'Ready', observedGeneration: 3 });
@@ -52,13 +59,15 @@ describe('desiredStatus', () => {
     const key = { metadata: { name: 'team' }, spec: { credential: { generate: {} } } };
     const pending = desiredStatus({
       verdict: verdict({ ref: { kind: 'ApiKey', namespace: 'n', name: 'team' }, ready: false, reason: Reason.CredentialPending }),
-      object: key, now: T0,
+      object: key,
+      now: T0,
     });
     expect(pending).toMatchObject({ ready: 'False', secretName: 'team-key', keyPrefix: undefined });
     expect('keyPrefix' in pending).toBe(true);
     const named = desiredStatus({
       verdict: verdict({ ref: { kind: 'ApiKey', namespace: 'n', name: 'team' }, status: { keyPrefix: '0123456789ab' } }),
-      object: { metadata: { name: 'team' }, spec: { credential: { generate: { secretName: 'custom' } } } }, now: T0,
+      object: { metadata: { name: 'team' }, spec: { credential: { generate: { secretName: 'custom' } } } },
+      now: T0,
     });
     expect(named).toMatchObject({ keyPrefix: '0123456789ab', secretName: 'custom' });
   });

@@ -39,13 +39,19 @@ export async function prepareCluster(cp: ControlPlane): Promise<string> {
   const docs = [
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: SA }, rules: rules('operator.yaml') },
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: SA },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: SA }, subjects: subject,
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: SA },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: SA },
+      subjects: subject,
     },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: SA, namespace: FLEET_NS }, rules: rules('operator-fleet.yaml') },
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: SA, namespace: FLEET_NS },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SA }, subjects: subject,
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: SA, namespace: FLEET_NS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SA },
+      subjects: subject,
     },
   ];
   await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
@@ -56,7 +62,6 @@ export async function prepareCluster(cp: ControlPlane): Promise<string> {
 export async function applyExamples(cp: ControlPlane): Promise<void> {
   await kubectl(cp, ['apply', '-R', ...['models', 'policies', 'keys'].flatMap((d) => ['-f', join(ROOT, 'examples', d)])]);
 }
-
 
 /** Lease timings short enough for a failover test, long enough for a loaded CI machine. */
 export const FAST_LEASE = { leaseDurationMs: 3_000, renewIntervalMs: 500, renewDeadlineMs: 2_000 };
@@ -87,9 +92,15 @@ export async function runOperator(kubeconfig: string, opts: Partial<StartOperato
   };
 }
 
-
 export interface Obj {
-  metadata: { name: string; resourceVersion: string; generation?: number; ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[]; annotations?: Record<string, string>; uid: string };
+  metadata: {
+    name: string;
+    resourceVersion: string;
+    generation?: number;
+    ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[];
+    annotations?: Record<string, string>;
+    uid: string;
+  };
   spec?: Record<string, unknown>;
   status?: {
     ready?: string;

@@ -8,13 +8,21 @@ const now = new Date('2026-11-28T12:00:00.500Z');
 describe('usage report', () => {
   it('sums the month over models and reports the tightest remaining budget', () => {
     const status = usageStatus({
-      period: 'm2026-11', rows: [row('a', 1), row('b', 2)], now,
+      period: 'm2026-11',
+      rows: [row('a', 1), row('b', 2)],
+      now,
       budgets: { tokens: { day: 1000 }, costNanos: { month: 500e9, total: 10e9 } },
       used: { tokens: { day: 1200 }, cost: { month: 3e6, total: 9.5e9 } },
     });
     expect(status).toEqual({
-      period: 'm2026-11', requests: 3, inputTokens: 300, outputTokens: 30, cost: '0.003',
-      remainingTokens: '0', remainingCost: '0.50', updatedAt: '2026-11-28T12:00:00Z',
+      period: 'm2026-11',
+      requests: 3,
+      inputTokens: 300,
+      outputTokens: 30,
+      cost: '0.003',
+      remainingTokens: '0',
+      remainingCost: '0.50',
+      updatedAt: '2026-11-28T12:00:00Z',
     });
   });
 

@@ -16,10 +16,13 @@ describe('watch recovery', () => {
   /** Edits a QuotaPolicy and waits for the operator to report on the new generation. */
   async function editAndObserve(rpm: number): Promise<void> {
     await kubectl(cp, ['-n', FLEET_NS, 'patch', 'quotapolicy', 'paid-tier', '--type=merge', '-p', JSON.stringify({ spec: { rateLimits: { rpm } } })]);
-    await waitFor(async () => {
-      const p = await getJson<Obj>(cp, ['quotapolicy', 'paid-tier', '-n', FLEET_NS]);
-      return p.status?.observedGeneration === p.metadata.generation && readyOf(p).status === 'True';
-    }, { what: `the edit to rpm ${rpm} observed`, timeoutMs: 30_000 });
+    await waitFor(
+      async () => {
+        const p = await getJson<Obj>(cp, ['quotapolicy', 'paid-tier', '-n', FLEET_NS]);
+        return p.status?.observedGeneration === p.metadata.generation && readyOf(p).status === 'True';
+      },
+      { what: `the edit to rpm ${rpm} observed`, timeoutMs: 30_000 },
+    );
   }
 
   beforeAll(async () => {
@@ -28,13 +31,21 @@ describe('watch recovery', () => {
     await kubectl(cp, ['-n', FLEET_NS, 'create', 'secret', 'generic', 'ci-bot-credentials', '--from-literal=api-key=th-ci-bot-test-key']);
     await kubectl(cp, ['-n', FLEET_NS, 'label', 'secret', 'ci-bot-credentials', 'tokenhub.io/credential=true']);
     await applyExamples(cp);
-    const stream = new Writable({ write: (chunk: Buffer, _enc, done) => { logs.push(chunk.toString()); done(); } });
+    const stream = new Writable({
+      write: (chunk: Buffer, _enc, done) => {
+        logs.push(chunk.toString());
+        done();
+      },
+    });
     // Short server-side watch timeouts: each watch is renewed from its last resourceVersion soon.
     op = await runOperator(kubeconfig, { watchSeconds: 2, logger: { level: 'info', stream } });
-    await waitFor(async () => {
-      const all = (await getJson<{ items: Obj[] }>(cp, ['modelroutes,apikeys,quotapolicies', '-n', FLEET_NS])).items;
-      return all.every((o) => readyOf(o).status === 'True');
-    }, { what: 'examples Ready' });
+    await waitFor(
+      async () => {
+        const all = (await getJson<{ items: Obj[] }>(cp, ['modelroutes,apikeys,quotapolicies', '-n', FLEET_NS])).items;
+        return all.every((o) => readyOf(o).status === 'True');
+      },
+      { what: 'examples Ready' },
+    );
   }, 120_000);
 
   afterAll(async () => {

@@ -50,27 +50,33 @@ const contentPart = fc.oneof(
   fc.record({ type: fc.constant('image_url'), image_url: maybe(fc.record({ url: fc.constantFrom('data:image/png;base64,AAAA', 'https://x/y.png') })) }),
   junk,
 );
-const message = fc.record({
-  role: maybe(fc.constantFrom('system', 'user', 'assistant', 'tool', 'developer', 'bogus')),
-  content: fc.oneof(text, fc.array(contentPart, { maxLength: 3 }), junk),
-  name: maybe(fc.string({ maxLength: 10 })),
-  tool_call_id: maybe(fc.string({ maxLength: 10 })),
-}, { requiredKeys: ['role'] });
+const message = fc.record(
+  {
+    role: maybe(fc.constantFrom('system', 'user', 'assistant', 'tool', 'developer', 'bogus')),
+    content: fc.oneof(text, fc.array(contentPart, { maxLength: 3 }), junk),
+    name: maybe(fc.string({ maxLength: 10 })),
+    tool_call_id: maybe(fc.string({ maxLength: 10 })),
+  },
+  { requiredKeys: ['role'] },
+);
 
-const body = fc.record({
-  model: maybe(fc.oneof(fc.constantFrom(...MODELS, 'nope'), fc.string({ maxLength: 20 }))),
-  messages: maybe(fc.array(message, { maxLength: 4 })),
-  max_tokens: maybe(int),
-  max_completion_tokens: maybe(int),
-  n: maybe(fc.oneof(fc.integer({ min: -1, max: 5 }), int)),
-  stream: maybe(fc.boolean()),
-  stream_options: maybe(fc.record({ include_usage: maybe(fc.boolean()) }, { requiredKeys: [] })),
-  temperature: maybe(fc.double()),
-  tools: maybe(fc.array(fc.record({ type: fc.constant('function'), function: fc.record({ name: fc.string({ maxLength: 8 }) }) }), { maxLength: 2 })),
-  response_format: maybe(fc.oneof(fc.constant({ type: 'json_schema', json_schema: { name: 'x', schema: {} } }), fc.constant({ type: 'json_object' }))),
-  fallback_models: maybe(fc.array(fc.oneof(fc.constantFrom(...MODELS), fc.string({ maxLength: 10 })), { maxLength: 4 })),
-  reasoning_effort: maybe(fc.constantFrom('low', 'high')),
-}, { requiredKeys: [] });
+const body = fc.record(
+  {
+    model: maybe(fc.oneof(fc.constantFrom(...MODELS, 'nope'), fc.string({ maxLength: 20 }))),
+    messages: maybe(fc.array(message, { maxLength: 4 })),
+    max_tokens: maybe(int),
+    max_completion_tokens: maybe(int),
+    n: maybe(fc.oneof(fc.integer({ min: -1, max: 5 }), int)),
+    stream: maybe(fc.boolean()),
+    stream_options: maybe(fc.record({ include_usage: maybe(fc.boolean()) }, { requiredKeys: [] })),
+    temperature: maybe(fc.double()),
+    tools: maybe(fc.array(fc.record({ type: fc.constant('function'), function: fc.record({ name: fc.string({ maxLength: 8 }) }) }), { maxLength: 2 })),
+    response_format: maybe(fc.oneof(fc.constant({ type: 'json_schema', json_schema: { name: 'x', schema: {} } }), fc.constant({ type: 'json_object' }))),
+    fallback_models: maybe(fc.array(fc.oneof(fc.constantFrom(...MODELS), fc.string({ maxLength: 10 })), { maxLength: 4 })),
+    reasoning_effort: maybe(fc.constantFrom('low', 'high')),
+  },
+  { requiredKeys: [] },
+);
 
 /** Near a valid request: a known model and one user message, with a few random fields on top. */
 const plausible = fc.record({
@@ -87,24 +93,36 @@ const payload = fc.oneof(
   { weight: 6, arbitrary: body.map((b) => JSON.stringify(b)) },
   { weight: 1, arbitrary: junk.map((j) => JSON.stringify(j) ?? 'null') },
   { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
-  { weight: 1, arbitrary: fc.constantFrom('', '{', '{"model":', '[]', 'null', '{"messages":[{"role":"user","content":"hi"}],"model":"prop-a","max_tokens":1e999}') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('', '{', '{"model":', '[]', 'null', '{"messages":[{"role":"user","content":"hi"}],"model":"prop-a","max_tokens":1e999}'),
+  },
 );
 
-const headers = fc.record({
-  authorization: maybe(fc.oneof(
-    { weight: 3, arbitrary: fc.constant(`Bearer ${KEY}`) },
-    fc.constantFrom(`Bearer ${KEY}`, `Bearer ${KEY}-narrow`, 'Bearer ', 'Bearer th-wrong', 'Basic abc', ''),
-    fc.string({ maxLength: 40 }).map((s) => `Bearer ${s.replace(/[\r\n]/g, '')}`),
-  )),
-  'content-type': maybe(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data')),
-  'x-request-id': maybe(fc.string({ maxLength: 200 })),
-  accept: maybe(fc.constantFrom('text/event-stream', 'application/json', '*/*')),
-}, { requiredKeys: [] }).map((h) => {
-  // Only header values a client can actually send (strings without CR/LF or other control bytes).
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) if (typeof v === 'string' && /^[\t\x20-\x7e]*$/.test(v)) out[k] = v;
-  return out;
-});
+const headers = fc
+  .record(
+    {
+      authorization: maybe(
+        fc.oneof(
+          { weight: 3, arbitrary: fc.constant(`Bearer ${KEY}`) },
+          fc.constantFrom(`Bearer ${KEY}`, `Bearer ${KEY}-narrow`, 'Bearer ', 'Bearer th-wrong', 'Basic abc', ''),
+          fc.string({ maxLength: 40 }).map((s) => `Bearer ${s.replace(/[\r\n]/g, '')}`),
+        ),
+      ),
+      'content-type': maybe(
+        fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data'),
+      ),
+      'x-request-id': maybe(fc.string({ maxLength: 200 })),
+      accept: maybe(fc.constantFrom('text/event-stream', 'application/json', '*/*')),
+    },
+    { requiredKeys: [] },
+  )
+  .map((h) => {
+    // Only header values a client can actually send (strings without CR/LF or other control bytes).
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(h)) if (typeof v === 'string' && /^[\t\x20-\x7e]*$/.test(v)) out[k] = v;
+    return out;
+  });
 
 describe('the gateway on random requests', () => {
   it('never answers 5xx and always answers JSON errors in the OpenAI shape', async () => {

@@ -10,7 +10,6 @@ export { ensureBuilt } from './build.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-
 export interface GatewayProcess {
   readonly url: string;
   readonly baseURL: string;

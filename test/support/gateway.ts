@@ -37,7 +37,9 @@ const compiler = createCompiler();
 /** Compiles YAML (with `${MOCK}` replaced by the mock's base URL) into a config. */
 export function compileYaml(yaml: string, opts: { mockURL: string; now?: Date }) {
   const text = yaml.replaceAll('${MOCK}', opts.mockURL);
-  const objects = parseAllDocuments(text).map((d) => d.toJS() as unknown).filter((o) => o !== null && o !== undefined);
+  const objects = parseAllDocuments(text)
+    .map((d) => d.toJS() as unknown)
+    .filter((o) => o !== null && o !== undefined);
   return compiler(compileInputOf(objects, 'default'), { now: opts.now ?? new Date() });
 }
 
@@ -105,7 +107,9 @@ export function modelYaml(opts: {
     `  backends: [${(opts.backends ?? [{ name: 'main', ...(opts.baseURL ? { baseURL: opts.baseURL } : {}) }]).map((b) => backendFlow(b, opts.timeoutSeconds)).join(', ')}]`,
   ];
   if (opts.rpm !== undefined || opts.tpm !== undefined) {
-    lines.push(`  rateLimits: {${[opts.rpm === undefined ? '' : `rpm: ${opts.rpm}`, opts.tpm === undefined ? '' : `tpm: ${opts.tpm}`].filter(Boolean).join(', ')}}`);
+    lines.push(
+      `  rateLimits: {${[opts.rpm === undefined ? '' : `rpm: ${opts.rpm}`, opts.tpm === undefined ? '' : `tpm: ${opts.tpm}`].filter(Boolean).join(', ')}}`,
+    );
   }
   if (opts.fallback) lines.push(`  fallbackModels: [${opts.fallback.join(', ')}]`);
   if (opts.price) lines.push(`  pricing: {inputPerMillion: "${opts.price[0]}", outputPerMillion: "${opts.price[1]}"}`);
@@ -174,10 +178,7 @@ export interface RawResponse {
 }
 
 /** POST /chat/completions with fetch, for exact status, headers and body bytes. */
-export async function postChat(
-  baseURL: string,
-  opts: { key?: string; body: unknown; headers?: Record<string, string> },
-): Promise<RawResponse> {
+export async function postChat(baseURL: string, opts: { key?: string; body: unknown; headers?: Record<string, string> }): Promise<RawResponse> {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
   if (opts.key !== undefined) headers['authorization'] = `Bearer ${opts.key}`;
   const res = await fetch(`${baseURL}/chat/completions`, {

@@ -78,7 +78,13 @@ export async function bindRules(opts: BindRulesOptions): Promise<string> {
   const group = 'rbac.authorization.k8s.io';
   if (opts.clusterWide) {
     docs.push({ apiVersion: `${group}/v1`, kind: 'ClusterRole', metadata: meta(), rules });
-    docs.push({ apiVersion: `${group}/v1`, kind: 'ClusterRoleBinding', metadata: meta(), roleRef: { apiGroup: group, kind: 'ClusterRole', name }, subjects: [subject] });
+    docs.push({
+      apiVersion: `${group}/v1`,
+      kind: 'ClusterRoleBinding',
+      metadata: meta(),
+      roleRef: { apiGroup: group, kind: 'ClusterRole', name },
+      subjects: [subject],
+    });
   } else {
     for (const ns of opts.namespaces ?? [namespace]) {
       docs.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });

@@ -22,7 +22,8 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}; last: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${opts.what ?? 'condition'}; last: ${String(last instanceof Error ? last.message : JSON.stringify(last))}`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
   }
 }

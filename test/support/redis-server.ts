@@ -78,7 +78,21 @@ function exited(child: ChildProcess): Promise<void> {
 
 /** Spawns one redis-server; `extra` are arguments on top of the loopback/persistence ones. */
 export function spawnRedis(opts: { port: number; dir: string; args: readonly string[] }): ChildProcess {
-  const args = ['--port', String(opts.port), '--bind', '127.0.0.1', '--dir', opts.dir, '--save', '', '--daemonize', 'no', '--logfile', join(opts.dir, 'redis.log'), ...opts.args];
+  const args = [
+    '--port',
+    String(opts.port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    opts.dir,
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+    '--logfile',
+    join(opts.dir, 'redis.log'),
+    ...opts.args,
+  ];
   return spawn(REDIS_SERVER, args, { stdio: 'ignore' });
 }
 
@@ -136,11 +150,20 @@ export async function startRedisCluster(): Promise<RedisClusterServer> {
   process.once('exit', onExit);
   const stop = async (): Promise<void> => {
     process.off('exit', onExit);
-    await Promise.all(nodes.map(async (n) => { n.child.kill('SIGTERM'); await exited(n.child); await rm(n.dir, { recursive: true, force: true }); }));
+    await Promise.all(
+      nodes.map(async (n) => {
+        n.child.kill('SIGTERM');
+        await exited(n.child);
+        await rm(n.dir, { recursive: true, force: true });
+      }),
+    );
   };
   try {
     for (const n of nodes) await waitForPing(n.port, n.child);
-    const create = spawnSync(REDIS_CLI, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 20_000 });
+    const create = spawnSync(REDIS_CLI, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
     await waitClusterOk(nodes.map((n) => n.port));
   } catch (err) {

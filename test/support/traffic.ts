@@ -70,7 +70,12 @@ export interface Seen {
  * Starts `change` (e.g. a kubectl apply) and, at the same time, sends probe requests one after
  * another until one answers `expected`. Throws with the last answer after `timeoutMs`.
  */
-export async function timeUntilSeen(opts: { change: () => Promise<unknown>; probe: () => Promise<string>; expected: string; timeoutMs?: number }): Promise<Seen> {
+export async function timeUntilSeen(opts: {
+  change: () => Promise<unknown>;
+  probe: () => Promise<string>;
+  expected: string;
+  timeoutMs?: number;
+}): Promise<Seen> {
   const start = performance.now();
   const failed: unknown[] = [];
   const change = opts.change().catch((err: unknown) => failed.push(err));

@@ -22,7 +22,10 @@ export function dashboardRefs(filter: (expr: string) => boolean): { metrics: Set
     for (const m of expr.matchAll(/by \(([^)]*)\)/g)) for (const l of (m[1] ?? '').split(',')) labels.add(l.trim());
     for (const m of expr.matchAll(/\{([^}]*)\}/g)) for (const l of (m[1] ?? '').matchAll(/([a-z_]+)\s*(?:=~|!=|=)/g)) labels.add(l[1] ?? '');
     // What is left once selectors, groupings and label_values' label argument are gone: metric names.
-    const bare = expr.replace(/\{[^}]*\}/g, '').replace(/by \([^)]*\)/g, '').replace(/label_values\(([a-z_]+), [a-z_]+\)/g, '$1');
+    const bare = expr
+      .replace(/\{[^}]*\}/g, '')
+      .replace(/by \([^)]*\)/g, '')
+      .replace(/label_values\(([a-z_]+), [a-z_]+\)/g, '$1');
     for (const m of bare.matchAll(/\b(?:tokenhub|gen_ai)_[a-z_]+/g)) metrics.add(m[0]);
   }
   for (const builtIn of ['le', 'instance', '']) labels.delete(builtIn);

@@ -31,7 +31,12 @@ let metrics: Map<string, ExportedMetric>;
 
 const capture = new Writable({
   write(chunk: Buffer, _enc, done) {
-    logLines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+    logLines.push(
+      ...chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
+    );
     done();
   },
 });
@@ -96,7 +101,10 @@ async function traffic(): Promise<void> {
     limited.chat.completions.create({ model: 'beta', messages: [{ role: 'user', content: PROMPT }] }, { headers: { 'x-request-id': 'tel-limited' } }),
   ).rejects.toBeInstanceOf(OpenAI.RateLimitError);
   gw.mock.setBehaviour('primary', { status: 500 });
-  await client.chat.completions.create({ model: 'primary', messages: [{ role: 'user', content: `fallback ${PROMPT}` }] }, { headers: { 'x-request-id': 'tel-fallback' } });
+  await client.chat.completions.create(
+    { model: 'primary', messages: [{ role: 'user', content: `fallback ${PROMPT}` }] },
+    { headers: { 'x-request-id': 'tel-fallback' } },
+  );
   gw.mock.setBehaviour('primary', undefined);
   await expect(gw.client(WRONG_KEY).chat.completions.create({ model: 'alpha', messages: [{ role: 'user', content: PROMPT }] })).rejects.toBeInstanceOf(
     OpenAI.AuthenticationError,
@@ -125,7 +133,13 @@ describe('OTLP metrics', () => {
     const plain = eventOf('tel-plain').result?.usage;
     const alphaIn = pointsWhere(usage, { 'gen_ai.request.model': 'alpha', 'gen_ai.token.type': 'input' });
     expect(alphaIn.map((p) => p.attributes)).toEqual([
-      { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'alpha', 'gen_ai.response.model': 'alpha', 'gen_ai.token.type': 'input' },
+      {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': 'openai',
+        'gen_ai.request.model': 'alpha',
+        'gen_ai.response.model': 'alpha',
+        'gen_ai.token.type': 'input',
+      },
     ]);
     expect(total(alphaIn, 'sum')).toBe((plain?.inputTokens ?? 0) + (eventOf('tel-stream').result?.usage?.inputTokens ?? 0));
     // The fallback: asked for primary, answered by beta.
@@ -168,11 +182,21 @@ describe('OTLP metrics', () => {
     expect(pointsWhere(requests, { 'tokenhub.outcome': 'limited' }).map((p) => p.attributes)).toEqual([
       { 'tokenhub.outcome': 'limited', 'tokenhub.key.id': 'default/lim', 'gen_ai.request.model': 'beta', 'error.type': 'rate_limit_exceeded' },
     ]);
-    expect(pointsWhere(requests, { 'tokenhub.outcome': 'rejected' }).map((p) => p.attributes['error.type']).sort()).toEqual(['invalid_api_key', 'invalid_json']);
-    expect(metrics.get('tokenhub.fallbacks')?.points).toEqual([{ attributes: { 'gen_ai.request.model': 'primary', 'gen_ai.response.model': 'beta' }, value: 1 }]);
+    expect(
+      pointsWhere(requests, { 'tokenhub.outcome': 'rejected' })
+        .map((p) => p.attributes['error.type'])
+        .sort(),
+    ).toEqual(['invalid_api_key', 'invalid_json']);
+    expect(metrics.get('tokenhub.fallbacks')?.points).toEqual([
+      { attributes: { 'gen_ai.request.model': 'primary', 'gen_ai.response.model': 'beta' }, value: 1 },
+    ]);
     const attempts = metrics.get('tokenhub.upstream.attempts');
     expect(total(pointsWhere(attempts, { 'tokenhub.model': 'primary', 'tokenhub.attempt.outcome': 'retryable' }))).toBe(2);
-    expect(pointsWhere(attempts, { 'tokenhub.model': 'primary' }).map((p) => p.attributes['tokenhub.backend']).sort()).toEqual(['east', 'west']);
+    expect(
+      pointsWhere(attempts, { 'tokenhub.model': 'primary' })
+        .map((p) => p.attributes['tokenhub.backend'])
+        .sort(),
+    ).toEqual(['east', 'west']);
     expect(total(pointsWhere(attempts, { 'tokenhub.attempt.outcome': 'served' }))).toBe(5);
   });
 
@@ -184,11 +208,16 @@ describe('OTLP metrics', () => {
     for (const keyId of ['default/k', 'default/lim']) {
       const mine = served().filter((e) => e.keyId === keyId);
       // The served attempt's usage plus failed attempts that were sent (charged: issue #10).
-      const billed = (e: ChatEvent, f: 'inputTokens' | 'outputTokens' | 'costNanos'): number => (e.result?.usage?.[f] ?? 0) + (e.charged ?? []).reduce((a, c) => a + c[f], 0);
+      const billed = (e: ChatEvent, f: 'inputTokens' | 'outputTokens' | 'costNanos'): number =>
+        (e.result?.usage?.[f] ?? 0) + (e.charged ?? []).reduce((a, c) => a + c[f], 0);
       const all = gw.events.filter((e) => e.keyId === keyId);
       expect(mine.length).toBeLessThanOrEqual(all.length);
-      expect(total(pointsWhere(tokens, { 'tokenhub.key.id': keyId, 'gen_ai.token.type': 'input' }))).toBe(all.reduce((a, e) => a + billed(e, 'inputTokens'), 0));
-      expect(total(pointsWhere(tokens, { 'tokenhub.key.id': keyId, 'gen_ai.token.type': 'output' }))).toBe(all.reduce((a, e) => a + billed(e, 'outputTokens'), 0));
+      expect(total(pointsWhere(tokens, { 'tokenhub.key.id': keyId, 'gen_ai.token.type': 'input' }))).toBe(
+        all.reduce((a, e) => a + billed(e, 'inputTokens'), 0),
+      );
+      expect(total(pointsWhere(tokens, { 'tokenhub.key.id': keyId, 'gen_ai.token.type': 'output' }))).toBe(
+        all.reduce((a, e) => a + billed(e, 'outputTokens'), 0),
+      );
     }
     // primary's failing backends were charged their input (at primary's price: none here).
     expect(gw.events.flatMap((e) => e.charged ?? []).filter((c) => c.model === 'primary' && c.inputTokens > 0)).not.toHaveLength(0);
@@ -206,7 +235,10 @@ describe('OTLP metrics', () => {
     expect(reserved.map((e) => e.requestId)).toEqual(['tel-plain', 'tel-stream']);
     expect(total(drift?.points ?? [], 'count')).toBe(2);
     expect(drift?.points.map((p) => p.attributes)).toEqual([{ 'gen_ai.response.model': 'alpha', 'tokenhub.reservation.direction': 'over' }]);
-    const expected = reserved.reduce((a, e) => a + Math.abs((e.result?.reservedTokens ?? 0) - (e.result?.usage?.inputTokens ?? 0) - (e.result?.usage?.outputTokens ?? 0)), 0);
+    const expected = reserved.reduce(
+      (a, e) => a + Math.abs((e.result?.reservedTokens ?? 0) - (e.result?.usage?.inputTokens ?? 0) - (e.result?.usage?.outputTokens ?? 0)),
+      0,
+    );
     expect(total(drift?.points ?? [], 'sum')).toBe(expected);
     const limiter = metrics.get('tokenhub.limiter.operation.duration');
     expect(limiter).toMatchObject({ unit: 's', kind: 'histogram' });
@@ -229,25 +261,46 @@ describe('traces', () => {
     expect(s).toMatchObject({ name: 'chat alpha', traceId: CALLER_TRACE, parentSpanId: CALLER_SPAN });
     const usage = eventOf('tel-plain').result?.usage;
     expect(s?.attributes).toMatchObject({
-      'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'alpha', 'gen_ai.response.model': 'alpha', 'gen_ai.provider.name': 'openai',
-      'gen_ai.usage.input_tokens': usage?.inputTokens, 'gen_ai.usage.output_tokens': usage?.outputTokens,
-      'tokenhub.key.id': 'default/k', 'http.response.status_code': 200, 'tokenhub.outcome': 'served', 'tokenhub.cost': formatNanos(usage?.costNanos ?? 0),
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.request.model': 'alpha',
+      'gen_ai.response.model': 'alpha',
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.usage.input_tokens': usage?.inputTokens,
+      'gen_ai.usage.output_tokens': usage?.outputTokens,
+      'tokenhub.key.id': 'default/k',
+      'http.response.status_code': 200,
+      'tokenhub.outcome': 'served',
+      'tokenhub.cost': formatNanos(usage?.costNanos ?? 0),
     });
-    expect(serverSpan('tel-limited')?.attributes).toMatchObject({ 'http.response.status_code': 429, 'tokenhub.outcome': 'limited', 'error.type': 'rate_limit_exceeded' });
+    expect(serverSpan('tel-limited')?.attributes).toMatchObject({
+      'http.response.status_code': 429,
+      'tokenhub.outcome': 'limited',
+      'error.type': 'rate_limit_exceeded',
+    });
     expect(spans().filter((x) => x.kind === 3 && x.parentSpanId === serverSpan('tel-limited')?.spanId)).toEqual([]);
   });
 
   it('makes one client span per upstream attempt under the server span: retries and the fallback', () => {
     const server = serverSpan('tel-fallback');
     expect(server).toMatchObject({ name: 'chat primary', attributes: { 'tokenhub.attempts': 3, 'tokenhub.fallbacks': 1, 'gen_ai.response.model': 'beta' } });
-    const clients = spans().filter((x) => x.parentSpanId === server?.spanId).sort((a, b) => Number(a.attributes['tokenhub.attempt']) - Number(b.attributes['tokenhub.attempt']));
+    const clients = spans()
+      .filter((x) => x.parentSpanId === server?.spanId)
+      .sort((a, b) => Number(a.attributes['tokenhub.attempt']) - Number(b.attributes['tokenhub.attempt']));
     expect(clients.map((c) => [c.kind, c.name, c.traceId, c.attributes['tokenhub.attempt.outcome'], c.attributes['error.type'] ?? null])).toEqual([
       [3, 'chat primary', server?.traceId, 'retryable', 'upstream_error'],
       [3, 'chat primary', server?.traceId, 'retryable', 'upstream_error'],
       [3, 'chat beta', server?.traceId, 'served', null],
     ]);
-    expect(clients.slice(0, 2).map((c) => c.attributes['tokenhub.backend']).sort()).toEqual(['east', 'west']);
-    expect(clients[2]?.attributes).toMatchObject({ 'gen_ai.usage.output_tokens': eventOf('tel-fallback').result?.usage?.outputTokens, 'server.address': '127.0.0.1' });
+    expect(
+      clients
+        .slice(0, 2)
+        .map((c) => c.attributes['tokenhub.backend'])
+        .sort(),
+    ).toEqual(['east', 'west']);
+    expect(clients[2]?.attributes).toMatchObject({
+      'gen_ai.usage.output_tokens': eventOf('tel-fallback').result?.usage?.outputTokens,
+      'server.address': '127.0.0.1',
+    });
   });
 
   it('sends W3C trace context to the upstream: the attempt span is the upstream call parent', () => {
@@ -273,7 +326,9 @@ describe('Prometheus scrape endpoint', () => {
     expect(value('gen_ai_client_token_usage_sum', { gen_ai_token_type: 'output' })).toBe(upstream.completionTokens);
     expect(value('tokenhub_requests_total', { tokenhub_outcome: 'limited', tokenhub_key_id: 'default/lim' })).toBe(1);
     expect(value('tokenhub_fallbacks_total', { gen_ai_request_model: 'primary', gen_ai_response_model: 'beta' })).toBe(1);
-    expect(value('tokenhub_tokens_total', { tokenhub_key_id: 'default/k' })).toBe(total(pointsWhere(metrics.get('tokenhub.tokens'), { 'tokenhub.key.id': 'default/k' })));
+    expect(value('tokenhub_tokens_total', { tokenhub_key_id: 'default/k' })).toBe(
+      total(pointsWhere(metrics.get('tokenhub.tokens'), { 'tokenhub.key.id': 'default/k' })),
+    );
     expect(value('tokenhub_cost_total', {})).toBeCloseTo(total(metrics.get('tokenhub.cost')?.points ?? []), 12);
     expect(value('gen_ai_client_operation_time_to_first_chunk_count', {})).toBe(2);
     expect(value('tokenhub_config_revision', {})).toBe(metrics.get('tokenhub.config.revision')?.points[0]?.value);
@@ -290,12 +345,27 @@ describe('logs', () => {
     expect(access()).toHaveLength(8);
     const plain = eventOf('tel-plain');
     expect(access().find((l) => l['requestId'] === 'tel-plain')).toMatchObject({
-      level: 30, key: 'default/k', model: 'alpha', servedModel: 'alpha', status: 200, outcome: 'served',
-      inputTokens: plain.result?.usage?.inputTokens, outputTokens: plain.result?.usage?.outputTokens,
-      cost: formatNanos(plain.result?.usage?.costNanos ?? 0), latencyMs: expect.any(Number), attempts: 1, fallbacks: 0, stream: false,
+      level: 30,
+      key: 'default/k',
+      model: 'alpha',
+      servedModel: 'alpha',
+      status: 200,
+      outcome: 'served',
+      inputTokens: plain.result?.usage?.inputTokens,
+      outputTokens: plain.result?.usage?.outputTokens,
+      cost: formatNanos(plain.result?.usage?.costNanos ?? 0),
+      latencyMs: expect.any(Number),
+      attempts: 1,
+      fallbacks: 0,
+      stream: false,
     });
     expect(access().find((l) => l['requestId'] === 'tel-fallback')).toMatchObject({ model: 'primary', servedModel: 'beta', attempts: 3, fallbacks: 1 });
-    expect(access().find((l) => l['requestId'] === 'tel-limited')).toMatchObject({ key: 'default/lim', status: 429, outcome: 'limited', error: 'rate_limit_exceeded' });
+    expect(access().find((l) => l['requestId'] === 'tel-limited')).toMatchObject({
+      key: 'default/lim',
+      status: 429,
+      outcome: 'limited',
+      error: 'rate_limit_exceeded',
+    });
     expect(access().find((l) => l['status'] === 400)).toMatchObject({ outcome: 'rejected', error: 'invalid_json' });
   });
 

@@ -11,9 +11,20 @@ afterAll(async () => sdk?.shutdown());
 describe('operator metrics', () => {
   it('reads the counters at each scrape', async () => {
     const m: { -readonly [K in keyof OperatorCounters]: OperatorCounters[K] } = {
-      reconciles: 4, reconcileErrors: 1, reconcileDuration: { count: 4, sumMs: 250, maxMs: 120, lastMs: 30 },
-      statusWrites: 7, statusWritesSkipped: 9, statusConflicts: 1, statusWriteErrors: 0, secretsCreated: 2, secretErrors: 0,
-      fleetWrites: 3, fleetErrors: 0, usageRefreshes: 5, usageErrors: 1, leaderAcquisitions: 1,
+      reconciles: 4,
+      reconcileErrors: 1,
+      reconcileDuration: { count: 4, sumMs: 250, maxMs: 120, lastMs: 30 },
+      statusWrites: 7,
+      statusWritesSkipped: 9,
+      statusConflicts: 1,
+      statusWriteErrors: 0,
+      secretsCreated: 2,
+      secretErrors: 0,
+      fleetWrites: 3,
+      fleetErrors: 0,
+      usageRefreshes: 5,
+      usageErrors: 1,
+      leaderAcquisitions: 1,
       objectsByCondition: { 'ModelRoute/Ready': 10, 'ApiKey/PolicyNotFound': 1 },
     };
     sdk = await startOperatorTelemetry(m, { env: {}, metricsPort: 0, metricsHost: '127.0.0.1' });
@@ -47,9 +58,21 @@ describe('operator traces', () => {
   it('exports one span per reconcile, with its duration, object counts and failure status', async () => {
     const receiver = await startOtlpReceiver();
     const m: OperatorCounters = {
-      reconciles: 0, reconcileErrors: 0, reconcileDuration: { count: 0, sumMs: 0, maxMs: 0, lastMs: 0 },
-      statusWrites: 0, statusWritesSkipped: 0, statusConflicts: 0, statusWriteErrors: 0, secretsCreated: 0, secretErrors: 0,
-      fleetWrites: 0, fleetErrors: 0, usageRefreshes: 0, usageErrors: 0, leaderAcquisitions: 0, objectsByCondition: {},
+      reconciles: 0,
+      reconcileErrors: 0,
+      reconcileDuration: { count: 0, sumMs: 0, maxMs: 0, lastMs: 0 },
+      statusWrites: 0,
+      statusWritesSkipped: 0,
+      statusConflicts: 0,
+      statusWriteErrors: 0,
+      secretsCreated: 0,
+      secretErrors: 0,
+      fleetWrites: 0,
+      fleetErrors: 0,
+      usageRefreshes: 0,
+      usageErrors: 0,
+      leaderAcquisitions: 0,
+      objectsByCondition: {},
     };
     const traced = await startOperatorTelemetry(m, {
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_METRIC_EXPORT_INTERVAL: '3600000' },

@@ -7,7 +7,9 @@ import { errorTypeOf, outcomeOf } from '../../src/telemetry/outcome.js';
 
 const base: ChatEvent = { requestId: 'r1', stream: true, durationMs: 12.3456, startedAt: 0 };
 const served = (extra: Partial<NonNullable<ChatEvent['result']>> = {}): ChatEvent => ({
-  ...base, keyId: 'ns/k', requestedModel: 'm',
+  ...base,
+  keyId: 'ns/k',
+  requestedModel: 'm',
   result: { status: 200, servedModel: 'm', attempts: 1, fallbacks: 0, usage: { inputTokens: 3, outputTokens: 4, costNanos: 1_500 }, ...extra },
 });
 
@@ -32,8 +34,19 @@ describe('outcomeOf', () => {
 describe('accessLogLine', () => {
   it('carries ids, models, tokens, a decimal cost and no more', () => {
     expect(accessLogLine(served())).toEqual({
-      requestId: 'r1', key: 'ns/k', model: 'm', servedModel: 'm', status: 200, outcome: 'served',
-      inputTokens: 3, outputTokens: 4, cost: '0.0000015', latencyMs: 12.346, attempts: 1, fallbacks: 0, stream: true,
+      requestId: 'r1',
+      key: 'ns/k',
+      model: 'm',
+      servedModel: 'm',
+      status: 200,
+      outcome: 'served',
+      inputTokens: 3,
+      outputTokens: 4,
+      cost: '0.0000015',
+      latencyMs: 12.346,
+      attempts: 1,
+      fallbacks: 0,
+      stream: true,
     });
   });
 

@@ -39,7 +39,9 @@ describe('planTelemetry', () => {
   });
 
   it('rejects what it cannot do with a clear error', () => {
-    expect(() => planTelemetry({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(/grpc.*not supported.*http\/protobuf or http\/json/);
+    expect(() => planTelemetry({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(
+      /grpc.*not supported.*http\/protobuf or http\/json/,
+    );
     expect(() => planTelemetry({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toThrow(TelemetryConfigError);
     expect(() => planTelemetry({ TOKENHUB_METRICS_PORT: 'ninety' })).toThrow(/TOKENHUB_METRICS_PORT must be a port number/);
     expect(() => planTelemetry({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_METRIC_EXPORT_INTERVAL: '-1' })).toThrow(/OTEL_METRIC_EXPORT_INTERVAL/);

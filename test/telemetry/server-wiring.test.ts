@@ -42,7 +42,10 @@ describe('startGateway telemetry', () => {
       logger: false,
       telemetry: { env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_METRIC_EXPORT_INTERVAL: '3600000' }, metricsPort: 0, metricsHost: '127.0.0.1' },
     });
-    expect(gw.telemetry.describe()).toMatchObject({ otlpMetrics: expect.stringContaining(`${receiver.url}/v1/metrics (http/protobuf`), prometheus: gw.telemetry.metricsUrl });
+    expect(gw.telemetry.describe()).toMatchObject({
+      otlpMetrics: expect.stringContaining(`${receiver.url}/v1/metrics (http/protobuf`),
+      prometheus: gw.telemetry.metricsUrl,
+    });
     const client = new OpenAI({ baseURL: `${gw.url}/api/v1`, apiKey: KEY, maxRetries: 0 });
     const res = await client.chat.completions.create({ model: 'alpha', messages: [{ role: 'user', content: 'hello' }] });
     const text = await (await fetch(gw.telemetry.metricsUrl as string)).text();

@@ -36,7 +36,6 @@ export interface FileSourceOptions {
   readonly tenancy?: Tenancy;
 }
 
-
 export interface ReloadResult {
   readonly applied: boolean;
   readonly revision?: string;

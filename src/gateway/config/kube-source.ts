@@ -88,9 +88,7 @@ export class KubeConfigSource {
     try {
       const now = new Date((this.opts.clock ?? Date.now)());
       const input = this.state.compileInput();
-      const result = this.worker === undefined
-        ? this.compileHere(input, now)
-        : await this.worker.compileCluster(input, now);
+      const result = this.worker === undefined ? this.compileHere(input, now) : await this.worker.compileCluster(input, now);
       this.publish(result.config, result.heldBack);
     } catch (err) {
       this.opts.log.error({ err: { message: (err as Error).message } }, 'compile failed; the current config keeps serving');

@@ -57,7 +57,12 @@ export interface ClusterSourceOptions {
 /** ModelRoutes, ApiKeys, QuotaPolicies and Secrets from the API server; closes the client on close. */
 export function clusterSource(opts: ClusterSourceOptions): ConfigSourceFactory {
   return (ctx) => {
-    const kube = new KubeConfigSource({ ...ctx, client: opts.client, namespaces: opts.namespaces, ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}) });
+    const kube = new KubeConfigSource({
+      ...ctx,
+      client: opts.client,
+      namespaces: opts.namespaces,
+      ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}),
+    });
     return {
       start: async () => kube.start(),
       stop: () => kube.stop(),

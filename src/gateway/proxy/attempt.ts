@@ -16,7 +16,6 @@ import { relayStream } from './stream-relay.js';
 
 export type { AttemptOutcome } from '../events.js';
 
-
 export interface AttemptInput {
   readonly chat: ChatRequest;
   readonly model: CompiledModel;
@@ -43,7 +42,15 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptOutcome> {
   }
 }
 
-const clientGone = (sent: boolean, extra: { answerLost?: boolean } = {}): AttemptOutcome => ({ kind: 'served', sent, producedChunks: 0, status: 499, cut: false, clientGone: true, ...extra });
+const clientGone = (sent: boolean, extra: { answerLost?: boolean } = {}): AttemptOutcome => ({
+  kind: 'served',
+  sent,
+  producedChunks: 0,
+  status: 499,
+  cut: false,
+  clientGone: true,
+  ...extra,
+});
 
 async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   const { chat, model, backend, reply } = input;
@@ -68,7 +75,14 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
     const res = await input.upstream.send({ backend, body: payload, signal: abort.signal, headers: input.upstreamHeaders });
     if (res.statusCode !== 200) return await failedStatus(res.statusCode, res.body, model);
     if (!chat.stream) return await complete(input, res.body);
-    const out = await relayStream({ upstream: res, raw: reply.raw, headers: input.headers, includeUsage: chat.includeUsage, rename: { from: backend.upstreamModel, to: model.id }, abort });
+    const out = await relayStream({
+      upstream: res,
+      raw: reply.raw,
+      headers: input.headers,
+      includeUsage: chat.includeUsage,
+      rename: { from: backend.upstreamModel, to: model.id },
+      abort,
+    });
     if (!out.started) return out.clientGone ? clientGone(true) : failed(classify(out.error), model);
     return {
       kind: 'served',
@@ -92,16 +106,29 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
 
 function failed(failure: UpstreamFailure, model: CompiledModel): AttemptOutcome {
   // No connection came free in time: nothing was sent, and another backend or model may have room.
-  if (failure.kind === 'saturated') return { kind: 'retryable', failure: 'overloaded', sent: false, error: Errors.upstreamUnavailable(`The upstream for \`${model.id}\` has no free connection (${failure.message}).`) };
-  if (!failure.sent) return { kind: 'retryable', failure: 'connect', sent: false, error: Errors.upstreamError(`The upstream for \`${model.id}\` could not be reached.`) };
-  if (failure.kind === 'timeout') return { kind: 'retryable', failure: 'timeout', sent: true, error: Errors.upstreamTimeout(`The upstream for \`${model.id}\` timed out.`) };
+  if (failure.kind === 'saturated')
+    return {
+      kind: 'retryable',
+      failure: 'overloaded',
+      sent: false,
+      error: Errors.upstreamUnavailable(`The upstream for \`${model.id}\` has no free connection (${failure.message}).`),
+    };
+  if (!failure.sent)
+    return { kind: 'retryable', failure: 'connect', sent: false, error: Errors.upstreamError(`The upstream for \`${model.id}\` could not be reached.`) };
+  if (failure.kind === 'timeout')
+    return { kind: 'retryable', failure: 'timeout', sent: true, error: Errors.upstreamTimeout(`The upstream for \`${model.id}\` timed out.`) };
   return { kind: 'retryable', failure: 'serverError', sent: true, error: Errors.upstreamError(`The upstream for \`${model.id}\` failed before answering.`) };
 }
 
 async function failedStatus(status: number, body: { json(): Promise<unknown> }, model: CompiledModel): Promise<AttemptOutcome> {
   const payload = await body.json().catch(() => undefined);
   if (status === 429 || status === 503) {
-    return { kind: 'retryable', failure: 'overloaded', sent: true, error: Errors.upstreamUnavailable(`The upstream for \`${model.id}\` is overloaded (HTTP ${status}).`) };
+    return {
+      kind: 'retryable',
+      failure: 'overloaded',
+      sent: true,
+      error: Errors.upstreamUnavailable(`The upstream for \`${model.id}\` is overloaded (HTTP ${status}).`),
+    };
   }
   if (status >= 500 || status === 401 || status === 403 || status === 404 || status === 408) {
     return { kind: 'retryable', failure: 'serverError', sent: true, error: Errors.upstreamError(`The upstream for \`${model.id}\` failed (HTTP ${status}).`) };
@@ -122,7 +149,12 @@ async function complete(input: AttemptInput, body: { json(): Promise<unknown> })
   const unreadable = (): AttemptOutcome =>
     input.reply.raw.destroyed
       ? clientGone(true, { answerLost: true })
-      : { kind: 'retryable', failure: 'serverError', sent: true, error: Errors.upstreamError(`The upstream for \`${input.model.id}\` sent an unreadable answer.`) };
+      : {
+          kind: 'retryable',
+          failure: 'serverError',
+          sent: true,
+          error: Errors.upstreamError(`The upstream for \`${input.model.id}\` sent an unreadable answer.`),
+        };
   try {
     payload = (await body.json()) as Record<string, unknown>;
   } catch (err) {

@@ -57,7 +57,8 @@ export function billOf(b: BillInput): Bill {
     inputTokens = b.inputEstimate;
     outputTokens = Math.max(b.producedChunks, b.outputEstimate ?? 0, b.assumeReservedOutput === true ? b.reservedOutput : 0);
   }
-  const cost = costNanos(inputTokens - cached, model.pricing.input) + costNanos(cached, model.pricing.cachedInput) + costNanos(outputTokens, model.pricing.output);
+  const cost =
+    costNanos(inputTokens - cached, model.pricing.input) + costNanos(cached, model.pricing.cachedInput) + costNanos(outputTokens, model.pricing.output);
   return { inputTokens, outputTokens, costNanos: cost, estimated: b.usage === undefined, ...(clamped.length > 0 ? { clamped } : {}) };
 }
 

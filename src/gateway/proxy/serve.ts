@@ -91,7 +91,9 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
       attempts++;
       const shadow = reservation.shadow;
       const headers = {
-        ...rateLimitHeaders(reservation.rates), 'x-request-id': input.requestId, 'x-tokenhub-model': step.model.id,
+        ...rateLimitHeaders(reservation.rates),
+        'x-request-id': input.requestId,
+        'x-tokenhub-model': step.model.id,
         ...(shadow.limited === undefined ? {} : { [SHADOW_HEADER]: shadow.limited }),
       };
       const outcome = await runAttempt({ ...input, model: step.model, backend, upstreamLimit: step.upstreamLimit, headers, upstream: deps.upstream });
@@ -106,7 +108,8 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
       failures.push({ error: outcome.error, class: 'upstream' });
       const bill = outcome.sent && outcome.failure !== 'overloaded' ? inputOnly(input.inputTokens, step.model) : undefined;
       await settle(deps, { input, step, admit: reservation.admit, shadow, sent: outcome.sent, ...(bill ? { bill } : {}) });
-      if (bill !== undefined) input.onCharge?.({ model: step.model.id, inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos });
+      if (bill !== undefined)
+        input.onCharge?.({ model: step.model.id, inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos });
       if (!step.model.failover.retryOn.has(outcome.failure)) break plan;
     }
   }
@@ -142,17 +145,22 @@ async function reserve(
   const plan = planChecks({ key: input.key, model, estimate, now: new Date(now) });
   const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
   const result = await deps.store.admit(admit, now);
-  if (result.allowed) return { admit, rates: result.rates, shadow: await checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now }) };
+  if (result.allowed)
+    return { admit, rates: result.rates, shadow: await checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now }) };
   const d = result.denial;
   const headers = rateLimitHeaders(result.rates, d.kind === 'rate' ? d.check : undefined);
   if (d.kind === 'budget') {
     const reset = secondsUntilReset(d.check.period, new Date(now));
     const what = d.check.unit === 'cost' ? 'spend' : 'token';
-    const err = Errors.insufficientQuota(`You exceeded this key's ${d.check.period === 'total' ? 'credit' : `${d.check.period}ly ${what} budget`}; it ${d.check.period === 'total' ? 'needs a recharge' : 'resets at the start of the next period (UTC)'}.`)
-      .withHeaders({ ...headers, 'x-should-retry': 'false', ...(reset === undefined ? {} : { 'retry-after': String(reset) }) });
+    const err = Errors.insufficientQuota(
+      `You exceeded this key's ${d.check.period === 'total' ? 'credit' : `${d.check.period}ly ${what} budget`}; it ${d.check.period === 'total' ? 'needs a recharge' : 'resets at the start of the next period (UTC)'}.`,
+    ).withHeaders({ ...headers, 'x-should-retry': 'false', ...(reset === undefined ? {} : { 'retry-after': String(reset) }) });
     throw err;
   }
-  const err = rateError(d.check, d.retryAfterMs, model.id).withHeaders({ ...headers, ...(Number.isFinite(d.retryAfterMs) ? retryAfterHeaders(d.retryAfterMs) : { 'x-should-retry': 'false' }) });
+  const err = rateError(d.check, d.retryAfterMs, model.id).withHeaders({
+    ...headers,
+    ...(Number.isFinite(d.retryAfterMs) ? retryAfterHeaders(d.retryAfterMs) : { 'x-should-retry': 'false' }),
+  });
   if (d.check.scope === 'key') throw err;
   return { error: err };
 }
@@ -178,7 +186,12 @@ async function finish(opts: {
 }): Promise<ServeResult> {
   const { input, deps, step, outcome, admit, shadow } = opts;
   const model = step.model;
-  const counts = { servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks, ...(shadow.limited === undefined ? {} : { shadowLimited: shadow.limited }) };
+  const counts = {
+    servedModel: model.id,
+    attempts: opts.attempts,
+    fallbacks: opts.fallbacks,
+    ...(shadow.limited === undefined ? {} : { shadowLimited: shadow.limited }),
+  };
   if (outcome.kind === 'rejected') {
     // Refused outright (an upstream 4xx, or a body we could not send): no tokens; a sent one keeps its request.
     await settle(deps, { input, step, admit, shadow, sent: outcome.sent });
@@ -190,16 +203,26 @@ async function finish(opts: {
     return { status: outcome.status, ...counts, clientGone: true };
   }
   const bill = billOf({
-    usage: outcome.usage, producedChunks: outcome.producedChunks, outputEstimate: outcome.outputEstimate, assumeReservedOutput: outcome.answerLost,
-    inputEstimate: input.inputTokens, reservedOutput: step.maxOutput, choices: input.chat.choices, model,
+    usage: outcome.usage,
+    producedChunks: outcome.producedChunks,
+    outputEstimate: outcome.outputEstimate,
+    assumeReservedOutput: outcome.answerLost,
+    inputEstimate: input.inputTokens,
+    reservedOutput: step.maxOutput,
+    choices: input.chat.choices,
+    model,
   });
   if (bill.clamped !== undefined) deps.log.warn({ model: model.id, fields: bill.clamped }, 'upstream usage out of range; clamped');
   await settle(deps, { input, step, admit, shadow, sent: true, bill });
   const usage = { inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos, ...(bill.estimated ? { estimated: true } : {}) };
   const reservedTokens = admit.rates.find((r) => r.unit === 'tokens')?.cost;
   return {
-    status: outcome.status, ...counts, usage,
-    ...(reservedTokens === undefined ? {} : { reservedTokens }), cut: outcome.cut, clientGone: outcome.clientGone,
+    status: outcome.status,
+    ...counts,
+    usage,
+    ...(reservedTokens === undefined ? {} : { reservedTokens }),
+    cut: outcome.cut,
+    clientGone: outcome.clientGone,
     ...(outcome.firstChunkAt === undefined ? {} : { firstChunkAt: outcome.firstChunkAt, chunkGapsMs: outcome.chunkGapsMs ?? [] }),
   };
 }
@@ -217,7 +240,16 @@ async function settle(
   const usage: UsageRecord | undefined =
     bill === undefined
       ? undefined
-      : { requestId: input.requestId, keyId: input.key.id, model: s.step.model.id, inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos, at: deps.clock(), ...(bill.estimated ? { estimated: true } : {}) };
+      : {
+          requestId: input.requestId,
+          keyId: input.key.id,
+          model: s.step.model.id,
+          inputTokens: bill.inputTokens,
+          outputTokens: bill.outputTokens,
+          costNanos: bill.costNanos,
+          at: deps.clock(),
+          ...(bill.estimated ? { estimated: true } : {}),
+        };
   const settlement: Settlement = { reservation: s.admit, actual, ...(s.sent ? {} : { failedAttempt: true }), ...(usage === undefined ? {} : { usage }) };
   try {
     await deps.store.settle(settlement, deps.clock());

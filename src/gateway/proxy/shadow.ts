@@ -32,7 +32,12 @@ export async function checkShadow(
   if (shadow === undefined) return {};
   const keyId = `${opts.key.id}#shadow`;
   // The model's fleet-wide limit is the platform's, not a policy's: enforced only, never shadowed.
-  const plan = planChecks({ key: { ...opts.key, id: keyId, limits: shadow.limits }, model: { ...opts.model, rateLimits: {} }, estimate: opts.estimate, now: new Date(opts.now) });
+  const plan = planChecks({
+    key: { ...opts.key, id: keyId, limits: shadow.limits },
+    model: { ...opts.model, rateLimits: {} },
+    estimate: opts.estimate,
+    now: new Date(opts.now),
+  });
   if (plan.rates.length + plan.budgets.length === 0) return {};
   const admit: AdmitRequest = { requestId: `${opts.reservationId}#shadow`, keyId, ...plan };
   try {

@@ -27,8 +27,14 @@ export interface StreamOutcome {
 export const MAX_CHUNK_GAPS = 8192;
 
 type RelayState = {
-  started: boolean; usage: Usage | undefined; produced: number; done: boolean; clientGone: boolean;
-  firstChunkAt?: number; lastChunkAt?: number; gaps: number[];
+  started: boolean;
+  usage: Usage | undefined;
+  produced: number;
+  done: boolean;
+  clientGone: boolean;
+  firstChunkAt?: number;
+  lastChunkAt?: number;
+  gaps: number[];
 };
 
 export interface RelayOptions {

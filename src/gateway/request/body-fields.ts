@@ -17,10 +17,14 @@ const object: Check = (v) => (isRecord(v) ? undefined : 'an object');
 const array: Check = (v) => (Array.isArray(v) ? undefined : 'an array');
 const stringOrObject: Check = (v) => (typeof v === 'string' || isRecord(v) ? undefined : 'a string or an object');
 const stringOrArray: Check = (v) => (typeof v === 'string' || Array.isArray(v) ? undefined : 'a string or an array');
-const number = (min: number, max: number): Check => (v) =>
-  typeof v !== 'number' || !Number.isFinite(v) ? 'a number' : v < min || v > max ? `a number from ${min} to ${max}` : undefined;
-const integer = (min: number, max = Number.MAX_SAFE_INTEGER): Check => (v) =>
-  typeof v !== 'number' || !Number.isInteger(v) ? 'an integer' : v < min || v > max ? `an integer from ${min} to ${max}` : undefined;
+const number =
+  (min: number, max: number): Check =>
+  (v) =>
+    typeof v !== 'number' || !Number.isFinite(v) ? 'a number' : v < min || v > max ? `a number from ${min} to ${max}` : undefined;
+const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Check =>
+  (v) =>
+    typeof v !== 'number' || !Number.isInteger(v) ? 'an integer' : v < min || v > max ? `an integer from ${min} to ${max}` : undefined;
 
 /** OpenAI's chat completions create parameters (2025), plus the gateway's own fallback_models. */
 export const KNOWN_FIELDS: ReadonlyMap<string, Check> = new Map<string, Check>([

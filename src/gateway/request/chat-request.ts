@@ -81,10 +81,7 @@ function maxTokensOf(body: ChatBody): Pick<ChatRequest, 'maxTokens'> {
   // Types were checked by checkFields; null means not set.
   if (typeof completion === 'number') {
     if (typeof plain === 'number' && plain !== completion) {
-      throw Errors.invalidRequest(
-        `max_tokens (${plain}) and max_completion_tokens (${completion}) differ; send one of them.`,
-        'max_completion_tokens',
-      );
+      throw Errors.invalidRequest(`max_tokens (${plain}) and max_completion_tokens (${completion}) differ; send one of them.`, 'max_completion_tokens');
     }
     return { maxTokens: { value: completion, param: 'max_completion_tokens' } };
   }
@@ -103,7 +100,14 @@ function fallbackModelsOf(body: ChatBody): string[] {
 
 /** Content part types that carry media, by what they cost (estimate.ts). */
 const MEDIA_PARTS: Readonly<Record<string, MediaKind>> = {
-  image_url: 'image', input_image: 'image', video_url: 'video', input_video: 'video', input_audio: 'audio', audio_url: 'audio', file: 'file', input_file: 'file',
+  image_url: 'image',
+  input_image: 'image',
+  video_url: 'video',
+  input_video: 'video',
+  input_audio: 'audio',
+  audio_url: 'audio',
+  file: 'file',
+  input_file: 'file',
 };
 
 function scanMessages(messages: unknown[]): { tokens: number; media: MediaCounts } {

@@ -57,7 +57,13 @@ function paramsMiss(req: ChatRequest, model: CompiledModel): ApiError | undefine
     if (refused.length > 0) return unknownParameter(refused);
   }
   if (req.choices > model.limits.maxChoices) {
-    return new ApiError(400, 'invalid_request_error', 'invalid_value', `The model \`${model.id}\` allows n up to ${model.limits.maxChoices}; you asked for ${req.choices}.`, 'n');
+    return new ApiError(
+      400,
+      'invalid_request_error',
+      'invalid_value',
+      `The model \`${model.id}\` allows n up to ${model.limits.maxChoices}; you asked for ${req.choices}.`,
+      'n',
+    );
   }
   return undefined;
 }

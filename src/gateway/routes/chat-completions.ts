@@ -55,7 +55,13 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext, deps:
       }
       const result = await serveChat(
         {
-          requestId, chat, key, candidates: models, inputTokens: estimateInputTokens(chat), reply, upstreamHeaders: { 'x-request-id': requestId },
+          requestId,
+          chat,
+          key,
+          candidates: models,
+          inputTokens: estimateInputTokens(chat),
+          reply,
+          upstreamHeaders: { 'x-request-id': requestId },
           ...(deps.observer ? { observer: watch.attempts } : {}),
           onCharge: (c) => (event.charged ??= charged).push(c),
         },

@@ -101,12 +101,7 @@ function rateLimitsView(states: readonly RateState[]): Record<string, unknown> {
   return { key: keyBase === undefined ? {} : pairOf(keyBase), models };
 }
 
-function budgetsView(opts: {
-  limits: PeriodLimits;
-  used: Partial<Record<Period, number>>;
-  now: Date;
-  unit: (n: number) => number;
-}): Record<string, unknown> {
+function budgetsView(opts: { limits: PeriodLimits; used: Partial<Record<Period, number>>; now: Date; unit: (n: number) => number }): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const period of PERIODS) {
     const limit = opts.limits[period];

@@ -43,8 +43,10 @@ async function budgetCounters(store: LimitStore, key: CompiledKey, ids: Readonly
   const costNanos: Partial<Record<Period, number>> = {};
   const reads: Promise<void>[] = [];
   for (const period of PERIODS) {
-    if (key.limits.budgets.tokens[period] !== undefined) reads.push(store.budgetUsed(budgetId(key.id, 'tokens', ids[period])).then((v) => void (tokens[period] = v)));
-    if (key.limits.budgets.costNanos[period] !== undefined) reads.push(store.budgetUsed(budgetId(key.id, 'cost', ids[period])).then((v) => void (costNanos[period] = v)));
+    if (key.limits.budgets.tokens[period] !== undefined)
+      reads.push(store.budgetUsed(budgetId(key.id, 'tokens', ids[period])).then((v) => void (tokens[period] = v)));
+    if (key.limits.budgets.costNanos[period] !== undefined)
+      reads.push(store.budgetUsed(budgetId(key.id, 'cost', ids[period])).then((v) => void (costNanos[period] = v)));
   }
   await Promise.all(reads);
   return { tokens, costNanos };

@@ -40,12 +40,10 @@ export class BackendHealth {
  * Cooling backends apart: the caller tries them only when nothing else is left (not even a
  * fallback model). `random` is injected for tests.
  */
-export function orderBackends(opts: {
-  model: CompiledModel;
-  health: BackendHealth;
-  now: number;
-  random: () => number;
-}): { healthy: CompiledBackend[]; cooling: CompiledBackend[] } {
+export function orderBackends(opts: { model: CompiledModel; health: BackendHealth; now: number; random: () => number }): {
+  healthy: CompiledBackend[];
+  cooling: CompiledBackend[];
+} {
   const { model, health, now, random } = opts;
   const healthy: CompiledBackend[] = [];
   const cooling: CompiledBackend[] = [];
@@ -55,7 +53,12 @@ export function orderBackends(opts: {
 
 function byPriority(backends: CompiledBackend[], random: () => number): CompiledBackend[] {
   const priorities = [...new Set(backends.map((b) => b.priority))].sort((a, b) => a - b);
-  return priorities.flatMap((p) => weightedShuffle(backends.filter((b) => b.priority === p), random));
+  return priorities.flatMap((p) =>
+    weightedShuffle(
+      backends.filter((b) => b.priority === p),
+      random,
+    ),
+  );
 }
 
 function weightedShuffle(items: CompiledBackend[], random: () => number): CompiledBackend[] {

@@ -12,12 +12,7 @@ export interface Candidates {
   readonly skipped: readonly { name: string; why: 'unknown' | 'not-allowed' }[];
 }
 
-export function candidatesFor(opts: {
-  config: GatewayConfig;
-  key: CompiledKey;
-  model: string;
-  fallbackModels: readonly string[];
-}): Candidates {
+export function candidatesFor(opts: { config: GatewayConfig; key: CompiledKey; model: string; fallbackModels: readonly string[] }): Candidates {
   const { config, key } = opts;
   const primary = config.models.get(opts.model);
   if (primary === undefined) throw Errors.modelNotFound(opts.model);

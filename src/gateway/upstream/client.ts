@@ -19,7 +19,11 @@ export class UpstreamFailure extends Error {
    * Whether the request may have reached the upstream: false only for failures to connect
    * (refused, unresolvable, unreachable, connect timeout); billing charges the rest.
    */
-  constructor(readonly kind: UpstreamFailureKind, message: string, readonly sent = true) {
+  constructor(
+    readonly kind: UpstreamFailureKind,
+    message: string,
+    readonly sent = true,
+  ) {
     super(message);
   }
 }
@@ -60,7 +64,11 @@ export function proxySettings(env: NodeJS.ProcessEnv): ProxySettings | undefined
   const httpsProxy = read('HTTPS_PROXY');
   if (httpProxy === undefined && httpsProxy === undefined) return undefined;
   const noProxy = read('NO_PROXY');
-  return { ...(httpProxy === undefined ? {} : { httpProxy }), ...(httpsProxy === undefined ? {} : { httpsProxy }), ...(noProxy === undefined ? {} : { noProxy }) };
+  return {
+    ...(httpProxy === undefined ? {} : { httpProxy }),
+    ...(httpsProxy === undefined ? {} : { httpsProxy }),
+    ...(noProxy === undefined ? {} : { noProxy }),
+  };
 }
 
 export class UpstreamClient {
@@ -143,12 +151,16 @@ export class UpstreamClient {
       const tls = this.shared.tls?.ca === undefined ? {} : { connect: { ca: this.shared.tls.ca } };
       const proxy = this.shared.proxy;
       // Through a proxy the tunnel is HTTP/1.1; the gate still bounds and times the wait.
-      const pool: Dispatcher = proxy !== undefined
-        ? new EnvHttpProxyAgent({ connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, ...tls, ...proxy })
-        : new Pool(origin, {
-            connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, allowH2: c.http2, ...tls,
-            factory: (o, options) => multiplexWhenH2(new Client(o, options)),
-          });
+      const pool: Dispatcher =
+        proxy !== undefined
+          ? new EnvHttpProxyAgent({ connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, ...tls, ...proxy })
+          : new Pool(origin, {
+              connections: c.maxConnections,
+              keepAliveTimeout: c.idleTimeoutMs,
+              allowH2: c.http2,
+              ...tls,
+              factory: (o, options) => multiplexWhenH2(new Client(o, options)),
+            });
       lane = { pool, gate: new ConnectionGate(c.maxConnections) };
       this.shared.lanes.set(id, lane);
     }
@@ -198,4 +210,12 @@ export function classify(err: unknown): UpstreamFailure {
 }
 
 /** Error codes that mean no connection was made, so nothing of the request was sent. */
-const NOT_CONNECTED: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+const NOT_CONNECTED: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);

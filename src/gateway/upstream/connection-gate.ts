@@ -5,8 +5,7 @@
  */
 
 export type GateResult =
-  | { readonly acquired: true; readonly waitedMs: number }
-  | { readonly acquired: false; readonly waitedMs: number; readonly reason: 'timeout' | 'aborted' };
+  { readonly acquired: true; readonly waitedMs: number } | { readonly acquired: false; readonly waitedMs: number; readonly reason: 'timeout' | 'aborted' };
 
 interface Waiter {
   readonly grant: () => void;

@@ -76,42 +76,56 @@ export const FLEET_DEFAULTS: Omit<FleetConfig, 'image'> = {
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } };
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
 const object = (properties: Record<string, unknown>, required: string[] = []): Record<string, unknown> => ({
-  type: 'object', additionalProperties: false, required, properties,
+  type: 'object',
+  additionalProperties: false,
+  required,
+  properties,
 });
 
-const fleetSchema = object({
-  image: { type: 'string', minLength: 1 },
-  imagePullPolicy: { enum: ['Always', 'IfNotPresent', 'Never'] },
-  replicas: { type: 'integer', minimum: 0 },
-  port,
-  metricsPort: { type: 'integer', minimum: 0, maximum: 65535 },
-  namespaces: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } },
-  platformNamespaces: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } },
-  serviceAccountName: { type: 'string', minLength: 1 },
-  resources: { type: 'object' },
-  redis: object({
-    url: { type: 'string' },
-    failureMode: { enum: ['fail-open', 'fail-closed'] },
-    passwordSecret: object({ name: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } }, ['name', 'key']),
-  }),
-  otel: object({ endpoint: { type: 'string' } }),
-  logLevel: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
-  podDisruptionBudget: object({ enabled: { type: 'boolean' }, minAvailable: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[0-9]+%$' }] } }),
-  autoscaling: object({
-    enabled: { type: 'boolean' },
-    minReplicas: { type: 'integer', minimum: 1 },
-    maxReplicas: { type: 'integer', minimum: 1 },
-    targetCPUUtilizationPercentage: { type: 'integer', minimum: 1, maximum: 100 },
-    behavior: { type: 'object' },
-  }),
-  service: object({ type: { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] }, port, annotations: stringMap }),
-  podAnnotations: stringMap,
-  podLabels: stringMap,
-  nodeSelector: stringMap,
-  tolerations: { type: 'array', items: { type: 'object' } },
-  affinity: { type: 'object' },
-  ...podOverridesSchema,
-}, ['image']);
+const fleetSchema = object(
+  {
+    image: { type: 'string', minLength: 1 },
+    imagePullPolicy: { enum: ['Always', 'IfNotPresent', 'Never'] },
+    replicas: { type: 'integer', minimum: 0 },
+    port,
+    metricsPort: { type: 'integer', minimum: 0, maximum: 65535 },
+    namespaces: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } },
+    platformNamespaces: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } },
+    serviceAccountName: { type: 'string', minLength: 1 },
+    resources: { type: 'object' },
+    redis: object({
+      url: { type: 'string' },
+      failureMode: { enum: ['fail-open', 'fail-closed'] },
+      passwordSecret: object({ name: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } }, ['name', 'key']),
+    }),
+    otel: object({ endpoint: { type: 'string' } }),
+    logLevel: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+    podDisruptionBudget: object({
+      enabled: { type: 'boolean' },
+      minAvailable: {
+        anyOf: [
+          { type: 'integer', minimum: 0 },
+          { type: 'string', pattern: '^[0-9]+%$' },
+        ],
+      },
+    }),
+    autoscaling: object({
+      enabled: { type: 'boolean' },
+      minReplicas: { type: 'integer', minimum: 1 },
+      maxReplicas: { type: 'integer', minimum: 1 },
+      targetCPUUtilizationPercentage: { type: 'integer', minimum: 1, maximum: 100 },
+      behavior: { type: 'object' },
+    }),
+    service: object({ type: { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] }, port, annotations: stringMap }),
+    podAnnotations: stringMap,
+    podLabels: stringMap,
+    nodeSelector: stringMap,
+    tolerations: { type: 'array', items: { type: 'object' } },
+    affinity: { type: 'object' },
+    ...podOverridesSchema,
+  },
+  ['image'],
+);
 
 export type FleetConfigResult = { ok: true; config: FleetConfig } | { ok: false; error: string };
 

@@ -53,7 +53,10 @@ export class FleetController {
   constructor(private readonly opts: FleetControllerOptions) {
     const make = (path: string, labelSelector?: string): Informer =>
       new Informer({
-        client: opts.client, path, log: opts.log, onChange: opts.onChange,
+        client: opts.client,
+        path,
+        log: opts.log,
+        onChange: opts.onChange,
         ...(labelSelector === undefined ? {} : { labelSelector }),
         ...(opts.watchSeconds === undefined ? {} : { watchSeconds: opts.watchSeconds }),
       });
@@ -81,7 +84,10 @@ export class FleetController {
     if (desired === undefined) return true;
     let ok = true;
     for (const kind of FLEET_KINDS) {
-      const live = this.managed.get(kind)?.list().find((o) => o.metadata.name === GATEWAY_NAME);
+      const live = this.managed
+        .get(kind)
+        ?.list()
+        .find((o) => o.metadata.name === GATEWAY_NAME);
       ok = (await this.sync(kind, desired[kind], live)) && ok;
     }
     return ok;
@@ -130,7 +136,10 @@ export class FleetController {
           contentType: 'application/apply-patch+yaml',
           query: { fieldManager: FIELD_MANAGER, force: true },
         });
-        this.opts.log.info({ kind, hash: desired.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION] }, live === undefined ? 'fleet object created' : 'fleet object updated');
+        this.opts.log.info(
+          { kind, hash: desired.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION] },
+          live === undefined ? 'fleet object created' : 'fleet object updated',
+        );
       }
       this.opts.metrics.fleetWrites += 1;
       return true;

@@ -63,8 +63,17 @@ export const podOverridesSchema: Json = {
 
 function proxyEnv(p: PodOverrides['proxy']): Json[] {
   // Both spellings: Node's undici reads the upper case, many tools only the lower.
-  const pairs: [string, string][] = [['HTTP_PROXY', p.httpProxy], ['HTTPS_PROXY', p.httpsProxy], ['NO_PROXY', p.noProxy]];
-  return pairs.filter(([, v]) => v !== '').flatMap(([k, v]) => [{ name: k, value: v }, { name: k.toLowerCase(), value: v }]);
+  const pairs: [string, string][] = [
+    ['HTTP_PROXY', p.httpProxy],
+    ['HTTPS_PROXY', p.httpsProxy],
+    ['NO_PROXY', p.noProxy],
+  ];
+  return pairs
+    .filter(([, v]) => v !== '')
+    .flatMap(([k, v]) => [
+      { name: k, value: v },
+      { name: k.toLowerCase(), value: v },
+    ]);
 }
 
 function shapeContainer(c: Json, o: PodOverrides): Json {
@@ -76,7 +85,11 @@ function shapeContainer(c: Json, o: PodOverrides): Json {
   if (o.extraEnvFrom.length > 0) out['envFrom'] = [...o.extraEnvFrom];
   if (o.extraVolumeMounts.length > 0) out['volumeMounts'] = [...((c['volumeMounts'] as unknown[] | undefined) ?? []), ...o.extraVolumeMounts];
   if (o.startupProbe.enabled) {
-    out['startupProbe'] = { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: o.startupProbe.periodSeconds, failureThreshold: o.startupProbe.failureThreshold };
+    out['startupProbe'] = {
+      httpGet: { path: '/healthz', port: 'http' },
+      periodSeconds: o.startupProbe.periodSeconds,
+      failureThreshold: o.startupProbe.failureThreshold,
+    };
   }
   return out;
 }

@@ -38,30 +38,51 @@ export interface RenderInput {
 /** A short content hash of JSON with sorted keys (equal objects, equal hashes). */
 export function contentHash(value: unknown): string {
   const sorted = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(sorted)
-      : typeof v === 'object' && v !== null ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sorted(x)]))
+    Array.isArray(v)
+      ? v.map(sorted)
+      : typeof v === 'object' && v !== null
+        ? Object.fromEntries(
+            Object.entries(v)
+              .sort(([a], [b]) => (a < b ? -1 : 1))
+              .map(([k, x]) => [k, sorted(x)]),
+          )
         : v;
-  return createHash('sha256').update(JSON.stringify(sorted(value))).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify(sorted(value)))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export function renderFleet(input: RenderInput): FleetObjects {
   const { config } = input;
   return {
     Deployment: renderDeployment(input),
-    Service: withHash(object(input, { apiVersion: 'v1', kind: 'Service', annotations: config.service.annotations }, {
-      type: config.service.type,
-      selector: SELECTOR,
-      ports: [
-        { name: 'http', port: config.service.port, targetPort: 'http', protocol: 'TCP' },
-        // Named `metrics` so a ServiceMonitor (the chart's) can select it.
-        ...(config.metricsPort > 0 ? [{ name: 'metrics', port: config.metricsPort, targetPort: 'metrics', protocol: 'TCP' }] : []),
-      ],
-    })),
+    Service: withHash(
+      object(
+        input,
+        { apiVersion: 'v1', kind: 'Service', annotations: config.service.annotations },
+        {
+          type: config.service.type,
+          selector: SELECTOR,
+          ports: [
+            { name: 'http', port: config.service.port, targetPort: 'http', protocol: 'TCP' },
+            // Named `metrics` so a ServiceMonitor (the chart's) can select it.
+            ...(config.metricsPort > 0 ? [{ name: 'metrics', port: config.metricsPort, targetPort: 'metrics', protocol: 'TCP' }] : []),
+          ],
+        },
+      ),
+    ),
     PodDisruptionBudget: config.podDisruptionBudget.enabled
-      ? withHash(object(input, { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' }, {
-        minAvailable: config.podDisruptionBudget.minAvailable,
-        selector: { matchLabels: SELECTOR },
-      }))
+      ? withHash(
+          object(
+            input,
+            { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' },
+            {
+              minAvailable: config.podDisruptionBudget.minAvailable,
+              selector: { matchLabels: SELECTOR },
+            },
+          ),
+        )
       : undefined,
     HorizontalPodAutoscaler: config.autoscaling.enabled ? withHash(renderHpa(input)) : undefined,
   };
@@ -108,8 +129,7 @@ function renderDeployment(input: RenderInput): KubeObject {
 }
 
 function renderPodTemplate(config: FleetConfig): Record<string, unknown> {
-  const optional = (key: string, value: object): Record<string, unknown> =>
-    Object.keys(value).length === 0 ? {} : { [key]: value };
+  const optional = (key: string, value: object): Record<string, unknown> => (Object.keys(value).length === 0 ? {} : { [key]: value });
   return {
     metadata: { labels: { ...FLEET_LABELS, ...config.podLabels, ...SELECTOR }, ...optional('annotations', config.podAnnotations) },
     spec: {
@@ -180,11 +200,15 @@ function renderEnv(config: FleetConfig): { name: string; value?: string; valueFr
 
 function renderHpa(input: RenderInput): KubeObject {
   const a = input.config.autoscaling;
-  return object(input, { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler' }, {
-    scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: GATEWAY_NAME },
-    minReplicas: a.minReplicas,
-    maxReplicas: a.maxReplicas,
-    metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage } } }],
-    ...hpaBehavior(input.config),
-  });
+  return object(
+    input,
+    { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler' },
+    {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: GATEWAY_NAME },
+      minReplicas: a.minReplicas,
+      maxReplicas: a.maxReplicas,
+      metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage } } }],
+      ...hpaBehavior(input.config),
+    },
+  );
 }

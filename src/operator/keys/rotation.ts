@@ -25,7 +25,7 @@ export function graceMs(value: string | undefined): number {
 }
 
 export function rotateRequest(key: KubeObject): string | undefined {
-  const v = (key.metadata.annotations)?.[ROTATE_ANNOTATION];
+  const v = key.metadata.annotations?.[ROTATE_ANNOTATION];
   return v === undefined || v.trim() === '' ? undefined : v;
 }
 
@@ -58,9 +58,14 @@ export function secretPatches(opts: { apiKeys: readonly KubeObject[]; secrets: r
     const resourceVersion = secret.metadata.resourceVersion ?? '';
     const asked = rotateRequest(key);
     if (asked !== undefined && unb64(data[ROTATION_ID_KEY]) !== asked) {
-      const grace = graceMs((key.metadata.annotations)?.[ROTATION_GRACE_ANNOTATION]);
+      const grace = graceMs(key.metadata.annotations?.[ROTATION_GRACE_ANNOTATION]);
       const notAfter = new Date(opts.now.getTime() + grace).toISOString();
-      const patchData = { [GENERATED_SECRET_KEY]: b64(opts.newKey()), [PREVIOUS_SECRET_KEY]: current, [PREVIOUS_NOT_AFTER_KEY]: b64(notAfter), [ROTATION_ID_KEY]: b64(asked) };
+      const patchData = {
+        [GENERATED_SECRET_KEY]: b64(opts.newKey()),
+        [PREVIOUS_SECRET_KEY]: current,
+        [PREVIOUS_NOT_AFTER_KEY]: b64(notAfter),
+        [ROTATION_ID_KEY]: b64(asked),
+      };
       out.push({ ...base, kind: 'rotate', patch: { metadata: { resourceVersion }, data: patchData } });
       continue;
     }

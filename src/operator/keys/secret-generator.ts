@@ -86,7 +86,10 @@ export class SecretGenerator {
     for (const p of secretPatches({ apiKeys, secrets, now, newKey: generateKey })) {
       try {
         await this.opts.client.request('PATCH', `${secretsPath(p.namespace)}/${p.name}`, { body: p.patch, contentType: 'application/merge-patch+json' });
-        this.opts.log.info({ namespace: p.namespace, secret: p.name, apiKey: p.apiKey }, p.kind === 'rotate' ? 'generated key rotated; the old one is accepted until its deadline' : 'rotated-out key removed after its deadline');
+        this.opts.log.info(
+          { namespace: p.namespace, secret: p.name, apiKey: p.apiKey },
+          p.kind === 'rotate' ? 'generated key rotated; the old one is accepted until its deadline' : 'rotated-out key removed after its deadline',
+        );
       } catch (err) {
         // A 409: the Secret changed since the cache saw it; the next reconcile sees the new one.
         ok = false;

@@ -76,7 +76,8 @@ export class LeaderElector {
     this.wake?.();
     await this.loop;
     if (!this.leading) return;
-    if (opts.release !== false) await this.release().catch((err: Error) => this.opts.log.warn({ err: { message: err.message } }, 'could not release the Lease; it expires by itself'));
+    if (opts.release !== false)
+      await this.release().catch((err: Error) => this.opts.log.warn({ err: { message: err.message } }, 'could not release the Lease; it expires by itself'));
     this.setLeading(false);
   }
 

@@ -13,11 +13,7 @@ export type DesiredCondition = Omit<Condition, 'lastTransitionTime'>;
  * condition whose status and reason are unchanged keeps its lastTransitionTime (its message
  * and observedGeneration are still refreshed), a new or changed one gets `now`.
  */
-export function mergeConditions(
-  current: readonly Condition[] | undefined,
-  desired: readonly DesiredCondition[],
-  now: Date,
-): Condition[] {
+export function mergeConditions(current: readonly Condition[] | undefined, desired: readonly DesiredCondition[], now: Date): Condition[] {
   const stamp = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const byType = new Map(desired.map((d) => [d.type, d]));
   const merged: Condition[] = [];

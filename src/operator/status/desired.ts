@@ -31,13 +31,16 @@ export function desiredStatus(input: DesiredStatusInput): StatusFields {
   const status = verdict.ready ? 'True' : 'False';
   const conditions = mergeConditions(
     current.conditions,
-    [{
-      type: READY,
-      status,
-      reason: verdict.reason,
-      message: verdict.message,
-      ...(verdict.generation === undefined ? {} : { observedGeneration: verdict.generation }),
-    }, ...progressConditions(verdict)],
+    [
+      {
+        type: READY,
+        status,
+        reason: verdict.reason,
+        message: verdict.message,
+        ...(verdict.generation === undefined ? {} : { observedGeneration: verdict.generation }),
+      },
+      ...progressConditions(verdict),
+    ],
     now,
   );
   return {

@@ -42,8 +42,6 @@ export function progressConditions(verdict: Verdict): DesiredCondition[] {
   const progress = progressOf(verdict);
   const gen = verdict.generation === undefined ? {} : { observedGeneration: verdict.generation };
   const cond = (type: string, on: boolean): DesiredCondition =>
-    on
-      ? { type, status: 'True', reason: verdict.reason, message: verdict.message, ...gen }
-      : { type, status: 'False', reason: SETTLED, message: '', ...gen };
+    on ? { type, status: 'True', reason: verdict.reason, message: verdict.message, ...gen } : { type, status: 'False', reason: SETTLED, message: '', ...gen };
   return [cond(RECONCILING, progress === 'reconciling'), cond(STALLED, progress === 'stalled')];
 }
