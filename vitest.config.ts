@@ -26,6 +26,11 @@ export const INTEGRATION = [
   'test/operator/conditions.test.ts',
   'test/crds/explain.test.ts',
   'test/kube/status-only.test.ts',
+  // In-process, but they wait out real timeouts and queue deadlines on sockets: seconds each.
+  'test/gateway/upstream-capacity.test.ts',
+  'test/gateway/request-defence.test.ts',
+  'test/gateway/reload.test.ts',
+  'test/gateway/reload-off-thread.test.ts',
 ];
 export const SYSTEM = [
   'test/chart/**/*.test.ts',
@@ -46,7 +51,15 @@ export default defineConfig({
   test: {
     ...shared,
     projects: [
-      { test: { ...shared, name: 'unit', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, 'test/e2e/**', ...INTEGRATION, ...SYSTEM] } },
+      {
+        test: {
+          ...shared,
+          pool: 'threads',
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/e2e/**', ...INTEGRATION, ...SYSTEM],
+        },
+      },
       { test: { ...shared, name: 'integration', include: INTEGRATION } },
       { test: { ...shared, name: 'system', include: SYSTEM } },
     ],

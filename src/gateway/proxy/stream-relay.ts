@@ -133,9 +133,17 @@ async function handle(event: string, opts: RelayOptions, state: RelayState): Pro
   if (r.out === null) return;
   if (!state.started) {
     state.started = true;
-    // No `connection` header: keep-alive is HTTP/1.1's default, and a draining gateway has set
-    // `Connection: close` on the response already (drain.ts), which must survive.
-    opts.raw.writeHead(200, { ...opts.headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    // A draining gateway has set `Connection: close` on the response already (drain.ts): it must
+    // survive. Otherwise say keep-alive, as before: without it, closing the gateway after a stream
+    // waited for the keep-alive timeout (72 s) before that connection ended.
+    const connection = opts.raw.hasHeader('connection') ? {} : { connection: 'keep-alive' };
+    opts.raw.writeHead(200, {
+      ...opts.headers,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+      ...connection,
+    });
   }
   // A destroyed socket never drains and may have closed already: waiting for either would hang.
   if (!opts.raw.write(r.out) && !opts.raw.destroyed && !(await drained(opts.raw))) {
