@@ -181,10 +181,11 @@ async function status(pool: Pool, key: string): Promise<number> {
 async function untilEnforced(pool: Pool, key: string, timeoutMs = 30_000): Promise<number> {
   const t0 = performance.now();
   while (performance.now() - t0 < timeoutMs) {
-    if ((await status(pool, key)) !== 401) return performance.now() - t0;
+    // Enforced = the new key answers 200; any other status (401 before, 429, 5xx) is not yet.
+    if ((await status(pool, key)) === 200) return performance.now() - t0;
     await new Promise((r) => setTimeout(r, 5));
   }
-  return Number.POSITIVE_INFINITY;
+  throw new Error(`key ${key.slice(0, 8)}… not in force after ${timeoutMs} ms`);
 }
 
 async function measureServing(keys: number, repeats: number): Promise<{ blockMs: number; quietMs: number; loadP99Ms: number; applyMs: number[] }> {

@@ -53,9 +53,9 @@ describe('module graph', () => {
   });
 
   it('keeps the operator free of gateway code', () => {
-    const leaks = [...graph]
-      .filter(([f]) => f.startsWith('operator/'))
-      .flatMap(([f, deps]) => deps.filter((d) => d.startsWith('gateway/')).map((d) => `${f} -> ${d}`));
+    const operator = [...graph].filter(([f]) => f.startsWith('operator/'));
+    expect(operator.length).toBeGreaterThan(5);
+    const leaks = operator.flatMap(([f, deps]) => deps.filter((d) => d.startsWith('gateway/')).map((d) => `${f} -> ${d}`));
     expect(leaks).toEqual([]);
   });
 });

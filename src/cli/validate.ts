@@ -3,6 +3,7 @@ import { createCompiler } from '../compile/compile.js';
 import { loadManifests } from '../manifests/load.js';
 import { checkDocuments, formatCheckLine } from '../manifests/check.js';
 import { UsageError, parse, runCommand } from './args.js';
+import { namespacesOf } from './process.js';
 
 const USAGE = 'tokenhub validate -f PATH [-f PATH...] [--namespace NS] [--platform-namespace NS[,NS...]]';
 
@@ -21,10 +22,7 @@ export async function validateCommand(args: string[]): Promise<number> {
     const paths = [...(values.filename ?? []), ...positionals];
     if (paths.length === 0) throw new UsageError('give at least one file or directory with -f');
     const { docs, problems } = await loadManifests(paths);
-    const platformNamespaces = (values['platform-namespace'] ?? [])
-      .flatMap((s) => s.split(','))
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
+    const platformNamespaces = namespacesOf(values['platform-namespace'] ?? [], undefined);
     const compiler = createCompiler(undefined, { platformNamespaces });
     const report = checkDocuments(docs, problems, { now: new Date(), defaultNamespace: values.namespace ?? 'default', compiler });
     for (const line of report.lines) {

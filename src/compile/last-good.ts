@@ -12,7 +12,6 @@ import type { CompileInput, CompileOptions, CompileResult, Verdict } from './typ
 
 export type LastGood = ReadonlyMap<string, unknown>;
 
-const refKeyOf = objectKeyOf;
 const verdictKey = (v: Verdict): string => identityKey(v.ref);
 
 /** JSON with object keys sorted, so that the same content always reads the same. */
@@ -40,7 +39,7 @@ export function compileKeepingLastGood(
   const first = compiler(input, opts);
   const currentByKey = new Map<string, unknown>();
   for (const o of input.objects) {
-    const k = refKeyOf(o, ns);
+    const k = objectKeyOf(o, ns);
     if (k !== undefined) currentByKey.set(k, o);
   }
   const held = new Set(
@@ -51,7 +50,7 @@ export function compileKeepingLastGood(
       .filter((k) => opts.lastGood.has(k) && changed(opts.lastGood.get(k), currentByKey.get(k))),
   );
   const objects = input.objects.map((o) => {
-    const k = refKeyOf(o, ns);
+    const k = objectKeyOf(o, ns);
     return k !== undefined && held.has(k) ? opts.lastGood.get(k) : o;
   });
   const result = held.size === 0 ? first : compiler({ ...input, objects }, opts);
@@ -59,7 +58,7 @@ export function compileKeepingLastGood(
   const inForce = new Set([...held].filter((k) => readyKeys.has(k)));
   const lastGood = new Map<string, unknown>();
   for (const o of objects) {
-    const k = refKeyOf(o, ns);
+    const k = objectKeyOf(o, ns);
     if (k !== undefined && (readyKeys.has(k) || held.has(k))) lastGood.set(k, o);
   }
   const firstByKey = new Map(first.verdicts.map((v) => [verdictKey(v), v]));
@@ -87,7 +86,7 @@ export interface LastGoodRecord {
 export function withRecordedLastGood(memory: LastGood, objects: readonly unknown[], defaultNamespace = 'default'): LastGood {
   const merged = new Map(memory);
   for (const o of objects) {
-    const k = refKeyOf(o, defaultNamespace);
+    const k = objectKeyOf(o, defaultNamespace);
     const rec = (o as { status?: { lastGood?: Partial<LastGoodRecord> } }).status?.lastGood;
     if (k === undefined || typeof rec?.spec !== 'object' || rec.spec === null) continue;
     const obj = o as { metadata: Record<string, unknown> };

@@ -5,8 +5,6 @@ import { fileSource } from './config/source.js';
 import { runGatewayProcess } from './process.js';
 import { redisUrlFromEnv } from '../limits/redis-connect.js';
 
-export { storeEnv, storeStateLogger } from './store-env.js';
-
 const USAGE =
   'tokenhub gateway --config PATH [--config PATH...] [--port N] [--host H] [--redis URL] [--log-level L] [--metrics-port N]\n' +
   '       tokenhub gateway --kubernetes [--namespace NS] ... (config from the cluster; see gateway --kubernetes --help)';

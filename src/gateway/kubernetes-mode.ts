@@ -8,8 +8,6 @@ import { runGatewayProcess } from './process.js';
 import { JwksTokenVerifier } from './service-account-tokens.js';
 import { drainMsOf } from './drain.js';
 
-export { namespacesOf } from '../cli/process.js';
-
 const USAGE =
   'tokenhub gateway --kubernetes [--namespace NS[,NS...]] [--platform-namespace NS[,NS...]] [--port N] [--host H] [--redis URL] [--kubeconfig PATH] [--metrics-port N]';
 

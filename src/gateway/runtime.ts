@@ -66,7 +66,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RunningGateway
     ready: () => source?.ready() === true && drain?.draining() !== true,
   });
   log = app.log;
-  drain = installDrain(app);
+  // Only where a drain is asked for (cluster mode): otherwise no hook on every request.
+  if ((opts.drainMs ?? 0) > 0) drain = installDrain(app);
   const started: ConfigSource = (source = opts.source({
     holder,
     compiler: createCompiler(undefined, opts.tenancy ?? {}),

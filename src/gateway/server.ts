@@ -1,7 +1,6 @@
 /**
- * `startGateway`: the gateway runtime (./runtime.ts) on manifest files. Kept as the entry point
- * tests and the demo use; the log and signal helpers that lived here are re-exported from their
- * own modules.
+ * `startGateway`: the gateway runtime (./runtime.ts) on manifest files, the entry point tests and
+ * the demo use.
  */
 import type { TelemetryOptions } from '../telemetry/index.js';
 import { fileSource } from './config/source.js';
@@ -9,8 +8,6 @@ import type { LoggerSetting } from './logging.js';
 import { type GatewayStore, type RunningGateway, startRuntime } from './runtime.js';
 
 export type { RunningGateway } from './runtime.js';
-export { REDACT_PATHS, loggerOptions, processLoggerOptions } from './logging.js';
-export { closeOnSignals, metricsPortOf } from '../cli/process.js';
 
 export interface StartOptions {
   readonly configPaths: readonly string[];

@@ -30,8 +30,6 @@ export interface ReconcilerOptions {
   readonly requeue?: () => void;
 }
 
-export const refKey = identityKey;
-
 export function objectKey(o: KubeObject): string {
   return identityKey({ kind: o.kind ?? '', namespace: o.metadata.namespace ?? 'default', name: o.metadata.name });
 }
@@ -101,7 +99,7 @@ export class Reconciler {
     const live = new Map(objects.map((o) => [objectKey(o), o]));
     const outcomes: WriteOutcome[] = [];
     for (const verdict of result.verdicts) {
-      const key = refKey(verdict.ref);
+      const key = identityKey(verdict.ref);
       const object = live.get(key);
       const kind = verdict.ref.kind;
       // A leadership loss mid-pass stops the writes; the new leader redoes the pass.

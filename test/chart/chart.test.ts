@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CHART, KUBE_VERSION, ROOT, find, helm, helmBinary, idOf, loadRules, render, templateArgs, valueArgs, type K8sObject } from './helm.js';
 import { VALUE_SETS } from './value-sets.js';
+import { POD_OVERRIDE_DEFAULTS } from '../../src/operator/fleet/pod-overrides.js';
 
 interface Container {
   name: string;
@@ -154,17 +155,8 @@ describe('default values', () => {
       nodeSelector: {},
       tolerations: [],
       affinity: {},
-      // The pod-template knobs (src/operator/fleet/pod-overrides.ts), all at their no-op defaults.
-      priorityClassName: '',
-      topologySpreadConstraints: [],
-      extraEnv: [],
-      extraEnvFrom: [],
-      extraVolumes: [],
-      extraVolumeMounts: [],
-      proxy: { httpProxy: '', httpsProxy: '', noProxy: '' },
-      startupProbe: { enabled: false, periodSeconds: 2, failureThreshold: 30 },
-      runAsFixedUser: true,
-      podSecurityContext: {},
+      // The pod-template knobs at the values the operator treats as no-ops.
+      ...POD_OVERRIDE_DEFAULTS,
     });
   });
 

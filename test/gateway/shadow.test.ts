@@ -4,7 +4,7 @@
  * count is exact. Enforced policies of the same key keep refusing as before.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewayObserver } from '../../src/gateway/observe.js';
+import type { GatewayObserver } from '../../src/gateway/events.js';
 import { budgetId, keyTag } from '../../src/limits/plan.js';
 import { MemoryLimitStore } from '../../src/limits/memory-store.js';
 import { accessLogLine } from '../../src/telemetry/access-log.js';

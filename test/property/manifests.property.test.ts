@@ -161,4 +161,27 @@ describe('compile on random manifests', () => {
       { numRuns: 300 },
     );
   });
+
+  // Random routes are rarely valid, so the check above seldom meets a served model: here a valid
+  // route in a random namespace is served exactly when that namespace is a platform one.
+  it('serves a valid ModelRoute only from a platform namespace', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('platform', 'team-a', 'default', 'kube-system'), fc.constantFrom('m', 'doubao-seed-2-0-pro-260215'), (namespace, model) => {
+        const route = {
+          apiVersion: 'tokenhub.io/v1alpha1',
+          kind: 'ModelRoute',
+          metadata: { name: 'r', namespace },
+          spec: {
+            model,
+            capabilities: ['text'],
+            limits: { contextWindow: 1000, maxInput: 800, maxOutput: 200 },
+            backends: [{ name: 'primary', baseURL: 'http://127.0.0.1:9/v1' }],
+          },
+        };
+        const result = compiler(compileInputOf([route], 'default'), { now: NOW });
+        expect(result.config.models.has(model)).toBe(namespace === 'platform');
+      }),
+      { numRuns: 40 },
+    );
+  });
 });

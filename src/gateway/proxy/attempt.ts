@@ -8,13 +8,11 @@ import type { CompiledBackend, CompiledModel } from '../../compile/types.js';
 import { ApiError, Errors } from '../errors.js';
 import { type ChatRequest, tooDeep, upstreamBody } from '../request/chat-request.js';
 import { textTokens } from '../request/estimate.js';
-import type { UpstreamLimit } from '../request/fit.js';
+import type { UpstreamLimit } from '../request/chat-request.js';
 import { type UpstreamClient, UpstreamFailure, classify } from '../upstream/client.js';
 import type { AttemptObserver, AttemptOutcome } from '../events.js';
 import { usageOf } from './sse.js';
 import { relayStream } from './stream-relay.js';
-
-export type { AttemptOutcome } from '../events.js';
 
 export interface AttemptInput {
   readonly chat: ChatRequest;

@@ -13,7 +13,8 @@ import type { AdmitRequest, LimitStore, RateState, Settlement, UsageRecord } fro
 import { secondsUntilReset } from '../../limits/periods.js';
 import { ApiError, Errors } from '../errors.js';
 import type { ChatRequest } from '../request/chat-request.js';
-import { type UpstreamLimit, fitModel } from '../request/fit.js';
+import type { UpstreamLimit } from '../request/chat-request.js';
+import { fitModel } from '../request/fit.js';
 import { BackendHealth, orderBackends } from '../routing/backend-health.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { runAttempt } from './attempt.js';
@@ -22,8 +23,6 @@ import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
 import { type Bill, billOf, inputOnly } from './billing.js';
 import type { AttemptCharge, AttemptObserver, AttemptOutcome, ServeResult } from '../events.js';
 import { SHADOW_HEADER, type ShadowOutcome, checkShadow, settleShadow } from './shadow.js';
-
-export type { AttemptCharge, ServeResult } from '../events.js';
 
 export interface ProxyDeps {
   readonly store: LimitStore;

@@ -20,8 +20,6 @@ export type Fit =
     }
   | { readonly ok: false; readonly error: ApiError };
 
-export type { UpstreamLimit } from './chat-request.js';
-
 export function fitModel(req: ChatRequest, model: CompiledModel, inputTokens: number): Fit {
   const refused = capabilityMiss(req, model) ?? paramsMiss(req, model);
   if (refused !== undefined) return miss(refused);

@@ -34,7 +34,6 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext, deps:
       watch.end(e);
       deps.onChat(e);
     };
-    const charged: AttemptCharge[] = [];
     const event: { keyId?: string; requestedModel?: string; stream: boolean; charged?: AttemptCharge[]; upstreamWaitMs?: number } = { stream: false };
     const upstream = deps.upstream.withWaitListener((ms) => {
       event.upstreamWaitMs = (event.upstreamWaitMs ?? 0) + ms;
@@ -63,7 +62,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext, deps:
           reply,
           upstreamHeaders: { 'x-request-id': requestId },
           ...(deps.observer ? { observer: watch.attempts } : {}),
-          onCharge: (c) => (event.charged ??= charged).push(c),
+          onCharge: (c) => (event.charged ??= []).push(c),
         },
         { ...deps, upstream, log: req.log },
       );

@@ -77,9 +77,14 @@ export class UpstreamClient {
 
   /** `env` (default process.env) decides whether upstream calls go through an egress proxy. */
   constructor(opts: { shared?: Shared; onWait?: (waitedMs: number) => void; tls?: Shared['tls']; env?: NodeJS.ProcessEnv } = {}) {
-    const proxy = proxySettings(opts.env ?? process.env);
-    this.shared = opts.shared ?? { targets: new Map(), lanes: new Map(), ...(opts.tls ? { tls: opts.tls } : {}), ...(proxy ? { proxy } : {}) };
+    this.shared = opts.shared ?? UpstreamClient.newShared(opts);
     this.onWait = opts.onWait;
+  }
+
+  /** Pools, targets and settings; read from the environment once, not per request (withWaitListener). */
+  private static newShared(opts: { tls?: Shared['tls']; env?: NodeJS.ProcessEnv }): Shared {
+    const proxy = proxySettings(opts.env ?? process.env);
+    return { targets: new Map(), lanes: new Map(), ...(opts.tls ? { tls: opts.tls } : {}), ...(proxy ? { proxy } : {}) };
   }
 
   /** The same pools, telling `onWait` how long each call waited for a connection (one request's total). */
