@@ -2,22 +2,14 @@
  * Every subcommand answers --help (and -h) with its usage on stdout and exit 0, before it
  * touches a port, a cluster or Redis. `tokenhub gateway --help` printed "Unknown option".
  */
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { type RunResult, run } from '../../src/devtools/control-plane-process.js';
 
-const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
 
-async function tokenhub(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', [join(ROOT, 'bin/tokenhub.js'), ...args], { cwd: ROOT, timeout: 20_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function tokenhub(args: string[]): Promise<RunResult> {
+  return run(process.execPath, [join(ROOT, 'bin/tokenhub.js'), ...args], { timeoutMs: 20_000 });
 }
 
 const CASES: [string[], RegExp][] = [
