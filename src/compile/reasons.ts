@@ -50,12 +50,24 @@ export interface ReasonAttributes {
   readonly offline: 'error' | 'warning';
   /** The field a cross-object reason is about, for the validate report ('-' when none). */
   readonly field: string;
+  /**
+   * What the operator's Reconciling/Stalled conditions say of an object with this reason:
+   * 'stalled' needs someone to change an object; 'reconciling' the operator itself will act
+   * next; 'off' is what the object asked for, in force but not ready; 'ready' is Ready.
+   */
+  readonly progress: 'ready' | 'reconciling' | 'stalled' | 'off';
 }
 
-const attrs = (field: string, more: Partial<Omit<ReasonAttributes, 'field'>> = {}): ReasonAttributes => ({ inForce: false, offline: 'error', field, ...more });
+const attrs = (field: string, more: Partial<Omit<ReasonAttributes, 'field'>> = {}): ReasonAttributes => ({
+  inForce: false,
+  offline: 'error',
+  progress: 'stalled',
+  field,
+  ...more,
+});
 
 export const REASONS = {
-  Ready: attrs('-', { inForce: true }),
+  Ready: attrs('-', { inForce: true, progress: 'ready' }),
   InvalidSpec: attrs('-'),
   ModelConflict: attrs('spec.model'),
   FallbackNotFound: attrs('spec.fallbackModels'),
@@ -63,15 +75,20 @@ export const REASONS = {
   SecretNotFound: attrs('spec', { offline: 'warning' }),
   SecretNotLabelled: attrs('spec'),
   SecretKeyNotFound: attrs('spec'),
-  CredentialPending: attrs('spec.credential.generate', { offline: 'warning' }),
+  CredentialPending: attrs('spec.credential.generate', { offline: 'warning', progress: 'reconciling' }),
   KeyConflict: attrs('spec.credential'),
   NoAllowedModels: attrs('spec.allowedModels'),
   PolicyNotFound: attrs('spec.quotaPolicies'),
   DuplicateDefaultPolicy: attrs('spec.default'),
   KeyExpired: attrs('spec.expiresAt', { inForce: true }),
-  KeyDisabled: attrs('spec.disabled', { inForce: true, offline: 'warning' }),
+  KeyDisabled: attrs('spec.disabled', { inForce: true, offline: 'warning', progress: 'off' }),
   NotPlatformNamespace: attrs('metadata.namespace'),
 } as const satisfies Record<ReasonCode, ReasonAttributes>;
+
+/** The progress a reason stands for; an unknown reason needs a change from outside. */
+export function progressOfReason(reason: string): ReasonAttributes['progress'] {
+  return (REASONS as Record<string, ReasonAttributes | undefined>)[reason]?.progress ?? 'stalled';
+}
 
 /** Whether an object with this reason serves as it is (Ready, or a key's stated condition). */
 export function isInForce(reason: string): boolean {

@@ -7,7 +7,7 @@
  * outside (Stalled). Both are always present, False when they do not apply, so an old True
  * never lingers. Pure.
  */
-import { Reason, type ReasonCode } from '../../compile/reasons.js';
+import { progressOfReason, type ReasonAttributes } from '../../compile/reasons.js';
 import type { Verdict } from '../../compile/types.js';
 import type { DesiredCondition } from './conditions.js';
 
@@ -17,24 +17,19 @@ export const STALLED = 'Stalled';
 /** The reason a False Reconciling or Stalled condition carries. */
 export const SETTLED = 'Reconciled';
 
-export type Progress = 'ready' | 'reconciling' | 'stalled' | 'off';
-
-/** The operator itself will act (it writes the key's Secret next): not an error yet. */
-const OPERATOR_PENDING: ReadonlySet<ReasonCode> = new Set([Reason.CredentialPending]);
-
-/** What the object asked for, fully in force: a disabled key is reconciled, just not ready. */
-const INTENDED: ReadonlySet<ReasonCode> = new Set([Reason.KeyDisabled]);
+export type Progress = ReasonAttributes['progress'];
 
 /**
- * Every other rejection (a bad spec, a conflict, a missing Secret, fallback or policy, an
+ * The reason decides (its `progress` attribute in compile/reasons.ts): CredentialPending is the
+ * operator's own next step (Reconciling), KeyDisabled is what the object asked for (neither),
+ * every other rejection (a bad spec, a conflict, a missing Secret, fallback or policy, an
  * expired key) needs someone to change an object: Stalled, which kstatus reads as Failed and
  * Argo CD (with our health check) as Degraded.
  */
 export function progressOf(verdict: Pick<Verdict, 'ready' | 'reason'>): Progress {
   if (verdict.ready) return 'ready';
-  if (OPERATOR_PENDING.has(verdict.reason)) return 'reconciling';
-  if (INTENDED.has(verdict.reason)) return 'off';
-  return 'stalled';
+  const progress = progressOfReason(verdict.reason);
+  return progress === 'ready' ? 'stalled' : progress;
 }
 
 /** Reconciling and Stalled for a verdict, with the generation they describe. */
