@@ -30,10 +30,8 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
     const metricsPort = metricsPortOf(values['metrics-port']);
     const client = await KubeClient.load(values.kubeconfig ?? process.env['KUBECONFIG']);
     // ServiceAccount tokens as Bearers: the API server's signing keys, loaded before serving.
-    let warn: ((o: object, m: string) => void) | undefined;
     const tokens = new JwksTokenVerifier({
       fetchJson: (path) => client.request('GET', path, { accept: 'application/json, application/jwk-set+json' }),
-      log: { warn: (o, m) => warn?.(o, m) },
     });
     return runGatewayProcess({
       source: clusterSource({ client, namespaces, ...watchSecondsOf(process.env['TOKENHUB_WATCH_SECONDS']) }),
@@ -47,9 +45,6 @@ export async function kubernetesGateway(args: string[]): Promise<number> {
       serviceAccountTokens: tokens,
       // In a pod: keep serving, not ready, with `Connection: close`, while endpoints catch up.
       drainMs: drainMsOf(process.env['TOKENHUB_DRAIN_SECONDS']),
-      onLog: (log) => {
-        warn = (o, m) => log.warn(o, m);
-      },
     });
   });
 }

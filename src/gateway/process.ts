@@ -19,8 +19,6 @@ export interface GatewayProcessOptions {
   readonly tenancy?: RuntimeOptions['tenancy'];
   readonly serviceAccountTokens?: RuntimeOptions['serviceAccountTokens'];
   readonly drainMs?: number;
-  /** Told the process logger once the app exists (for parts made before it). */
-  readonly onLog?: (log: { warn(o: object, m: string): void }) => void;
 }
 
 /** Starts the gateway and never resolves: the process ends on SIGTERM/SIGINT. */
@@ -42,7 +40,6 @@ export async function runGatewayProcess(opts: GatewayProcessOptions): Promise<ne
     ...(opts.drainMs === undefined ? {} : { drainMs: opts.drainMs }),
   });
   storeLog.bind(gw.app.log);
-  opts.onLog?.(gw.app.log);
   gw.app.log.info({ url: gw.url, ...opts.listening.fields, store: store.name, telemetry: gw.telemetry.describe() }, opts.listening.message);
   closeOnSignals(() => gw.close(), gw.app.log);
   return new Promise<never>(() => {});

@@ -30,7 +30,7 @@ export interface RuntimeOptions {
   /** Which namespaces may publish ModelRoutes (compile/tenancy.ts); none: every namespace. */
   readonly tenancy?: Tenancy;
   /** ServiceAccount tokens as Bearers (cluster mode): started before listening, stopped on close. */
-  readonly serviceAccountTokens?: TokenVerifier & { start(): Promise<void>; stop(): void };
+  readonly serviceAccountTokens?: TokenVerifier & { start(log: FastifyBaseLogger): Promise<void>; stop(): void };
   /** The limiter store is degraded (Redis lost): read by the tokenhub.limiter.degraded gauge. */
   readonly storeDegraded?: () => boolean;
   /** On close, first drain this long (./drain.ts): not ready, `Connection: close`, still serving. */
@@ -91,7 +91,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RunningGateway
   };
   let url: string;
   try {
-    await tokens?.start();
+    await tokens?.start(app.log);
     await started.start();
     url = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 8080 });
   } catch (err) {

@@ -16,10 +16,11 @@ const REFRESH_MS = 10 * 60_000;
 const REFRESH_MIN_MS = 10_000;
 const CACHE_MAX = 10_000;
 
+type VerifierLog = { warn(o: object, m: string): void };
+
 export interface JwksVerifierOptions {
   /** GET a JSON document from the API server (an authenticated KubeClient in cluster mode). */
   readonly fetchJson: (path: string) => Promise<unknown>;
-  readonly log?: { warn(o: object, m: string): void };
   readonly refreshMs?: number;
 }
 
@@ -28,6 +29,8 @@ export class JwksTokenVerifier implements TokenVerifier {
   private readonly verified = new Map<string, Extract<TokenVerdict, { ok: true }>>();
   private timer: NodeJS.Timeout | undefined;
   private loading: Promise<void> | undefined;
+  /** The gateway's logger, from start(): the first load's failure is logged too. */
+  private log: VerifierLog | undefined;
   private lastLoad = 0;
   /** Loads of the discovery documents (for tests: requests do not cause any). */
   loads = 0;
@@ -35,7 +38,8 @@ export class JwksTokenVerifier implements TokenVerifier {
   constructor(private readonly opts: JwksVerifierOptions) {}
 
   /** First load (waited for, but a failure only logs: API keys keep working) and the refresh timer. */
-  async start(): Promise<void> {
+  async start(log?: VerifierLog): Promise<void> {
+    this.log = log;
     await this.refresh();
     this.timer = setInterval(() => void this.refresh(), this.opts.refreshMs ?? REFRESH_MS);
     this.timer.unref();
@@ -88,7 +92,7 @@ export class JwksTokenVerifier implements TokenVerifier {
       if (keys.size === 0) throw new Error('the JWKS holds no usable signing key');
       this.keys = { issuer: discovery.issuer, keys };
     } catch (err) {
-      this.opts.log?.warn(
+      this.log?.warn(
         { err: { message: err instanceof Error ? err.message : String(err) } },
         'ServiceAccount token keys could not be loaded; tokens are refused until they are',
       );
