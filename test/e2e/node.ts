@@ -7,6 +7,7 @@ import type OpenAI from 'openai';
 import { join } from 'node:path';
 import { run, type RunResult } from '../../src/devtools/control-plane-process.js';
 import { helmBinary, ROOT } from '../chart/helm.js';
+import { waitFor } from '../support/poll.js';
 
 export const NAMESPACE = 'tokenhub';
 export const DEMO_KEY = 'th-demo-key-for-local-use-only';
@@ -53,22 +54,10 @@ export async function helmOn(node: Node, args: string[]): Promise<RunResult> {
   return run(await helmBinary(), args, { env: { ...process.env, KUBECONFIG: node.kubeconfig }, timeoutMs: 600_000 });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `check` until it returns a value other than undefined; throws with `what` on timeout. */
-export async function poll<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 180_000, intervalMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+/** test/support/poll.ts's waitFor with the e2e tier's patience (pods start in minutes, not seconds). */
+export function poll<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 180_000, intervalMs = 500): Promise<T> {
+  return waitFor(check, { what, timeoutMs, intervalMs });
 }
 
 export interface PodInfo {
