@@ -1,5 +1,6 @@
 /** ApiKey: who may call, which models, under which QuotaPolicies. */
 import {
+  dnsSubdomain,
   type Condition,
   type CrossFieldRule,
   type JsonSchema,
@@ -92,9 +93,7 @@ const credential: JsonSchema = {
       description: 'The operator generates a random key once and writes it to a Secret in this namespace (see status.secretName).',
       properties: {
         secretName: {
-          type: 'string',
-          maxLength: 253,
-          pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+          ...dnsSubdomain,
           description: 'Name of the Secret the generated key is written to; default <apikey name>-key.',
         },
       },
@@ -115,10 +114,7 @@ const credential: JsonSchema = {
       description: 'A ServiceAccount in this namespace whose projected token (audience tokenhub) authenticates as this key.',
       properties: {
         name: {
-          type: 'string',
-          minLength: 1,
-          maxLength: 253,
-          pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+          ...dnsSubdomain,
           description: 'Name of the ServiceAccount, in the same namespace as this ApiKey.',
         },
       },

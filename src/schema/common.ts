@@ -43,6 +43,14 @@ export const dnsLabel: JsonSchema = {
   pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
 };
 
+/** A Kubernetes object name (DNS subdomain, RFC 1123): ModelRoute, ApiKey, Secret, ServiceAccount names. */
+export const dnsSubdomain = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 253,
+  pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+} as const satisfies JsonSchema;
+
 /** Name of a Secret in the object's namespace and the key inside it. */
 export const secretKeyRef: JsonSchema = {
   type: 'object',
@@ -50,9 +58,7 @@ export const secretKeyRef: JsonSchema = {
   additionalProperties: false,
   properties: {
     name: {
-      ...dnsLabel,
-      maxLength: 253,
-      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+      ...dnsSubdomain,
       description: 'Name of the Secret, in the same namespace as this object (a DNS subdomain, at most 253 characters).',
     },
     key: {

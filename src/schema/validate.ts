@@ -4,7 +4,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { GROUP_VERSION, type JsonSchema } from './common.js';
+import { dnsSubdomain, GROUP_VERSION, type JsonSchema } from './common.js';
 import { celHolds } from './cel.js';
 import { KINDS, type KindInfo, type KindName, type RuleSite, isKindName } from './kinds.js';
 import type { ModelRoute } from './model-route.js';
@@ -27,12 +27,7 @@ const metadataSchema: JsonSchema = {
   type: 'object',
   required: ['name'],
   properties: {
-    name: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 253,
-      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
-    },
+    name: dnsSubdomain,
     namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
   },
 };
