@@ -97,8 +97,9 @@ const replacer = (_k: string, v: unknown): unknown => (v instanceof Set ? [...v]
  * JSON.stringify with a replacer leaves V8's fast path (15% of a 100k-key compile), so the Sets
  * and Maps are spelled out beside the key; and keys share their limits and allowedModels (one
  * per key plan), so the text of those is made once per compile, not per key.
+ * Equal texts, equal keys: the compile worker sends on only the keys whose text changed.
  */
-function keyText(key: CompiledKey | undefined): string {
+export function keyText(key: CompiledKey | undefined): string {
   if (key === undefined) return '';
   const { allowedModels, limits, ...rest } = key;
   const restText = hasCollections(rest) ? JSON.stringify(rest, replacer) : JSON.stringify(rest);
