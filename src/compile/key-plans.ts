@@ -41,12 +41,23 @@ export class KeyPlans {
 
   /** The plan of a key in `namespace`, or why it cannot have one. */
   of(apiKey: ApiKey, namespace: string): KeyPlan | Rejection {
-    // JSON, not a joined string: policy names are free text, and two lists must never collide.
-    const id = JSON.stringify([namespace, apiKey.spec.quotaPolicies ?? [], apiKey.spec.allowedModels ?? ['*']]);
+    const id = planId(namespace, apiKey.spec.quotaPolicies ?? [], apiKey.spec.allowedModels ?? ['*']);
     let plan = this.plans.get(id);
     if (plan === undefined) this.plans.set(id, (plan = planKey(apiKey, namespace, this.ctx)));
     return plan;
   }
+}
+
+/**
+ * One string per (namespace, policy names, patterns), never the same for two different ones.
+ * Joined by newlines (JSON.stringify per key was 8% of a 100k-key compile): unambiguous as no
+ * part is empty and none holds a newline (a namespace cannot; a name or pattern that does, which
+ * validation leaves possible for policy names, takes the JSON form, which starts with `[`).
+ */
+function planId(namespace: string, policies: readonly string[], patterns: readonly string[]): string {
+  const plain = (list: readonly string[]): boolean => list.every((s) => s !== '' && !s.includes('\n'));
+  if (!plain(policies) || !plain(patterns)) return JSON.stringify([namespace, policies, patterns]);
+  return `${namespace}\n${policies.join('\n')}\n\n${patterns.join('\n')}`;
 }
 
 export function isRejection(plan: KeyPlan | Rejection): plan is Rejection {

@@ -67,9 +67,12 @@ export function compileKeys(
     if (previous !== undefined)
       keys.set(previous.hash, { ...key, hash: previous.hash, fingerprint: keyFingerprint(previous.hash), credentialNotAfter: previous.notAfter });
     for (const p of plan.policies) policyUse.set(p, (policyUse.get(p) ?? 0) + 1);
-    const rotation =
-      previous === undefined ? {} : { previousKeyPrefix: keyFingerprint(previous.hash), rotationDeadline: new Date(previous.notAfter).toISOString() };
-    verdicts.push(verdictOf(apiKey, { ...stateOf(key, { now: ctx.now, plan }), status: { keyPrefix: key.fingerprint, ...rotation } }));
+    const status =
+      previous === undefined
+        ? { keyPrefix: key.fingerprint }
+        : { keyPrefix: key.fingerprint, previousKeyPrefix: keyFingerprint(previous.hash), rotationDeadline: new Date(previous.notAfter).toISOString() };
+    const { ready, reason, message } = stateOf(key, { now: ctx.now, plan });
+    verdicts.push(verdictOf(apiKey, { ready, reason, message, status }));
   }
   return { keys, verdicts, policyUse };
 }

@@ -10,11 +10,13 @@ export function copyData<T>(value: T): T {
   if (Array.isArray(value)) return value.map(copyData) as T;
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return structuredClone(value);
+  const from = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
+  // Object.keys, not Object.entries: no [key, value] pair allocated per field.
+  for (const k of Object.keys(from)) {
     // An own "__proto__" key (JSON.parse makes one) must stay a key, not set the copy's prototype.
-    if (k === '__proto__') Object.defineProperty(out, k, { value: copyData(v), enumerable: true, writable: true, configurable: true });
-    else out[k] = copyData(v);
+    if (k === '__proto__') Object.defineProperty(out, k, { value: copyData(from[k]), enumerable: true, writable: true, configurable: true });
+    else out[k] = copyData(from[k]);
   }
   return out as T;
 }

@@ -31,6 +31,14 @@ describe('shared key plans', () => {
     );
   });
 
+  it('never gives two different policy lists one plan (a name with a newline in it)', () => {
+    const odd = apiKey({ namespace: 'team-a', policies: ['base\nwide'], disabled: false }, 1);
+    const two = apiKey({ namespace: 'team-a', policies: ['base', 'wide'], disabled: false }, 2);
+    const { config, verdicts } = compile([odd, two]);
+    expect(verdicts.find((v) => v.ref.name === 'key-1')?.reason).toBe('PolicyNotFound');
+    expect([...config.keys.values()].map((k) => k.policies)).toEqual([['base', 'wide']]);
+  });
+
   it('has keys in force that share their plan with others', () => {
     const keys = Array.from({ length: 6 }, (_, i) => apiKey({ namespace: 'team-a', policies: ['base', 'watch'], allowed: ['m-*-1'], disabled: false }, i));
     const { config } = compile(keys);
