@@ -57,6 +57,21 @@ describe('compile worker, cluster objects', () => {
     expect(c.config.keys.get(untouched)).toBe(a.config.keys.get(untouched));
   }, 60_000);
 
+  it('starts over in full after a hand-over that failed halfway (an object that cannot cross)', async () => {
+    worker = new CompileWorker();
+    const models = catalog();
+    const first: CompileInput = { objects: [...models, ...keys(0, 500)], secrets: [] };
+    await worker.compileCluster(first, NOW);
+    // New objects, a chunk of them sent, then one the structured clone refuses. The keys sent are
+    // other versions of those that follow: had the worker kept them, they would be compiled too.
+    const broken = [...models, ...keys(500, 800, ['wide']), { kind: 'ApiKey', spec: { f: () => 1 } }];
+    await expect(worker.compileCluster({ objects: broken, secrets: [] }, NOW)).rejects.toThrow();
+    const third: CompileInput = { objects: [...models, ...keys(500, 800)], secrets: [] };
+    const c = await worker.compileCluster(third, NOW);
+    expectSameAsInline(c.config, third);
+    expect(c.config.keys.size).toBe(300);
+  }, 60_000);
+
   it('starts over in full with a new worker thread (the old one and what it held are gone)', async () => {
     worker = new CompileWorker();
     const models = catalog();

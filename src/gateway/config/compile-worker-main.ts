@@ -28,7 +28,8 @@ const compiler = createCompiler(new RememberingValidator(), settings.tenancy ?? 
 let lastGood: LastGood = new Map();
 /** The cluster's objects by the number the serving thread gave them, and those sent for the next compile. */
 let held = new Map<number, unknown>();
-let incoming: [number, unknown][] = [];
+/** Objects sent for compile `id`: those of a hand-over that never finished (its sender failed) are dropped. */
+let incoming: { id: number; objects: [number, unknown][] } = { id: 0, objects: [] };
 let outgoing: { id: number; entries: [string, CompiledKey][]; at: number; keys: ReadonlyMap<string, CompiledKey> } | undefined;
 /** The keys of the last result the serving thread received in full: what the next one is a diff against. */
 let delivered: { id: number; keys: ReadonlyMap<string, CompiledKey> } | undefined;
@@ -62,8 +63,8 @@ function nextChunk(id: number): void {
 function compileCluster(job: { id: number; base: number } & ObjectsHeld, secrets: readonly SecretInput[], now: number): void {
   if (job.keep) for (const n of job.removed) held.delete(n);
   else held = new Map<number, unknown>();
-  for (const [n, o] of incoming) held.set(n, o);
-  incoming = [];
+  if (incoming.id === job.id) for (const [n, o] of incoming.objects) held.set(n, o);
+  incoming = { id: 0, objects: [] };
   const input = { objects: [...held.values()], secrets };
   // The operator's record (status.lastGood) wins over this worker's memory, as on the inline path.
   const result = compileKeepingLastGood(compiler, input, { now: new Date(now), lastGood: withRecordedLastGood(lastGood, input.objects) });
@@ -99,13 +100,15 @@ async function compileFiles(job: { id: number; base: number }, paths: readonly s
 
 port.on('message', (msg: ToWorker) => {
   const run = async (): Promise<void> => {
-    if (msg.type === 'objects') incoming.push(...msg.objects);
-    else if (msg.type === 'compile-cluster') compileCluster(msg, msg.secrets, msg.now);
+    if (msg.type === 'objects') {
+      if (incoming.id !== msg.id) incoming = { id: msg.id, objects: [] };
+      incoming.objects.push(...msg.objects);
+    } else if (msg.type === 'compile-cluster') compileCluster(msg, msg.secrets, msg.now);
     else if (msg.type === 'compile-files') await compileFiles(msg, msg.paths, msg.now);
     else if (msg.type === 'next') nextChunk(msg.id);
   };
   run().catch((err: unknown) => {
-    incoming = [];
+    incoming = { id: 0, objects: [] };
     if ('id' in msg) send({ type: 'failed', id: msg.id, message: err instanceof Error ? err.message : String(err) });
   });
 });
