@@ -57,6 +57,19 @@ describe('compile worker, cluster objects', () => {
     expect(c.config.keys.get(untouched)).toBe(a.config.keys.get(untouched));
   }, 60_000);
 
+  it('sends an object again that comes back after a compile without it', async () => {
+    worker = new CompileWorker();
+    const models = catalog();
+    const all = [...models, ...keys(0, 20)];
+    const without = all.filter((_, i) => i !== models.length + 3);
+    await worker.compileCluster({ objects: all, secrets: [] }, NOW);
+    const b = await worker.compileCluster({ objects: without, secrets: [] }, NOW);
+    expect(b.config.keys.size).toBe(19);
+    const c = await worker.compileCluster({ objects: all, secrets: [] }, NOW);
+    expectSameAsInline(c.config, { objects: all, secrets: [] });
+    expect(c.config.keys.size).toBe(20);
+  }, 60_000);
+
   it('starts over in full after a hand-over that failed halfway (an object that cannot cross)', async () => {
     worker = new CompileWorker();
     const models = catalog();

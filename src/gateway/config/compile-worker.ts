@@ -120,7 +120,8 @@ export class CompileWorker {
       for (const o of input.objects) {
         const isObject = typeof o === 'object' && o !== null;
         let n = isObject ? held.ids.get(o) : undefined;
-        if (n === undefined || held.live.has(n)) {
+        // Sent before, but gone from the worker since (or listed twice now): send it again.
+        if (n === undefined || known?.live.has(n) !== true || held.live.has(n)) {
           n = ++this.objectSeq;
           if (isObject) held.ids.set(o, n);
           fresh.push([n, o]);
