@@ -23,11 +23,12 @@ if (port === null) throw new Error('compile-worker-main runs as a worker thread'
 // The worker builds its own compiler: a Compiler passed to a config source does not cross the
 // thread, so its settings (tenancy: which namespaces publish models) come as workerData.
 const settings = (workerData ?? {}) as { tenancy?: Tenancy };
-// Unchanged files keep their parsed objects (parsedFiles below): their verdicts are remembered.
+// Unchanged files keep their parsed objects (parsedFiles) and unchanged cluster objects stay in
+// clusterObjects: their validation is remembered.
 const compiler = createCompiler(new RememberingValidator(), settings.tenancy ?? {});
 let lastGood: LastGood = new Map();
 /** The cluster's objects by the number the serving thread gave them, and those sent for the next compile. */
-let held = new Map<number, unknown>();
+let clusterObjects = new Map<number, unknown>();
 /** Objects sent for compile `id`: those of a hand-over that never finished (its sender failed) are dropped. */
 let incoming: { id: number; objects: [number, unknown][] } = { id: 0, objects: [] };
 let outgoing: { id: number; entries: [string, CompiledKey][]; at: number; keys: ReadonlyMap<string, CompiledKey> } | undefined;
@@ -61,11 +62,11 @@ function nextChunk(id: number): void {
 }
 
 function compileCluster(job: { id: number; base: number } & ObjectsHeld, secrets: readonly SecretInput[], now: number): void {
-  if (job.keep) for (const n of job.removed) held.delete(n);
-  else held = new Map<number, unknown>();
-  if (incoming.id === job.id) for (const [n, o] of incoming.objects) held.set(n, o);
+  if (job.keep) for (const n of job.removed) clusterObjects.delete(n);
+  else clusterObjects = new Map<number, unknown>();
+  if (incoming.id === job.id) for (const [n, o] of incoming.objects) clusterObjects.set(n, o);
   incoming = { id: 0, objects: [] };
-  const input = { objects: [...held.values()], secrets };
+  const input = { objects: [...clusterObjects.values()], secrets };
   // The operator's record (status.lastGood) wins over this worker's memory, as on the inline path.
   const result = compileKeepingLastGood(compiler, input, { now: new Date(now), lastGood: withRecordedLastGood(lastGood, input.objects) });
   lastGood = result.lastGood;

@@ -1,8 +1,8 @@
 /**
  * A validator that remembers its verdict per document object. The compile worker hands compile
- * the same parsed objects again for every file that did not change (it keeps each file's
- * parse), so a change to one file at 10k keys validates one document, not 10k (a third of a
- * reload's compile; issue #13).
+ * the same objects again for every file that did not change (it keeps each file's parse) and for
+ * every cluster object that did not (it keeps those it was sent), so a change to one object at
+ * 10k keys validates one document, not 10k (a third of a reload's compile; issue #13).
  *
  * Only for a caller whose documents are never changed in place once parsed and which compiles
  * with one default namespace (compile fills `metadata.namespace` into the validated copy it
