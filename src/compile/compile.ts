@@ -102,7 +102,9 @@ const replacer = (_k: string, v: unknown): unknown => (v instanceof Set ? [...v]
 export function keyText(key: CompiledKey | undefined): string {
   if (key === undefined) return '';
   const { allowedModels, limits, ...rest } = key;
-  const restText = hasCollections(rest) ? JSON.stringify(rest, replacer) : JSON.stringify(rest);
+  // A Shadow part holds limits with a Map inside: without the replacer it read `{}`, and a change
+  // to a Shadow policy's per-model limits left the revision (so the reload) as it was.
+  const restText = rest.shadow !== undefined || hasCollections(rest) ? JSON.stringify(rest, replacer) : JSON.stringify(rest);
   return `[${restText},${sharedText(limits, allowedModels)}]`;
 }
 

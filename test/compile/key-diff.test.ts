@@ -41,6 +41,21 @@ describe('key diff', () => {
     expect(diffKeys(keysOf(keys), keysOf(keys))).toEqual({ changed: [], removed: [] });
   });
 
+  it("sees a change in a Shadow policy's per-model limits (a Map inside the key's shadow part)", () => {
+    const keys = [apiKey({ namespace: 'team-a', policies: ['base', 'watch'], disabled: false }, 0)];
+    const compile = (tpm: number) => {
+      const objects = catalog().map((o) =>
+        (o['metadata'] as { name: string; namespace: string }).name === 'watch'
+          ? { ...o, spec: { ...(o['spec'] as object), modelRateLimits: [{ model: '*-1', tpm }] } }
+          : o,
+      );
+      return compiler({ objects: [...objects, ...keys], secrets: [] }, { now: NOW }).config;
+    };
+    const [before, after] = [compile(500), compile(600)];
+    expect(after.revision).not.toBe(before.revision);
+    expect(diffKeys(before.keys, after.keys).changed).toHaveLength(1);
+  });
+
   it('sees a change in a shared part (a policy) as a change of every key using it', () => {
     const keys = Array.from({ length: 3 }, (_, i) => apiKey({ namespace: 'team-a', policies: ['wide'], disabled: false }, i));
     const before = keysOf(keys);
