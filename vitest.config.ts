@@ -31,6 +31,8 @@ export const INTEGRATION = [
   'test/gateway/request-defence.test.ts',
   'test/gateway/reload.test.ts',
   'test/gateway/reload-off-thread.test.ts',
+  // The compile worker runs from the build (dist/).
+  'test/gateway/compile-worker.test.ts',
 ];
 export const SYSTEM = [
   'test/chart/**/*.test.ts',

@@ -7,7 +7,8 @@
  *                        result alive, after a GC).
  *   worker block         the cluster source's path without a cluster: N keys' objects handed to
  *                        the compile worker and the config taken back; the serving thread's max
- *                        event-loop delay over one recompile.
+ *                        event-loop delay over one recompile after a change (one key more), and
+ *                        the serving thread's heap after it (objects and config alive, after a GC).
  *   reload block         max event-loop delay of a serving gateway (file source, 10k keys, paced
  *                        load on it) while it reloads a change: how long a request could wait.
  *   apply → enforced     a new ApiKey file written → the first request with that key that is not
@@ -84,27 +85,34 @@ async function measureCompile(n: number): Promise<{ ms: number; heapMB: number }
 // how long the serving thread is held while N keys recompile, and how long the compile takes.
 
 async function workerOnce(n: number): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
   const { CompileWorker } = await import('../src/gateway/config/compile-worker.js');
   const input = await scaleInput(n);
   const worker = new CompileWorker();
   await worker.compileCluster(input, new Date()); // first run: the worker's validators and JIT
+  // The change: one more key (what an apply does), the rest as before.
+  const changed = { ...input, objects: [...input.objects, generatedKey(n)] };
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   const t0 = performance.now();
-  const result = await worker.compileCluster(input, new Date());
+  const result = await worker.compileCluster(changed, new Date());
   const ms = performance.now() - t0;
   h.disable();
+  // What the serving thread holds: the cluster's objects (the informers' caches) and the config.
+  gc?.();
+  const heapMB = process.memoryUsage().heapUsed / 1e6;
+  const rssMB = process.memoryUsage().rss / 1e6;
   await worker.close();
-  process.stdout.write(`${JSON.stringify({ ms, blockMs: h.max / 1e6, keys: result.config.keys.size })}\n`);
+  process.stdout.write(`${JSON.stringify({ ms, blockMs: h.max / 1e6, heapMB, rssMB, keys: result.config.keys.size })}\n`);
 }
 
-async function measureWorker(n: number): Promise<{ ms: number; blockMs: number }> {
+async function measureWorker(n: number): Promise<{ ms: number; blockMs: number; heapMB: number; rssMB: number }> {
   const child = runChild(['--worker', String(n)]);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`worker child for ${n} keys exited with ${code}`);
-  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as { ms: number; blockMs: number };
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as { ms: number; blockMs: number; heapMB: number; rssMB: number };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,6 +260,13 @@ async function main(): Promise<void> {
       `≤ ${TARGETS.blockMs} ms`,
       verdict(w.blockMs <= TARGETS.blockMs),
     ]);
+    rows.push([
+      `serving thread's heap, ${n / 1000}k keys (cluster objects + config from the worker)`,
+      fmt(w.heapMB, 'MB'),
+      `< ${TARGETS.heapMB} MB`,
+      verdict(w.heapMB < TARGETS.heapMB),
+    ]);
+    rows.push([`  (RSS of that process, both threads)`, fmt(w.rssMB, 'MB'), '', '']);
   }
   const keys = envNumber('BENCH_RELOAD_KEYS', 10_000);
   log(`serving gateway with ${keys} keys: reload under load, then apply → enforced`);

@@ -4,12 +4,11 @@ import type { QuotaPolicy } from '../schema/quota-policy.js';
 import { hashKey, keyFingerprint } from '../keys/hash.js';
 import { PatternIndex } from './globs.js';
 import { Reason, type ReasonCode } from './reasons.js';
+import { type KeyPlan, KeyPlans, type Rejection, isRejection } from './key-plans.js';
 import { CREDENTIAL_LABEL, readSecret, verdictOf } from './objects.js';
 import { secretRejection } from './models.js';
-import { type PolicyIndex, effectiveLimits } from './policies.js';
+import type { PolicyIndex } from './policies.js';
 import type { CompiledKey, CompiledModel, SecretInput, Verdict } from './types.js';
-
-type Rejection = { reason: ReasonCode; message: string };
 
 export interface KeyContext {
   readonly models: ReadonlyMap<string, CompiledModel>;
@@ -50,14 +49,15 @@ export function compileKeys(
   const verdicts: Verdict[] = [];
   const policyUse = new Map<QuotaPolicy, number>();
   const patterns = ctx.patterns ?? new PatternIndex([...new Set(ctx.models.values())]);
+  const plans = new KeyPlans({ ...ctx, patterns });
   for (const apiKey of apiKeys) {
-    const result = compileKey(apiKey, { ...ctx, patterns });
+    const result = compileKey(apiKey, { ctx, plans });
     if ('reason' in result) {
       verdicts.push(verdictOf(apiKey, { ready: false, ...result }));
       continue;
     }
-    const { key, policies, previous } = result;
-    const owner = [key.hash, ...(previous ? [previous.hash] : [])].map((h) => keys.get(h)).find((k) => k !== undefined);
+    const { key, plan, previous } = result;
+    const owner = keys.get(key.hash) ?? (previous === undefined ? undefined : keys.get(previous.hash));
     if (owner !== undefined) {
       const message = `the same key is already used by ApiKey ${owner.id}`;
       verdicts.push(verdictOf(apiKey, { ready: false, reason: Reason.KeyConflict, message }));
@@ -66,65 +66,55 @@ export function compileKeys(
     keys.set(key.hash, key);
     if (previous !== undefined)
       keys.set(previous.hash, { ...key, hash: previous.hash, fingerprint: keyFingerprint(previous.hash), credentialNotAfter: previous.notAfter });
-    for (const p of policies) policyUse.set(p, (policyUse.get(p) ?? 0) + 1);
-    const rotation =
-      previous === undefined ? {} : { previousKeyPrefix: keyFingerprint(previous.hash), rotationDeadline: new Date(previous.notAfter).toISOString() };
-    verdicts.push(verdictOf(apiKey, { ...stateOf(key, ctx.now), status: { keyPrefix: key.fingerprint, ...rotation } }));
+    for (const p of plan.policies) policyUse.set(p, (policyUse.get(p) ?? 0) + 1);
+    const status =
+      previous === undefined
+        ? { keyPrefix: key.fingerprint }
+        : { keyPrefix: key.fingerprint, previousKeyPrefix: keyFingerprint(previous.hash), rotationDeadline: new Date(previous.notAfter).toISOString() };
+    const { ready, reason, message } = stateOf(key, { now: ctx.now, plan });
+    verdicts.push(verdictOf(apiKey, { ready, reason, message, status }));
   }
   return { keys, verdicts, policyUse };
 }
 
 /** Disabled and expired keys stay in the config (so the 401 can say why) but are not Ready. */
-function stateOf(key: CompiledKey, now: Date): { ready: boolean; reason: ReasonCode; message: string } {
+function stateOf(key: CompiledKey, at: { now: Date; plan: KeyPlan }): { ready: boolean; reason: ReasonCode; message: string } {
   if (key.disabled) return { ready: false, reason: Reason.KeyDisabled, message: 'key is disabled' };
-  if (key.expiresAt !== undefined && key.expiresAt <= now.getTime()) {
+  if (key.expiresAt !== undefined && key.expiresAt <= at.now.getTime()) {
     return { ready: false, reason: Reason.KeyExpired, message: `key expired at ${new Date(key.expiresAt).toISOString()}` };
   }
-  const models = key.allowedModels.size;
-  const policies = key.policies.length === 0 ? 'no quota policy (unlimited)' : `policies ${key.policies.join(', ')}`;
-  return { ready: true, reason: Reason.Ready, message: `${models} model(s) allowed; ${policies}` };
+  return { ready: true, reason: Reason.Ready, message: at.plan.readyMessage };
 }
 
 type Previous = { hash: string; notAfter: number };
 
-function compileKey(
-  apiKey: ApiKey,
-  ctx: KeyContext & { patterns: PatternIndex<CompiledModel> },
-): { key: CompiledKey; policies: QuotaPolicy[]; previous?: Previous } | Rejection {
+/** One key: its own credential and dates, the rest from the plan it shares with keys like it. */
+function compileKey(apiKey: ApiKey, with_: { ctx: KeyContext; plans: KeyPlans }): { key: CompiledKey; plan: KeyPlan; previous?: Previous } | Rejection {
+  const { ctx, plans } = with_;
   const namespace = apiKey.metadata.namespace ?? 'default';
   const hash = resolveHash(apiKey, namespace, ctx.secrets);
   if (typeof hash !== 'string') return hash;
-  const own = resolvePolicies(apiKey, namespace, ctx.policies);
-  if (!Array.isArray(own)) return own;
-  const policies = [...own, ...(ctx.ceilings ?? []).filter((c) => !own.includes(c))];
-  const published = (m: CompiledModel): boolean => ctx.publishedTo?.get(m.id)?.has(namespace) ?? true;
-  const allowed = allowedModels(apiKey, ctx.patterns).filter(published);
-  if (allowed.length === 0) {
-    const patterns = (apiKey.spec.allowedModels ?? ['*']).join(', ');
-    return { reason: Reason.NoAllowedModels, message: `allowedModels (${patterns}) match no ready ModelRoute published to namespace ${namespace}` };
-  }
-  const expiresAt = apiKey.spec.expiresAt === undefined ? undefined : Date.parse(apiKey.spec.expiresAt);
-  const shadow = policies.filter((p) => p.spec.mode === 'Shadow');
+  const plan = plans.of(apiKey, namespace);
+  if (isRejection(plan)) return plan;
+  const spec = apiKey.spec;
+  const expiresAt = spec.expiresAt === undefined ? undefined : Date.parse(spec.expiresAt);
   const key: CompiledKey = {
     id: `${namespace}/${apiKey.metadata.name}`,
     ref: { kind: 'ApiKey', namespace, name: apiKey.metadata.name },
     hash,
-    fingerprint: hash.startsWith('serviceaccount:') ? `sa:${apiKey.spec.credential.serviceAccount?.name ?? ''}` : keyFingerprint(hash),
-    ...(apiKey.spec.owner === undefined ? {} : { owner: apiKey.spec.owner }),
-    ...(apiKey.spec.displayName === undefined ? {} : { displayName: apiKey.spec.displayName }),
-    allowedModels: new Set(allowed.map((m) => m.id)),
-    disabled: apiKey.spec.disabled === true,
+    fingerprint: hash.startsWith('serviceaccount:') ? `sa:${spec.credential.serviceAccount?.name ?? ''}` : keyFingerprint(hash),
+    ...(spec.owner === undefined ? {} : { owner: spec.owner }),
+    ...(spec.displayName === undefined ? {} : { displayName: spec.displayName }),
+    allowedModels: plan.allowedModels,
+    disabled: spec.disabled === true,
     ...(expiresAt === undefined ? {} : { expiresAt }),
-    policies: policies.map((p) => (own.includes(p) ? p.metadata.name : `${p.metadata.namespace ?? 'default'}/${p.metadata.name} (ceiling)`)),
-    limits: effectiveLimits(
-      policies.filter((p) => p.spec.mode !== 'Shadow'),
-      allowed,
-      ctx.patterns,
-    ),
-    ...(shadow.length === 0 ? {} : { shadow: { policies: shadow.map((p) => p.metadata.name), limits: effectiveLimits(shadow, allowed, ctx.patterns) } }),
+    // A copy: renderings of the config (YAML in tests and the CLI) would show a shared array as an alias.
+    policies: [...plan.names],
+    limits: plan.limits,
+    ...(plan.shadow === undefined ? {} : { shadow: plan.shadow }),
   };
   const previous = previousCredential(apiKey, namespace, ctx);
-  return { key, policies, ...(previous === undefined || previous.hash === hash ? {} : { previous }) };
+  return { key, plan, ...(previous === undefined || previous.hash === hash ? {} : { previous }) };
 }
 
 /**
@@ -174,30 +164,4 @@ function resolveHash(apiKey: ApiKey, namespace: string, secrets: readonly Secret
     return { reason: Reason.CredentialPending, message };
   }
   return hashKey(found.value);
-}
-
-function allowedModels(apiKey: ApiKey, index: PatternIndex<CompiledModel>): CompiledModel[] {
-  const selected = new Set<CompiledModel>();
-  for (const pattern of apiKey.spec.allowedModels ?? ['*']) for (const m of index.select(pattern)) selected.add(m);
-  return [...selected].sort((a, b) => (a.id < b.id ? -1 : 1));
-}
-
-function resolvePolicies(apiKey: ApiKey, namespace: string, index: PolicyIndex): QuotaPolicy[] | Rejection {
-  const names = apiKey.spec.quotaPolicies ?? [];
-  if (names.length === 0) {
-    if (index.ambiguousDefaults.has(namespace)) {
-      return { reason: Reason.PolicyNotFound, message: 'the key names no QuotaPolicy and the namespace default is ambiguous' };
-    }
-    const fallback = index.defaults.get(namespace);
-    return fallback === undefined ? [] : [fallback];
-  }
-  const found: QuotaPolicy[] = [];
-  for (const name of names) {
-    const policy = index.byName.get(`${namespace}/${name}`);
-    if (policy === undefined) {
-      return { reason: Reason.PolicyNotFound, message: `QuotaPolicy ${namespace}/${name} not found or not ready` };
-    }
-    found.push(policy);
-  }
-  return found;
 }

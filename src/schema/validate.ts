@@ -6,6 +6,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { dnsSubdomain, GROUP_VERSION, type JsonSchema } from './common.js';
 import { celHolds } from './cel.js';
+import { copyData } from './json-copy.js';
 import { KINDS, type KindInfo, type KindName, type RuleSite, isKindName } from './kinds.js';
 import type { ModelRoute } from './model-route.js';
 import type { ApiKey } from './api-key.js';
@@ -71,7 +72,7 @@ export class ResourceValidator {
       const message = `unknown kind ${JSON.stringify(kind)} for ${GROUP_VERSION}; expected one of ${Object.keys(KINDS).join(', ')}`;
       return { ok: false, name, problems: [{ path: ['kind'], message }] };
     }
-    const copy = structuredClone(raw);
+    const copy = copyData(raw);
     const validate = this.validators.get(kind);
     if (validate === undefined) throw new Error(`no validator for ${kind}`);
     const problems = validate(copy) ? [] : (validate.errors ?? []).map(toProblem);

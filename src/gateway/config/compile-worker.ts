@@ -8,13 +8,19 @@
  * turn between them, and the compiled keys come back in chunks the serving thread asks for one
  * at a time (pull, not push: a port delivers queued messages in one go, which would block again).
  * The config is assembled and frozen chunk by chunk and swapped in whole at the end.
+ * After the first result only the keys that changed cross (a diff against the last result this
+ * side took in whole): one new key at 10k keys is one small message, not fifty.
  *
  *   serving thread                         worker
- *   objects ×N (chunks) ─────────────────▶ buffers them
- *   compile-cluster / compile-files ─────▶ compile (keeps last good versions, validators)
+ *   objects ×N (chunks; ──────────────────▶ keeps them, by number
+ *     only new ones after the first)
+ *   compile-cluster / compile-files ─────▶ compile (keeps last good versions, validators,
+ *     (+ numbers of objects gone)
+ *     (base: id of the last result held)     the keys last delivered)
  *                       ◀──────────────── ready: models, revision, errors, held back
+ *                                           (+ base and removed keys when a diff follows)
  *   next ────────────────────────────────▶
- *                       ◀──────────────── keys (a chunk) … until last
+ *                       ◀──────────────── keys (a chunk: all, or new and changed) … until last
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -24,14 +30,34 @@ import type { CompileInput, CompiledKey, GatewayConfig, SecretInput } from '../.
 import type { CheckLine } from '../../manifests/check.js';
 import type { Tenancy } from '../../compile/tenancy.js';
 
+/**
+ * The cluster objects of a compile: those sent for it (numbered), plus, with `keep`, those the
+ * worker held from the compile before, but for the `removed` numbers.
+ */
+export type ObjectsHeld = { keep: false } | { keep: true; removed: number[] };
+
+/** `base`: the id of the last result this side took in whole (0: none), which the worker may send a diff against. */
 export type ToWorker =
-  | { type: 'objects'; id: number; objects: unknown[] }
-  | { type: 'compile-cluster'; id: number; secrets: readonly SecretInput[]; now: number }
-  | { type: 'compile-files'; id: number; paths: readonly string[]; now: number }
+  | { type: 'objects'; id: number; objects: [number, unknown][] }
+  | ({ type: 'compile-cluster'; id: number; base: number; secrets: readonly SecretInput[]; now: number } & ObjectsHeld)
+  | { type: 'compile-files'; id: number; base: number; paths: readonly string[]; now: number }
   | { type: 'next'; id: number };
 
+/**
+ * `ready` with a `base`: the keys that follow are only those new or changed since result `base`,
+ * and `removed` the ones gone; without it, the keys that follow are all of them.
+ */
 export type ToMain =
-  | { type: 'ready'; id: number; head: Omit<GatewayConfig, 'keys'>; keyCount: number; heldBack: string[]; errors: unknown[] }
+  | {
+      type: 'ready';
+      id: number;
+      head: Omit<GatewayConfig, 'keys'>;
+      keyCount: number;
+      heldBack: string[];
+      errors: unknown[];
+      base?: number;
+      removed?: string[];
+    }
   | { type: 'keys'; id: number; entries: [string, CompiledKey][]; last: boolean }
   | { type: 'failed'; id: number; message: string };
 
@@ -43,8 +69,10 @@ export interface WorkerCompileResult {
   readonly errors: readonly CheckLine[];
 }
 
-/** Objects per message to the worker (a few ms of structured clone at most). */
-const OBJECTS_PER_CHUNK = 500;
+/** Objects per message to the worker (a few ms of structured clone at most; 500 took 10-20 ms). */
+const OBJECTS_PER_CHUNK = 200;
+/** Objects looked up (held or new?) per event-loop turn. */
+const SCAN_PER_TURN = 2_500;
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -66,27 +94,61 @@ interface Job {
 export class CompileWorker {
   private worker: Worker | undefined;
   private job: Job | undefined;
+  /** The keys of the last result taken in whole, and its worker: a diff applies to these. */
+  private base: { id: number; worker: Worker; keys: ReadonlyMap<string, CompiledKey> } | undefined;
+  /** The cluster objects the worker holds: each object's number, and the numbers in its store. */
+  private held: { worker: Worker; ids: WeakMap<object, number>; live: Set<number> } | undefined;
+  private objectSeq = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private seq = 0;
 
   /** `tenancy`: the settings of the worker's own compiler (handed over as workerData). */
   constructor(private readonly opts: { readonly tenancy?: Tenancy } = {}) {}
 
-  /** The cluster's state → config; the worker remembers last good versions between calls. */
+  /**
+   * The cluster's state → config; the worker remembers last good versions between calls. Only
+   * objects the worker does not hold yet cross (an informer replaces an object that changed, so
+   * a known object is an unchanged one), and the numbers of those gone.
+   */
   compileCluster(input: CompileInput, now: Date): Promise<WorkerCompileResult> {
     return this.enqueue(async (id, worker) => {
-      for (let i = 0; i < input.objects.length; i += OBJECTS_PER_CHUNK) {
-        worker.postMessage({ type: 'objects', id, objects: input.objects.slice(i, i + OBJECTS_PER_CHUNK) } satisfies ToWorker);
-        await turn();
+      const known = this.held?.worker === worker ? this.held : undefined;
+      this.held = undefined; // until this hand-over is complete
+      const held = { worker, ids: known?.ids ?? new WeakMap<object, number>(), live: new Set<number>() };
+      let fresh: [number, unknown][] = [];
+      let scanned = 0;
+      for (const o of input.objects) {
+        const isObject = typeof o === 'object' && o !== null;
+        let n = isObject ? held.ids.get(o) : undefined;
+        // Sent before, but gone from the worker since (or listed twice now): send it again.
+        if (n === undefined || known?.live.has(n) !== true || held.live.has(n)) {
+          n = ++this.objectSeq;
+          if (isObject) held.ids.set(o, n);
+          fresh.push([n, o]);
+        }
+        held.live.add(n);
+        if (fresh.length === OBJECTS_PER_CHUNK) {
+          worker.postMessage({ type: 'objects', id, objects: fresh } satisfies ToWorker);
+          fresh = [];
+          await turn();
+        } else if (++scanned % SCAN_PER_TURN === 0) await turn();
       }
-      worker.postMessage({ type: 'compile-cluster', id, secrets: input.secrets, now: now.getTime() } satisfies ToWorker);
+      if (fresh.length > 0) worker.postMessage({ type: 'objects', id, objects: fresh } satisfies ToWorker);
+      const removed: number[] = [];
+      for (const n of known?.live ?? []) {
+        if (!held.live.has(n)) removed.push(n);
+        if (++scanned % SCAN_PER_TURN === 0) await turn();
+      }
+      const objects: ObjectsHeld = known === undefined ? { keep: false } : { keep: true, removed };
+      worker.postMessage({ type: 'compile-cluster', id, base: this.baseId(), ...objects, secrets: input.secrets, now: now.getTime() } satisfies ToWorker);
+      this.held = held;
     });
   }
 
   /** Manifest files → check lines and config; the worker reads the files itself. */
   compileFiles(paths: readonly string[], now: Date): Promise<WorkerCompileResult> {
     return this.enqueue(async (id, worker) => {
-      worker.postMessage({ type: 'compile-files', id, paths, now: now.getTime() } satisfies ToWorker);
+      worker.postMessage({ type: 'compile-files', id, base: this.baseId(), paths, now: now.getTime() } satisfies ToWorker);
     });
   }
 
@@ -94,6 +156,10 @@ export class CompileWorker {
     const w = this.worker;
     this.worker = undefined;
     if (w !== undefined) await w.terminate();
+  }
+
+  private baseId(): number {
+    return this.base !== undefined && this.base.worker === this.worker ? this.base.id : 0;
   }
 
   private enqueue(send: (id: number, worker: Worker) => Promise<void>): Promise<WorkerCompileResult> {
@@ -122,14 +188,10 @@ export class CompileWorker {
           if (msg.type === 'ready') head = msg;
           else for (const [hash, key] of msg.entries) keys.set(hash, freeze(key));
           if (head === undefined) return;
-          if (msg.type === 'keys' && msg.last) {
+          if ((msg.type === 'keys' && msg.last) || (msg.type === 'ready' && head.keyCount === 0)) {
             done();
-            resolve(assemble(head, keys));
-            return;
-          }
-          if (msg.type === 'ready' && head.keyCount === 0) {
-            done();
-            resolve(assemble(head, keys));
+            const ready = head;
+            this.finish({ worker, ready, keys }).then(resolve, reject);
             return;
           }
           // Ask for the next chunk after an event-loop turn: requests in flight go first.
@@ -138,6 +200,20 @@ export class CompileWorker {
       };
       send(id, worker).catch((err: unknown) => this.job?.fail(err instanceof Error ? err : new Error(String(err))));
     });
+  }
+
+  /** The whole key map (the base with the diff applied, built a slice per event-loop turn), then the result. */
+  private async finish(got: { worker: Worker; ready: ToMain & { type: 'ready' }; keys: Map<string, CompiledKey> }): Promise<WorkerCompileResult> {
+    const { worker, ready } = got;
+    let keys = got.keys;
+    if (ready.base !== undefined) {
+      if (this.base?.id !== ready.base || this.base.worker !== worker) throw new Error(`compile worker sent a diff against ${ready.base}, not held`);
+      keys = await copyInTurns(this.base.keys);
+      for (const hash of ready.removed ?? []) keys.delete(hash);
+      for (const [hash, key] of got.keys) keys.set(hash, key);
+    }
+    this.base = { id: ready.id, worker, keys };
+    return assemble(ready, keys);
   }
 
   private ensureWorker(): Worker {
@@ -156,6 +232,19 @@ export class CompileWorker {
     this.worker = worker;
     return worker;
   }
+}
+
+/** Map entries copied per event-loop turn: a copy of 100k at once held the serving thread ~20 ms, 10k ~8 ms on a busy machine. */
+const COPY_PER_TURN = 2_500;
+
+async function copyInTurns<K, V>(from: ReadonlyMap<K, V>): Promise<Map<K, V>> {
+  const out = new Map<K, V>();
+  let n = 0;
+  for (const [k, v] of from) {
+    out.set(k, v);
+    if (++n % COPY_PER_TURN === 0) await turn();
+  }
+  return out;
 }
 
 function freeze<T>(value: T): T {

@@ -123,7 +123,9 @@ export class FileConfigSource {
 
   private schedule(): void {
     if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.checkForChange(), this.opts.debounceMs ?? 100);
+    // Long enough to fold one save's burst of events (write, rename) into one reload; short, as
+    // it is part of every apply → enforced (issue #13). The signature check skips spurious ones.
+    this.debounce = setTimeout(() => void this.checkForChange(), this.opts.debounceMs ?? 30);
   }
 
   /** fs events can be missed or spurious: reload only when the files' names, sizes or times moved. */
