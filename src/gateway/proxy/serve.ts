@@ -193,12 +193,12 @@ async function finish(opts: {
   };
   if (outcome.kind === 'rejected') {
     // Refused outright (an upstream 4xx, or a body we could not send): no tokens; a sent one keeps its request.
-    await settle(deps, { input, step, admit, shadow, sent: outcome.sent });
+    void settle(deps, { input, step, admit, shadow, sent: outcome.sent });
     await sendApiError(input.reply, outcome.error, input.requestId);
     return { status: outcome.status, ...counts };
   }
   if (!outcome.sent) {
-    await settle(deps, { input, step, admit, shadow, sent: false });
+    void settle(deps, { input, step, admit, shadow, sent: false });
     return { status: outcome.status, ...counts, clientGone: true };
   }
   const bill = billOf({
@@ -212,7 +212,7 @@ async function finish(opts: {
     model,
   });
   if (bill.clamped !== undefined) deps.log.warn({ model: model.id, fields: bill.clamped }, 'upstream usage out of range; clamped');
-  await settle(deps, { input, step, admit, shadow, sent: true, bill });
+  void settle(deps, { input, step, admit, shadow, sent: true, bill });
   const usage = { inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos, ...(bill.estimated ? { estimated: true } : {}) };
   const reservedTokens = admit.rates.find((r) => r.unit === 'tokens')?.cost;
   return {
@@ -228,7 +228,10 @@ async function finish(opts: {
 
 /**
  * Settles one attempt's reservation. Not sent: everything refunded. Sent: the request counters
- * keep it, tokens and cost are what was billed (nothing for an outright refusal).
+ * keep it, tokens and cost are what was billed (nothing for an outright refusal). Never rejects.
+ * A request's last settlement is not awaited (nothing the client gets depends on it; the Redis
+ * store batches it, and flushes what it holds on close); a failed attempt's is, so its refund
+ * lands before the next attempt reserves.
  */
 async function settle(
   deps: ProxyDeps,
@@ -250,13 +253,11 @@ async function settle(
           ...(bill.estimated ? { estimated: true } : {}),
         };
   const settlement: Settlement = { reservation: s.admit, actual, ...(s.sent ? {} : { failedAttempt: true }), ...(usage === undefined ? {} : { usage }) };
-  try {
-    await deps.store.settle(settlement, deps.clock());
-  } catch (err) {
+  const settled = deps.store.settle(settlement, deps.clock()).catch((err: unknown) => {
     // A resilient store journals what it cannot write; a failure here is logged, never thrown at the client.
     deps.log.error({ err: { message: (err as Error).message }, reservation: s.admit.requestId }, 'usage settlement failed');
-  }
-  await settleShadow(deps, { shadow: s.shadow, actual, ...(s.sent ? {} : { failedAttempt: true }), now: deps.clock() });
+  });
+  await Promise.all([settled, settleShadow(deps, { shadow: s.shadow, actual, ...(s.sent ? {} : { failedAttempt: true }), now: deps.clock() })]);
 }
 
 /** After every candidate failed: upstream trouble beats limits, which beat a misfit. */
