@@ -121,6 +121,8 @@ end
 local tats, tatAt, tatOrder = {}, {}, {}
 local sums, sumTtl, sumOrder = {}, {}, {}
 local hashes, hashTtl, hashOrder = {}, {}, {}
+-- A usage hash's field names per model, made once per batch.
+local fields = {}
 local function addTo(key, delta, ttl)
   if sums[key] == nil then sums[key], sumTtl[key], sumOrder[#sumOrder + 1] = 0, ttl, key end
   sums[key] = sums[key] + delta
@@ -160,14 +162,19 @@ for e = 1, n do
   if nu > 0 then
     local model, input, output, cost = ARGV[p], tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
     p = p + 4
+    local f = fields[model]
+    if f == nil then
+      f = { model .. '|requests', model .. '|in', model .. '|out', model .. '|cost' }
+      fields[model] = f
+    end
     for k = 1, nu do
       if code == 1 then
         local key = KEYS[tonumber(ARGV[p])]
         if hashes[key] == nil then hashes[key], hashTtl[key], hashOrder[#hashOrder + 1] = { [0] = {} }, tonumber(ARGV[p + 1]), key end
-        addField(key, model .. '|requests', 1)
-        addField(key, model .. '|in', input)
-        addField(key, model .. '|out', output)
-        addField(key, model .. '|cost', cost)
+        addField(key, f[1], 1)
+        addField(key, f[2], input)
+        addField(key, f[3], output)
+        addField(key, f[4], cost)
       end
       p = p + 2
     end

@@ -33,7 +33,7 @@
 import { PERIODS, periodIds, type Period } from './periods.js';
 import { keyTag, settlementDeltas } from './plan.js';
 import { ADMIT_LUA, PEEK_LUA, SETTLE_BATCH_LUA } from './redis-scripts.js';
-import { type BatchEntry, SettleBatcher } from './settle-batch.js';
+import { type BatchEntry, SettleBatcher, type UsageHash } from './settle-batch.js';
 import { gcraPeek } from './gcra.js';
 import { type SlotChecks, type SlotVerdict, parseAdmitReply, rowsOf, validate, validateSettlement } from './redis-codec.js';
 import { connectRedis, waitReady, type RedisClient, type RedisConnectOptions } from './redis-connect.js';
@@ -42,8 +42,9 @@ import type { Result } from 'ioredis';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    tokenhubAdmit(numKeys: number, ...args: (string | number)[]): Result<(string | number)[], Context>;
-    tokenhubSettle(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
+    /** keys and args as arrays: ioredis flattens them (one copy instead of a spread per call). */
+    tokenhubAdmit(numKeys: number, keys: string[], args: (string | number)[]): Result<(string | number)[], Context>;
+    tokenhubSettle(numKeys: number, keys: string[], args: (string | number)[]): Result<number[], Context>;
     tokenhubPeek(numKeys: number, ...args: (string | number)[]): Result<string[], Context>;
   }
 }
@@ -108,6 +109,8 @@ export class RedisLimitStore implements LimitStore {
   /** Redis Cluster: a script call may touch one slot only, so admits and settlements go per slot. */
   private readonly sharded: boolean;
   private readonly batcher: SettleBatcher;
+  /** Usage hash ids per key, for the day they were made (periodIds gives one object a day). */
+  private readonly usageKeys = new Map<string, { pids: Readonly<Record<Period, string>>; keys: readonly UsageHash[] }>();
 
   constructor(opts: RedisStoreOptions) {
     if (opts.client === undefined && opts.url === undefined) throw new TypeError('RedisLimitStore needs a url or a client');
@@ -121,7 +124,7 @@ export class RedisLimitStore implements LimitStore {
     this.replayWindowS = opts.replayWindowSeconds ?? REPLAY_WINDOW_S;
     this.sharded = this.client.isCluster;
     this.batcher = new SettleBatcher({
-      send: (_route, b) => this.client.tokenhubSettle(b.keys.length, ...b.keys, ...b.args),
+      send: (_route, b) => this.client.tokenhubSettle(b.keys.length, b.keys, b.args),
       idemTtlSeconds: this.replayWindowS,
       ...(opts.settleDelayMs === undefined ? {} : { delayMs: opts.settleDelayMs }),
     });
@@ -190,49 +193,57 @@ export class RedisLimitStore implements LimitStore {
   /**
    * A settlement's batch entries by route: one entry on one Redis; per slot on a Cluster. The
    * key's slot always has one: it records the request id even when nothing changes, and clears
-   * (or, for an undo, requires) the reservation's mark.
+   * (or, for an undo, requires) the reservation's mark; it also carries the usage record.
    */
-  private entriesOf(s: Settlement, now: number, pids: Readonly<Record<Period, string>> | undefined): Map<string, BatchEntry> {
+  private entriesOf(s: Settlement, now: number, pids: Readonly<Record<Period, string>> | undefined): [string, BatchEntry][] {
     const { keyId, requestId } = s.reservation;
     const deltas = settlementDeltas({ ...s.reservation, actual: s.actual, ...(s.failedAttempt === undefined ? {} : { failedAttempt: s.failedAttempt }) });
     const keySlot = tagOf(keyTag(keyId));
-    // An undo cannot tell whether another slot's reservation was made (on a Cluster): those TATs heal by themselves.
+    // An undo cannot tell whether another slot's reservation was made (on a Cluster): those TATs
+    // heal by themselves, so it refunds the key's counters only, on one Redis as on a Cluster.
     const undo = s.reserved === 'unknown';
-    const clock = this.callerClock ? String(now) : '';
-    const entries = new Map<string, { rates: BatchEntry['rates'][number][]; budgets: BatchEntry['budgets'][number][]; tag: string }>();
-    const entry = (tag: string): { rates: BatchEntry['rates'][number][]; budgets: BatchEntry['budgets'][number][]; tag: string } | undefined => {
-      if (undo && tag !== keySlot) return undefined;
-      const route = this.sharded ? tag : '';
-      let e = entries.get(route);
-      if (e === undefined) {
-        e = { rates: [], budgets: [], tag: this.sharded ? tag : keySlot };
-        entries.set(route, e);
-      }
+    const ownSlot = (id: string): boolean => tagOf(id) === keySlot;
+    const usage = s.usage;
+    const own: BatchEntry = {
+      now: this.callerClock ? String(now) : '',
+      idem: `${keyTag(keyId)}:s:${requestId}`,
+      rates: this.sharded || undo ? deltas.rates.filter((d) => ownSlot(d.check.id)) : deltas.rates,
+      budgets: this.sharded || undo ? deltas.budgets.filter((d) => ownSlot(d.check.id)) : deltas.budgets,
+      ...(s.reserved === false
+        ? {}
+        : {
+            mark: {
+              id: reservationMark(keyId, undo && requestId.endsWith(REFUND_SUFFIX) ? requestId.slice(0, -REFUND_SUFFIX.length) : requestId),
+              mode: undo ? 'require' : 'clear',
+            },
+          }),
+      ...(usage === undefined || pids === undefined ? {} : { usage: { ...usageOf(usage), keys: this.usageKeysOf(usage.keyId, pids) } }),
+    };
+    if (!this.sharded) return [['', own]];
+    const entries: [string, BatchEntry][] = [[keySlot, own]];
+    if (undo) return entries;
+    // Cluster: the other slots' counters (a model's fleet-wide ones), each under its own idempotency key.
+    const others = new Map<string, { rates: (typeof deltas.rates)[number][]; budgets: (typeof deltas.budgets)[number][] }>();
+    const other = (id: string): { rates: (typeof deltas.rates)[number][]; budgets: (typeof deltas.budgets)[number][] } => {
+      const tag = tagOf(id);
+      const e = others.get(tag) ?? { rates: [], budgets: [] };
+      others.set(tag, e);
       return e;
     };
-    entry(keySlot);
-    for (const d of deltas.rates) entry(this.sharded ? tagOf(d.check.id) : keySlot)?.rates.push({ id: d.check.id, limit: d.check.limit, delta: d.delta });
-    for (const d of deltas.budgets)
-      entry(this.sharded ? tagOf(d.check.id) : keySlot)?.budgets.push({ id: d.check.id, delta: d.delta, ttl: d.check.ttlSeconds ?? 0 });
-    let mark: BatchEntry['mark'];
-    if (s.reserved !== false) {
-      const id = undo && requestId.endsWith(REFUND_SUFFIX) ? requestId.slice(0, -REFUND_SUFFIX.length) : requestId;
-      mark = { id: reservationMark(keyId, id), mode: undo ? 'require' : 'clear' };
-    }
-    const usage = s.usage;
-    const out = new Map<string, BatchEntry>();
-    for (const [route, e] of entries) {
-      const own = e.tag === keySlot;
-      out.set(route, {
-        now: clock,
-        idem: `th:{${e.tag}}:s:${requestId}`,
-        rates: e.rates,
-        budgets: e.budgets,
-        ...(own && mark !== undefined ? { mark } : {}),
-        ...(own && usage !== undefined && pids !== undefined ? { usage: { ...usageOf(usage), keys: usageKeysOf(usage.keyId, pids) } } : {}),
-      });
-    }
-    return out;
+    for (const d of deltas.rates) if (!ownSlot(d.check.id)) other(d.check.id).rates.push(d);
+    for (const d of deltas.budgets) if (!ownSlot(d.check.id)) other(d.check.id).budgets.push(d);
+    for (const [tag, e] of others) entries.push([tag, { now: own.now, idem: `th:{${tag}}:s:${requestId}`, ...e }]);
+    return entries;
+  }
+
+  /** The key's usage hashes of the three periods with their retention; the same array while the day lasts. */
+  private usageKeysOf(keyId: string, pids: Readonly<Record<Period, string>>): readonly UsageHash[] {
+    const cached = this.usageKeys.get(keyId);
+    if (cached !== undefined && cached.pids === pids) return cached.keys;
+    const keys = PERIODS.map((p) => ({ id: usageKey(keyId, pids[p]), ttl: USAGE_RETENTION_S[p] }));
+    if (this.usageKeys.size >= 10_000) this.usageKeys.clear();
+    this.usageKeys.set(keyId, { pids, keys });
+    return keys;
   }
 
   async usage(query: { periodId: string; keyId?: string }): Promise<UsageRow[]> {
@@ -303,7 +314,7 @@ export class RedisLimitStore implements LimitStore {
       keys.push(mark);
       args.push(this.replayWindowS);
     }
-    const reply = await this.client.tokenhubAdmit(keys.length, ...keys, ...args);
+    const reply = await this.client.tokenhubAdmit(keys.length, keys, args);
     return parseAdmitReply(slot, reply);
   }
 
@@ -347,11 +358,6 @@ const usageOf = (u: UsageRecord): { model: string; inputTokens: number; outputTo
   outputTokens: u.outputTokens,
   costNanos: u.costNanos,
 });
-
-/** The key's usage hashes of the three periods, with their retention. */
-function usageKeysOf(keyId: string, pids: Readonly<Record<Period, string>>): { id: string; ttl: number }[] {
-  return PERIODS.map((p) => ({ id: usageKey(keyId, pids[p]), ttl: USAGE_RETENTION_S[p] }));
-}
 
 /** The Redis Cluster hash tag of a key, as Redis computes it (the whole key when none). */
 export function tagOf(id: string): string {

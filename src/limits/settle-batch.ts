@@ -12,6 +12,12 @@
  * what is queued now and waits for every call in flight (shutdown: nothing is left behind).
  */
 
+/** A usage hash, and how long it is kept (s; 0 = for good). */
+export interface UsageHash {
+  readonly id: string;
+  readonly ttl: number;
+}
+
 /** One settlement's part in one slot: what SETTLE_BATCH_LUA applies for one entry. */
 export interface BatchEntry {
   /** The caller's clock (ms) as a string, or '' for Redis's clock. */
@@ -20,14 +26,15 @@ export interface BatchEntry {
   readonly idem: string;
   /** The reservation's mark: 'clear' deletes it, 'require' applies only if it is there. */
   readonly mark?: { readonly id: string; readonly mode: 'clear' | 'require' };
-  readonly rates: readonly { readonly id: string; readonly limit: number; readonly delta: number }[];
-  readonly budgets: readonly { readonly id: string; readonly delta: number; readonly ttl: number }[];
+  /** What settlementDeltas gives: the counter, and how far to move it. */
+  readonly rates: readonly { readonly check: { readonly id: string; readonly limit: number }; readonly delta: number }[];
+  readonly budgets: readonly { readonly check: { readonly id: string; readonly ttlSeconds?: number }; readonly delta: number }[];
   readonly usage?: {
     readonly model: string;
     readonly inputTokens: number;
     readonly outputTokens: number;
     readonly costNanos: number;
-    readonly keys: readonly { readonly id: string; readonly ttl: number }[];
+    readonly keys: readonly UsageHash[];
   };
 }
 
@@ -47,8 +54,8 @@ export function encodeBatch(entries: readonly BatchEntry[], idemTtlSeconds: numb
   for (const e of entries) {
     const nu = e.usage?.keys.length ?? 0;
     args.push(e.now, ref(e.idem), e.mark === undefined ? 0 : ref(e.mark.id), e.mark?.mode ?? '', e.rates.length, e.budgets.length, nu);
-    for (const r of e.rates) args.push(ref(r.id), r.limit, r.delta);
-    for (const b of e.budgets) args.push(ref(b.id), b.delta, b.ttl);
+    for (const r of e.rates) args.push(ref(r.check.id), r.check.limit, r.delta);
+    for (const b of e.budgets) args.push(ref(b.check.id), b.delta, b.check.ttlSeconds ?? 0);
     if (e.usage !== undefined && nu > 0) {
       const u = e.usage;
       args.push(u.model, u.inputTokens, u.outputTokens, u.costNanos);

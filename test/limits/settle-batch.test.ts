@@ -164,8 +164,8 @@ describe('encodeBatch', () => {
       now: '',
       idem: 'th:{k:a}:s:1',
       mark: { id: 'th:{k:a}:r:1', mode: 'clear' as const },
-      rates: [{ id: 'th:{k:a}:tpm', limit: 100, delta: -5 }],
-      budgets: [{ id: 'th:{k:a}:b:tokens:total', delta: -5, ttl: 0 }],
+      rates: [{ check: { id: 'th:{k:a}:tpm', limit: 100 }, delta: -5 }],
+      budgets: [{ check: { id: 'th:{k:a}:b:tokens:total' }, delta: -5 }],
     };
     const { keys, args } = encodeBatch([entry, { ...entry, idem: 'th:{k:a}:s:2', mark: { id: 'th:{k:a}:r:2', mode: 'require' } }], 86_400);
     expect(keys).toEqual(['th:{k:a}:s:1', 'th:{k:a}:r:1', 'th:{k:a}:tpm', 'th:{k:a}:b:tokens:total', 'th:{k:a}:s:2', 'th:{k:a}:r:2']);
