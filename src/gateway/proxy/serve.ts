@@ -22,7 +22,7 @@ import { sendApiError } from '../reply-error.js';
 import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
 import { type Bill, billOf, inputOnly } from './billing.js';
 import type { AttemptCharge, AttemptObserver, AttemptOutcome, ServeResult } from '../events.js';
-import { SHADOW_HEADER, type ShadowOutcome, checkShadow, settleShadow } from './shadow.js';
+import { SHADOW_HEADER, type ShadowOutcome, checkShadow, dropShadow, settleShadow } from './shadow.js';
 
 export interface ProxyDeps {
   readonly store: LimitStore;
@@ -143,9 +143,14 @@ async function reserve(
   const estimate = { inputTokens: input.inputTokens, maxOutputTokens: maxOutput, costNanos: estimateCost };
   const plan = planChecks({ key: input.key, model, estimate, now: new Date(now) });
   const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
-  const result = await deps.store.admit(admit, now);
-  if (result.allowed)
-    return { admit, rates: result.rates, shadow: await checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now }) };
+  // Beside the enforced admit, not after it: one round trip for both (shadow.ts).
+  const shadow = checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now });
+  const result = await deps.store.admit(admit, now).catch((err: unknown) => {
+    dropShadow(deps, { shadow, now });
+    throw err;
+  });
+  if (result.allowed) return { admit, rates: result.rates, shadow: await shadow };
+  dropShadow(deps, { shadow, now });
   const d = result.denial;
   const headers = rateLimitHeaders(result.rates, d.kind === 'rate' ? d.check : undefined);
   if (d.kind === 'budget') {
