@@ -1,9 +1,10 @@
 /**
- * What crosses the Redis store's edge besides the Lua itself: the checks of one slot, the
+ * What crosses the Redis store's edge besides the Lua itself: a request's checks by Cluster slot, the
  * admit script's reply parsed back into a verdict, usage hashes read back into rows, and the
  * input checks that keep fractions away from INCRBY. Pure.
  */
 import { gcraPeek } from './gcra.js';
+import { keyTag } from './plan.js';
 import type { AdmitRequest, BudgetCheck, Denial, RateCheck, RateState, Settlement, UsageRow } from './store.js';
 
 /** The checks of one request that live in one Redis Cluster slot. */
@@ -81,4 +82,26 @@ export function validateSettlement(s: Settlement): void {
   const u = s.usage;
   const numbers = [s.actual.tokens, s.actual.costNanos, ...(u === undefined ? [] : [u.inputTokens, u.outputTokens, u.costNanos])];
   if (!numbers.every(Number.isSafeInteger)) throw new RangeError(`settlement ${s.reservation.requestId}: token and cost amounts must be integers`);
+}
+
+/** The Redis Cluster hash tag of a key, as Redis computes it (the whole key when none). */
+export function tagOf(id: string): string {
+  const open = id.indexOf('{');
+  if (open < 0) return id;
+  const close = id.indexOf('}', open + 1);
+  return close <= open + 1 ? id : id.slice(open + 1, close);
+}
+
+/** The request's checks by slot: the key's own slot first (the one round trip that matters). */
+export function slotsOf(req: AdmitRequest): SlotChecks[] {
+  const slots = new Map<string, { tag: string; rates: RateCheck[]; budgets: BudgetCheck[] }>();
+  const slot = (tag: string): { tag: string; rates: RateCheck[]; budgets: BudgetCheck[] } => {
+    const existing = slots.get(tag) ?? { tag, rates: [], budgets: [] };
+    slots.set(tag, existing);
+    return existing;
+  };
+  slot(tagOf(keyTag(req.keyId)));
+  for (const r of req.rates) slot(tagOf(r.id)).rates.push(r);
+  for (const b of req.budgets) slot(tagOf(b.id)).budgets.push(b);
+  return [...slots.values()].filter((s) => s.rates.length + s.budgets.length > 0);
 }

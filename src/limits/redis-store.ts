@@ -35,9 +35,9 @@ import { keyTag, settlementDeltas } from './plan.js';
 import { ADMIT_LUA, PEEK_LUA, SETTLE_BATCH_LUA } from './redis-scripts.js';
 import { type BatchEntry, SettleBatcher, type UsageHash } from './settle-batch.js';
 import { gcraPeek } from './gcra.js';
-import { type SlotChecks, type SlotVerdict, parseAdmitReply, rowsOf, validate, validateSettlement } from './redis-codec.js';
+import { type SlotChecks, type SlotVerdict, parseAdmitReply, rowsOf, slotsOf, tagOf, validate, validateSettlement } from './redis-codec.js';
 import { connectRedis, waitReady, type RedisClient, type RedisConnectOptions } from './redis-connect.js';
-import type { AdmitRequest, AdmitResult, BudgetCheck, LimitStore, RateCheck, RateState, Settlement, UsageRecord, UsageRow } from './store.js';
+import type { AdmitRequest, AdmitResult, LimitStore, RateCheck, RateState, Settlement, UsageRecord, UsageRow } from './store.js';
 import type { Result } from 'ioredis';
 
 declare module 'ioredis' {
@@ -98,6 +98,8 @@ export class PartialAdmitError extends Error {
 export class RedisLimitStore implements LimitStore {
   readonly name = 'redis';
   readonly client: RedisClient;
+  /** Where settlement batches go: a second connection on one Redis, the same client on a Cluster. */
+  private readonly settleClient: RedisClient;
   private readonly callerClock: boolean;
   private readonly replayWindowS: number;
   /**
@@ -120,11 +122,19 @@ export class RedisLimitStore implements LimitStore {
     this.client.defineCommand('tokenhubAdmit', { lua: ADMIT_LUA });
     this.client.defineCommand('tokenhubSettle', { lua: SETTLE_BATCH_LUA });
     this.client.defineCommand('tokenhubPeek', { lua: PEEK_LUA });
+    // Settlement batches on a connection of their own (one Redis): ioredis runs one pipeline at a
+    // time per connection, so on the admits' connection every admit issued while a batch is on its
+    // way would wait for that batch's answer. A Cluster client keeps one connection per node.
+    this.settleClient = this.client.isCluster ? this.client : this.client.duplicate();
+    if (this.settleClient !== this.client) {
+      this.settleClient.on('error', () => undefined);
+      this.settleClient.defineCommand('tokenhubSettle', { lua: SETTLE_BATCH_LUA });
+    }
     this.callerClock = opts.clock === 'caller';
     this.replayWindowS = opts.replayWindowSeconds ?? REPLAY_WINDOW_S;
     this.sharded = this.client.isCluster;
     this.batcher = new SettleBatcher({
-      send: (_route, b) => this.client.tokenhubSettle(b.keys.length, b.keys, b.args),
+      send: (_route, b) => this.settleClient.tokenhubSettle(b.keys.length, b.keys, b.args),
       idemTtlSeconds: this.replayWindowS,
       ...(opts.settleDelayMs === undefined ? {} : { delayMs: opts.settleDelayMs }),
     });
@@ -132,11 +142,14 @@ export class RedisLimitStore implements LimitStore {
 
   /** Waits for the connection: false after `timeoutMs` (the client keeps trying), or at the first error with `failFast`. */
   ready(timeoutMs = 2000, opts: { failFast?: boolean } = {}): Promise<boolean> {
-    return waitReady(this.client, { timeoutMs, ...opts });
+    const ready = (c: RedisClient): Promise<boolean> => waitReady(c, { timeoutMs, ...opts });
+    if (this.settleClient === this.client) return ready(this.client);
+    return Promise.all([ready(this.client), ready(this.settleClient)]).then(([a, b]) => a && b);
   }
 
   async ping(): Promise<void> {
-    await this.client.ping();
+    // Both connections: a store whose settlements cannot go is not back yet.
+    await Promise.all(this.settleClient === this.client ? [this.client.ping()] : [this.client.ping(), this.settleClient.ping()]);
   }
 
   async admit(req: AdmitRequest, now: number): Promise<RedisAdmitResult> {
@@ -298,11 +311,14 @@ export class RedisLimitStore implements LimitStore {
   async close(): Promise<void> {
     // Queued settlements first: their callers (the resilient store) journal any that fail.
     await this.batcher.flush();
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
-    }
+    const quit = async (c: RedisClient): Promise<void> => {
+      try {
+        await c.quit();
+      } catch {
+        c.disconnect();
+      }
+    };
+    await Promise.all(this.settleClient === this.client ? [quit(this.client)] : [quit(this.client), quit(this.settleClient)]);
   }
 
   private async admitSlot(slot: SlotChecks, now: number, mark: string | undefined): Promise<SlotVerdict> {
@@ -358,28 +374,6 @@ const usageOf = (u: UsageRecord): { model: string; inputTokens: number; outputTo
   outputTokens: u.outputTokens,
   costNanos: u.costNanos,
 });
-
-/** The Redis Cluster hash tag of a key, as Redis computes it (the whole key when none). */
-export function tagOf(id: string): string {
-  const open = id.indexOf('{');
-  if (open < 0) return id;
-  const close = id.indexOf('}', open + 1);
-  return close <= open + 1 ? id : id.slice(open + 1, close);
-}
-
-/** The request's checks by slot: the key's own slot first (the one round trip that matters). */
-export function slotsOf(req: AdmitRequest): SlotChecks[] {
-  const slots = new Map<string, { tag: string; rates: RateCheck[]; budgets: BudgetCheck[] }>();
-  const slot = (tag: string): { tag: string; rates: RateCheck[]; budgets: BudgetCheck[] } => {
-    const existing = slots.get(tag) ?? { tag, rates: [], budgets: [] };
-    slots.set(tag, existing);
-    return existing;
-  };
-  slot(tagOf(keyTag(req.keyId)));
-  for (const r of req.rates) slot(tagOf(r.id)).rates.push(r);
-  for (const b of req.budgets) slot(tagOf(b.id)).budgets.push(b);
-  return [...slots.values()].filter((s) => s.rates.length + s.budgets.length > 0);
-}
 
 /**
  * A settlement that gives back everything the reserved slots took: failedAttempt with zero
