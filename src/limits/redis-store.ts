@@ -300,7 +300,7 @@ export class RedisLimitStore implements LimitStore {
    * before them: the batches held back go first. Reads are rare; admits never wait for this.
    */
   private readOwnWrites(): Promise<void> {
-    return this.batcher.idle() ? Promise.resolve() : this.batcher.flush();
+    return this.batcher.idle() ? Promise.resolve() : this.batcher.sendQueued();
   }
 
   /** Sends the queued settlements now and waits for every batch in flight (never rejects). */

@@ -133,7 +133,16 @@ export class SettleBatcher {
     return this.inFlight.size === 0 && this.queued === 0;
   }
 
-  /** Sends everything queued now and waits for every batch in flight; never rejects. */
+  /**
+   * Sends everything queued now and waits for it and every batch already on its way, not for
+   * later ones (a read that must see earlier settlements; under load new ones keep coming).
+   */
+  async sendQueued(): Promise<void> {
+    this.sendAll(true);
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Sends everything queued now and waits until nothing is queued or on its way (shutdown); never rejects. */
   async flush(): Promise<void> {
     do {
       this.sendAll(true);

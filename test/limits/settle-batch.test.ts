@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/limits/create-store.js';
 import { budgetId, keyTag, modelTag } from '../../src/limits/plan.js';
 import { RedisLimitStore } from '../../src/limits/redis-store.js';
-import { encodeBatch } from '../../src/limits/settle-batch.js';
+import { type BatchEntry, SettleBatcher, encodeBatch } from '../../src/limits/settle-batch.js';
 import type { AdmitRequest, LimitStore, Settlement, UsageRow } from '../../src/limits/store.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
@@ -170,5 +170,58 @@ describe('encodeBatch', () => {
     const { keys, args } = encodeBatch([entry, { ...entry, idem: 'th:{k:a}:s:2', mark: { id: 'th:{k:a}:r:2', mode: 'require' } }], 86_400);
     expect(keys).toEqual(['th:{k:a}:s:1', 'th:{k:a}:r:1', 'th:{k:a}:tpm', 'th:{k:a}:b:tokens:total', 'th:{k:a}:s:2', 'th:{k:a}:r:2']);
     expect(args).toEqual([86_400, 2, '', 1, 2, 'clear', 1, 1, 0, 3, 100, -5, 4, -5, 0, '', 5, 6, 'require', 1, 1, 0, 3, 100, -5, 4, -5, 0]);
+  });
+});
+
+describe('SettleBatcher', () => {
+  const entry = (i: number): BatchEntry => ({ now: '', idem: `th:{k:a}:s:${i}`, rates: [], budgets: [] });
+  /** A send whose answers the test gives, one batch at a time. */
+  function manual(): { batcher: SettleBatcher; sizes: number[]; answer: () => void } {
+    const sizes: number[] = [];
+    const waiting: (() => void)[] = [];
+    const batcher = new SettleBatcher({
+      idemTtlSeconds: 60,
+      send: (_route, b) => {
+        sizes.push(Number(b.args[1]));
+        return new Promise<void>((resolve) => waiting.push(resolve));
+      },
+    });
+    return { batcher, sizes, answer: () => waiting.shift()?.() };
+  }
+  const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+  it('sends the first settlements at the end of the turn, and what comes while that batch is out as one batch when it answers', async () => {
+    const { batcher, sizes, answer } = manual();
+    const first = [batcher.add('', entry(1)), batcher.add('', entry(2))];
+    await turn();
+    expect(sizes).toEqual([2]);
+    const next = Array.from({ length: 5 }, (_, i) => batcher.add('', entry(3 + i)));
+    await turn();
+    expect(sizes).toEqual([2]);
+    answer();
+    await Promise.all(first);
+    await turn();
+    expect(sizes).toEqual([2, 5]);
+    answer();
+    await Promise.all(next);
+    expect(batcher.idle()).toBe(true);
+  });
+
+  it('sendQueued waits for what was queued or on its way when called, not for settlements that come later', async () => {
+    const { batcher, sizes, answer } = manual();
+    void batcher.add('', entry(1));
+    let done = false;
+    const read = batcher.sendQueued().then(() => (done = true));
+    expect(sizes).toEqual([1]);
+    void batcher.add('', entry(2));
+    answer();
+    await read;
+    expect(done).toBe(true);
+    // The later settlement is still queued (behind nothing now): it goes at the end of the turn.
+    await turn();
+    expect(sizes).toEqual([1, 1]);
+    answer();
+    await batcher.flush();
+    expect(batcher.idle()).toBe(true);
   });
 });
