@@ -8,10 +8,18 @@ export function periodId(period: Period, now: Date): string {
   return periodIds(now)[period];
 }
 
-/** The ids of all three periods a moment falls in, from one date formatting (the hot path's form). */
+const DAY_MS = 86_400_000;
+/** The last day asked for: every request of a day asks for the same ids (one object a day). */
+let lastDay: { readonly day: number; readonly ids: Readonly<Record<Period, string>> } | undefined;
+
+/** The ids of all three periods a moment falls in, from one date formatting a day (the hot path's form). */
 export function periodIds(now: Date): Readonly<Record<Period, string>> {
+  const day = Math.floor(now.getTime() / DAY_MS);
+  if (lastDay?.day === day) return lastDay.ids;
   const iso = now.toISOString();
-  return { day: `d${iso.slice(0, 10)}`, month: `m${iso.slice(0, 7)}`, total: 'total' };
+  const ids = Object.freeze({ day: `d${iso.slice(0, 10)}`, month: `m${iso.slice(0, 7)}`, total: 'total' });
+  lastDay = { day, ids };
+  return ids;
 }
 
 /** Seconds until the period ends (for counter expiry), with a margin for reporting; none for total. */

@@ -20,26 +20,51 @@ export interface Estimate {
   readonly costNanos: number;
 }
 
+/** A key × model's counter ids: the same strings for every request (made once per compiled key). */
+interface RateIds {
+  readonly key: { readonly rpm: string; readonly tpm: string };
+  readonly keyModel: { readonly rpm: string; readonly tpm: string };
+  readonly model: { readonly rpm: string; readonly tpm: string };
+}
+/** Per compiled key (a reload makes new ones: the old entries go with them), per model id. */
+const rateIdCache = new WeakMap<CompiledKey, Map<string, RateIds>>();
+
+function rateIdsOf(key: CompiledKey, model: string): RateIds {
+  let byModel = rateIdCache.get(key);
+  if (byModel === undefined) {
+    byModel = new Map();
+    rateIdCache.set(key, byModel);
+  }
+  let ids = byModel.get(model);
+  if (ids === undefined) {
+    const pair = (base: string): { rpm: string; tpm: string } => ({ rpm: `${base}:rpm`, tpm: `${base}:tpm` });
+    ids = { key: pair(keyRateBase(key.id)), keyModel: pair(keyRateBase(key.id, model)), model: pair(modelTag(model)) };
+    byModel.set(model, ids);
+  }
+  return ids;
+}
+
 export function planChecks(opts: { key: CompiledKey; model: CompiledModel; estimate: Estimate; now: Date }): { rates: RateCheck[]; budgets: BudgetCheck[] } {
   const { key, model, estimate, now } = opts;
   const tokens = estimate.inputTokens + estimate.maxOutputTokens;
   const rates: RateCheck[] = [];
-  const add = (id: string, scope: RateCheck['scope'], limits: { rpm?: number; tpm?: number }): void => {
-    if (limits.rpm !== undefined) rates.push({ id: `${id}:rpm`, scope, unit: 'requests', limit: limits.rpm, cost: 1 });
-    if (limits.tpm !== undefined) rates.push({ id: `${id}:tpm`, scope, unit: 'tokens', limit: limits.tpm, cost: tokens });
+  const ids = rateIdsOf(key, model.id);
+  const add = (id: { rpm: string; tpm: string }, scope: RateCheck['scope'], limits: { rpm?: number; tpm?: number }): void => {
+    if (limits.rpm !== undefined) rates.push({ id: id.rpm, scope, unit: 'requests', limit: limits.rpm, cost: 1 });
+    if (limits.tpm !== undefined) rates.push({ id: id.tpm, scope, unit: 'tokens', limit: limits.tpm, cost: tokens });
   };
-  add(keyRateBase(key.id), 'key', key.limits.key);
-  add(keyRateBase(key.id, model.id), 'key-model', key.limits.perModel.get(model.id) ?? {});
-  add(modelTag(model.id), 'model', model.rateLimits);
+  add(ids.key, 'key', key.limits.key);
+  add(ids.keyModel, 'key-model', key.limits.perModel.get(model.id) ?? {});
+  add(ids.model, 'model', model.rateLimits);
   const budgets: BudgetCheck[] = [];
   const { tokens: tokenBudgets, costNanos: costBudgets } = key.limits.budgets;
-  let ids: Readonly<Record<Period, string>> | undefined;
+  let pids: Readonly<Record<Period, string>> | undefined;
   for (const period of PERIODS) {
     // Most keys have one budget or none: date work only for the periods that have one.
     if (tokenBudgets[period] === undefined && costBudgets[period] === undefined) continue;
-    ids ??= periodIds(now);
+    pids ??= periodIds(now);
     const ttl = periodTtlSeconds(period, now);
-    const pid = ids[period];
+    const pid = pids[period];
     const t = tokenBudgets[period];
     if (t !== undefined)
       budgets.push({ id: budgetId(key.id, 'tokens', pid), unit: 'tokens', period, limit: t, cost: tokens, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });

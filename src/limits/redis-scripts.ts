@@ -1,7 +1,7 @@
 /**
- * The Lua the Redis store runs. Each script touches only keys of one Redis Cluster slot (one
- * `{hash tag}`) and runs atomically, so every check of a key is decided in one round trip with
- * no interleaving. The GCRA lines mirror gcra.ts operation for operation (Lua numbers are
+ * The Lua the Redis store runs. Each script runs atomically, so every check of a request is
+ * decided in one round trip with no interleaving. On Redis Cluster a call touches only keys of
+ * one slot (one `{hash tag}`); on a single Redis (standalone, Sentinel) one call takes them all. The GCRA lines mirror gcra.ts operation for operation (Lua numbers are
  * IEEE doubles like JS numbers, and TATs are stored with %.17g so they round-trip exactly),
  * which is what lets the shared scenario test expect identical answers from both stores.
  */
@@ -42,96 +42,155 @@ end
  * of an admit is lost (a timeout, a connection killed after Redis wrote), an undo applies only
  * if the mark is there, so the reservation is neither leaked nor refunded twice.
  * Returns { verdict ('ok' | 'rate' | 'budget'), 1-based index of the denying check, its
- * retry-after ms ('inf' = never) or the budget's used, the budgets' used after this
- * reservation (comma-separated, on 'ok'), then `remaining resetMs` per rate evaluated }.
+ * retry-after ms ('inf' = never) or the budget's used, now, k, then the TAT of each of the
+ * first k rates (the new one, or for a rate that denied its current one), then on 'ok' the
+ * budgets' used after this reservation }. Times are %.17g strings, exact: the caller derives
+ * remaining and reset from TAT and now with gcraPeek, the same maths without a string.format
+ * per figure here (formatting is what a script spends most on after its writes).
  * Writes happen only after every check passed: a denial reserves nothing.
  */
 export const ADMIT_LUA = `${PRELUDE}
 local now = clock(ARGV[1])
 local nr, nb = tonumber(ARGV[2]), tonumber(ARGV[3])
-local out = { 'ok', '0', '0', '' }
+local out = { 'ok', 0, 0, ARGV[1] ~= '' and ARGV[1] or fmt(now), 0 }
 local tats = {}
+-- Every counter in one read: each redis.call costs the script more than the command itself.
+local vals = redis.call('MGET', unpack(KEYS, 1, nr + nb))
 for i = 1, nr do
   local limit, cost = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
   local interval = WINDOW / limit
-  local base = math.max(tonumber(redis.call('GET', KEYS[i])) or now, now)
+  local base = math.max(tonumber(vals[i]) or now, now)
   local newTat = base + cost * interval
   local used = newTat - now
   if cost > limit or used > WINDOW + slackOf(interval) then
-    out[#out + 1] = fmt(remainingOf(base - now, interval, limit))
-    out[#out + 1] = fmt(base - now)
-    out[1], out[2] = 'rate', tostring(i)
-    if cost > limit then out[3] = 'inf' else out[3] = fmt(math.ceil(used - WINDOW)) end
+    out[5], out[5 + i] = i, fmt(base)
+    out[1], out[2] = 'rate', i
+    if cost > limit then out[3] = 'inf' else out[3] = math.ceil(used - WINDOW) end
     return out
   end
-  out[#out + 1] = fmt(remainingOf(used, interval, limit))
-  out[#out + 1] = fmt(used)
   tats[i] = newTat
+  out[5 + i] = fmt(newTat)
 end
+out[5] = nr
 local b0 = 4 + 2 * nr
-local useds = {}
 for j = 1, nb do
-  local used = tonumber(redis.call('GET', KEYS[nr + j])) or 0
+  local used = tonumber(vals[nr + j]) or 0
   if used >= tonumber(ARGV[b0 + 3 * (j - 1)]) then
-    out[1], out[2], out[3] = 'budget', tostring(j), fmt(used)
+    out[1], out[2], out[3] = 'budget', j, fmt(used)
     return out
   end
-  useds[j] = used
 end
-for i = 1, nr do storeTat(KEYS[i], tats[i], now) end
+for i = 1, nr do redis.call('SET', KEYS[i], out[5 + i], 'PX', math.max(WINDOW + 1000, math.ceil(tats[i] - now) + 1000)) end
 if #KEYS > nr + nb then redis.call('SET', KEYS[nr + nb + 1], '1', 'EX', ARGV[#ARGV]) end
 for j = 1, nb do
   local p = b0 + 3 * (j - 1)
-  useds[j] = fmt(redis.call('INCRBY', KEYS[nr + j], ARGV[p + 1]))
-  expireOnce(KEYS[nr + j], tonumber(ARGV[p + 2]))
+  out[5 + nr + j] = fmt(redis.call('INCRBY', KEYS[nr + j], ARGV[p + 1]))
+  -- A counter this made gets its expiry; one that was there got it when it was made (a
+  -- credit's DECRBY makes none: the next settlement batch's expireOnce gives it one).
+  local ttl = tonumber(ARGV[p + 2])
+  if not vals[nr + j] and ttl > 0 then redis.call('EXPIRE', KEYS[nr + j], ttl) end
 end
-out[4] = table.concat(useds, ',')
 return out
 `;
 
 /**
- * adjust (settle, refund): KEYS = idempotency key, then rate TAT ids (nr), budget counter ids
- * (nb), usage hash ids (nu), then optionally the reservation mark (see ADMIT_LUA).
- * ARGV = now ('' = Redis TIME), idempotency ttl (s), nr, nb, nu, then `limit delta` per rate,
- * `delta ttl` per budget, then (when nu > 0) `model inputTokens outputTokens costNanos`, then
- * `ttl` per usage hash, then (with a mark) 'clear' (delete it) or 'require' (apply only if it
- * is there, then delete it).
- * Returns 1 when applied, 0 when this request id was already applied (a replay), 2 when the
- * mark was required and absent (Redis never held the reservation, or it was settled already).
+ * settle batch (settlements and refunds, many at once): each entry is one settlement's part in
+ * one slot; a gateway sends what it settled in the last few milliseconds as one call (see
+ * settle-batch.ts). KEYS = every key the batch touches, once each; entries refer to them by
+ * 1-based index. ARGV = idempotency ttl (s), the number of entries, then per entry:
+ * `now idem mark mode nr nb nu` (now '' = Redis TIME; idem the index of the request id's
+ * idempotency key; mark the index of the reservation mark, 0 = none; mode 'clear' (delete it) or
+ * 'require' (apply only if it is there, then delete it)), then `key limit delta` per rate,
+ * `key delta ttl` per budget, and when nu > 0 `model inputTokens outputTokens costNanos` then
+ * `key ttl` per usage hash.
+ * Each entry is applied once (a replayed request id is a no-op) and in order, exactly as one
+ * call per entry would apply it; counters several entries touch are read and written once:
+ * a TAT moves by each entry's delta in turn (gcraAdjust, never before now), budget deltas and
+ * usage fields are summed.
+ * Returns per entry 1 (applied), 0 (a replay) or 2 (the mark was required and absent: Redis
+ * never held the reservation, or it was settled already).
  */
-export const ADJUST_LUA = `${PRELUDE}
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end
-local now = clock(ARGV[1])
-local nr, nb, nu = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if #KEYS > 1 + nr + nb + nu then
-  if ARGV[#ARGV] == 'require' and redis.call('EXISTS', KEYS[#KEYS]) == 0 then return 2 end
-  redis.call('DEL', KEYS[#KEYS])
+export const SETTLE_BATCH_LUA = `${PRELUDE}
+local idemTtl, n = ARGV[1], tonumber(ARGV[2])
+local redisNow
+local function nowOf(arg)
+  if arg ~= '' then return tonumber(arg) end
+  redisNow = redisNow or clock('')
+  return redisNow
 end
-for i = 1, nr do
-  local limit, delta = tonumber(ARGV[4 + 2 * i]), tonumber(ARGV[5 + 2 * i])
-  -- gcraAdjust: move the TAT by delta intervals, never before now.
-  local base = tonumber(redis.call('GET', KEYS[1 + i])) or now
-  storeTat(KEYS[1 + i], math.max(now, base + delta * (WINDOW / limit)), now)
+local tats, tatAt, tatOrder = {}, {}, {}
+local sums, sumTtl, sumOrder = {}, {}, {}
+local hashes, hashTtl, hashOrder = {}, {}, {}
+-- A usage hash's field names per model, made once per batch.
+local fields = {}
+local function addTo(key, delta, ttl)
+  if sums[key] == nil then sums[key], sumTtl[key], sumOrder[#sumOrder + 1] = 0, ttl, key end
+  sums[key] = sums[key] + delta
 end
-local b0 = 6 + 2 * nr
-for j = 1, nb do
-  local key = KEYS[1 + nr + j]
-  redis.call('INCRBY', key, ARGV[b0 + 2 * (j - 1)])
-  expireOnce(key, tonumber(ARGV[b0 + 2 * j - 1]))
+local function addField(key, field, delta)
+  local h = hashes[key]
+  if h[field] == nil then h[field] = 0; h[0][#h[0] + 1] = field end
+  h[field] = h[field] + delta
 end
-if nu > 0 then
-  local u0 = b0 + 2 * nb
-  local model = ARGV[u0]
-  for k = 1, nu do
-    local key = KEYS[1 + nr + nb + k]
-    redis.call('HINCRBY', key, model .. '|requests', 1)
-    redis.call('HINCRBY', key, model .. '|in', ARGV[u0 + 1])
-    redis.call('HINCRBY', key, model .. '|out', ARGV[u0 + 2])
-    redis.call('HINCRBY', key, model .. '|cost', ARGV[u0 + 3])
-    expireOnce(key, tonumber(ARGV[u0 + 3 + k]))
+local out = {}
+local p = 3
+for e = 1, n do
+  local now = nowOf(ARGV[p])
+  local mark, mode = tonumber(ARGV[p + 2]), ARGV[p + 3]
+  local nr, nb, nu = tonumber(ARGV[p + 4]), tonumber(ARGV[p + 5]), tonumber(ARGV[p + 6])
+  local code = 1
+  if not redis.call('SET', KEYS[tonumber(ARGV[p + 1])], '1', 'NX', 'EX', idemTtl) then
+    code = 0
+  elseif mark > 0 then
+    if mode == 'require' and redis.call('EXISTS', KEYS[mark]) == 0 then code = 2 else redis.call('DEL', KEYS[mark]) end
+  end
+  out[e] = code
+  p = p + 7
+  for i = 1, nr do
+    if code == 1 then
+      local key, limit, delta = KEYS[tonumber(ARGV[p])], tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+      if tats[key] == nil then tats[key], tatOrder[#tatOrder + 1] = tonumber(redis.call('GET', key)) or now, key end
+      -- gcraAdjust: move the TAT by delta intervals, never before now.
+      tats[key], tatAt[key] = math.max(now, tats[key] + delta * (WINDOW / limit)), now
+    end
+    p = p + 3
+  end
+  for j = 1, nb do
+    if code == 1 then addTo(KEYS[tonumber(ARGV[p])], tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])) end
+    p = p + 3
+  end
+  if nu > 0 then
+    local model, input, output, cost = ARGV[p], tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
+    p = p + 4
+    local f = fields[model]
+    if f == nil then
+      f = { model .. '|requests', model .. '|in', model .. '|out', model .. '|cost' }
+      fields[model] = f
+    end
+    for k = 1, nu do
+      if code == 1 then
+        local key = KEYS[tonumber(ARGV[p])]
+        if hashes[key] == nil then hashes[key], hashTtl[key], hashOrder[#hashOrder + 1] = { [0] = {} }, tonumber(ARGV[p + 1]), key end
+        addField(key, f[1], 1)
+        addField(key, f[2], input)
+        addField(key, f[3], output)
+        addField(key, f[4], cost)
+      end
+      p = p + 2
+    end
   end
 end
-return 1
+for _, key in ipairs(tatOrder) do storeTat(key, tats[key], tatAt[key]) end
+for _, key in ipairs(sumOrder) do
+  if sums[key] ~= 0 then redis.call('INCRBY', key, fmt(sums[key])) end
+  expireOnce(key, sumTtl[key])
+end
+for _, key in ipairs(hashOrder) do
+  local h = hashes[key]
+  for _, field in ipairs(h[0]) do redis.call('HINCRBY', key, field, fmt(h[field])) end
+  expireOnce(key, hashTtl[key])
+end
+return out
 `;
 
 /**

@@ -1,10 +1,11 @@
 /**
  * The fleet store: limits and usage in Redis, shared by every gateway replica.
  *
- * admit is one round trip for all of a key's checks: they share a `{hash tag}` (plan.ts), so one
- * Lua script (redis-scripts.ts) decides them atomically with Redis's clock and writes only if
- * all pass. A model's fleet-wide checks live in another slot: a second script call, and if that
- * one denies, the key's reservation is refunded so admit stays all-or-nothing.
+ * admit is one round trip: one Lua script (redis-scripts.ts) decides every check of the request
+ * atomically with Redis's clock and writes only if all pass. On Redis Cluster a script may touch
+ * one slot only: a key's checks share a `{hash tag}` (plan.ts) and go first; a model's
+ * fleet-wide checks live in another slot, a second call, and if that one denies, the key's
+ * reservation is refunded so admit stays all-or-nothing.
  *
  * Overshoot bound (reserve, then reconcile): concurrent requests cannot exceed a limit by more
  * than one request's reservation. Rate checks include the request's cost in the decision, so
@@ -17,6 +18,9 @@
  *
  * settle applies `actual − reserved` (settlementDeltas) and the usage record atomically per
  * slot, guarded by a `SET … NX EX 86400` on the request id, so a replayed settlement is a no-op.
+ * It is off the request path and coalesced (settle-batch.ts): the settlements of one event-loop
+ * turn, or of one round trip under load, go to Redis as one script call, which reads and writes
+ * each counter once. Its promise settles with that call; `close()` sends what is queued first.
  *
  * An admit that reserved leaves a mark in the key's slot until its settlement deletes it (or
  * the replay window passes: a request never settled, its pod gone). An admit whose reply was
@@ -28,16 +32,19 @@
  */
 import { PERIODS, periodIds, type Period } from './periods.js';
 import { keyTag, settlementDeltas } from './plan.js';
-import { ADJUST_LUA, ADMIT_LUA, PEEK_LUA } from './redis-scripts.js';
+import { ADMIT_LUA, PEEK_LUA, SETTLE_BATCH_LUA } from './redis-scripts.js';
+import { type BatchEntry, SettleBatcher, type UsageHash } from './settle-batch.js';
 import { gcraPeek } from './gcra.js';
+import { type SlotChecks, type SlotVerdict, parseAdmitReply, rowsOf, slotsOf, tagOf, validate, validateSettlement } from './redis-codec.js';
 import { connectRedis, waitReady, type RedisClient, type RedisConnectOptions } from './redis-connect.js';
-import type { AdmitRequest, AdmitResult, BudgetCheck, Denial, LimitStore, RateCheck, RateState, Settlement, UsageRecord, UsageRow } from './store.js';
+import type { AdmitRequest, AdmitResult, LimitStore, RateCheck, RateState, Settlement, UsageRecord, UsageRow } from './store.js';
 import type { Result } from 'ioredis';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    tokenhubAdmit(numKeys: number, ...args: (string | number)[]): Result<string[], Context>;
-    tokenhubAdjust(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
+    /** keys and args as arrays: ioredis flattens them (one copy instead of a spread per call). */
+    tokenhubAdmit(numKeys: number, keys: string[], args: (string | number)[]): Result<(string | number)[], Context>;
+    tokenhubSettle(numKeys: number, keys: string[], args: (string | number)[]): Result<number[], Context>;
     tokenhubPeek(numKeys: number, ...args: (string | number)[]): Result<string[], Context>;
   }
 }
@@ -67,6 +74,8 @@ export interface RedisStoreOptions extends Partial<RedisConnectOptions> {
    * journal you would replay) saves memory.
    */
   readonly replayWindowSeconds?: number;
+  /** How long a settlement waits to be sent with others (ms); default 0: the end of the event-loop turn (settle-batch.ts). */
+  readonly settleDelayMs?: number;
 }
 
 /** admit's answer plus what the budget counters hold after it (the resilient store's fallback uses it). */
@@ -86,22 +95,11 @@ export class PartialAdmitError extends Error {
   }
 }
 
-/** The checks of one request that live in one Redis Cluster slot. */
-interface SlotChecks {
-  readonly tag: string;
-  readonly rates: RateCheck[];
-  readonly budgets: BudgetCheck[];
-}
-
-interface SlotVerdict {
-  readonly states: RateState[];
-  readonly denial?: Denial;
-  readonly budgetsUsed: [string, number][];
-}
-
 export class RedisLimitStore implements LimitStore {
   readonly name = 'redis';
   readonly client: RedisClient;
+  /** Where settlement batches go: a second connection on one Redis, the same client on a Cluster. */
+  private readonly settleClient: RedisClient;
   private readonly callerClock: boolean;
   private readonly replayWindowS: number;
   /**
@@ -110,6 +108,11 @@ export class RedisLimitStore implements LimitStore {
    * so a Redis that lost its data is re-indexed soon.
    */
   private readonly indexed = new Map<string, number>();
+  /** Redis Cluster: a script call may touch one slot only, so admits and settlements go per slot. */
+  private readonly sharded: boolean;
+  private readonly batcher: SettleBatcher;
+  /** Usage hash ids per key, for the day they were made (periodIds gives one object a day). */
+  private readonly usageKeys = new Map<string, { pids: Readonly<Record<Period, string>>; keys: readonly UsageHash[] }>();
 
   constructor(opts: RedisStoreOptions) {
     if (opts.client === undefined && opts.url === undefined) throw new TypeError('RedisLimitStore needs a url or a client');
@@ -117,23 +120,51 @@ export class RedisLimitStore implements LimitStore {
     // Errors reach callers through the commands; without a listener ioredis would log each one.
     this.client.on('error', () => undefined);
     this.client.defineCommand('tokenhubAdmit', { lua: ADMIT_LUA });
-    this.client.defineCommand('tokenhubAdjust', { lua: ADJUST_LUA });
+    this.client.defineCommand('tokenhubSettle', { lua: SETTLE_BATCH_LUA });
     this.client.defineCommand('tokenhubPeek', { lua: PEEK_LUA });
+    // Settlement batches on a connection of their own (one Redis): ioredis runs one pipeline at a
+    // time per connection, so on the admits' connection every admit issued while a batch is on its
+    // way would wait for that batch's answer. A Cluster client keeps one connection per node.
+    this.settleClient = this.client.isCluster ? this.client : this.client.duplicate();
+    if (this.settleClient !== this.client) {
+      this.settleClient.on('error', () => undefined);
+      this.settleClient.defineCommand('tokenhubSettle', { lua: SETTLE_BATCH_LUA });
+    }
     this.callerClock = opts.clock === 'caller';
     this.replayWindowS = opts.replayWindowSeconds ?? REPLAY_WINDOW_S;
+    this.sharded = this.client.isCluster;
+    this.batcher = new SettleBatcher({
+      send: (_route, b) => this.settleClient.tokenhubSettle(b.keys.length, b.keys, b.args),
+      idemTtlSeconds: this.replayWindowS,
+      ...(opts.settleDelayMs === undefined ? {} : { delayMs: opts.settleDelayMs }),
+    });
   }
 
   /** Waits for the connection: false after `timeoutMs` (the client keeps trying), or at the first error with `failFast`. */
   ready(timeoutMs = 2000, opts: { failFast?: boolean } = {}): Promise<boolean> {
-    return waitReady(this.client, { timeoutMs, ...opts });
+    const ready = (c: RedisClient): Promise<boolean> => waitReady(c, { timeoutMs, ...opts });
+    if (this.settleClient === this.client) return ready(this.client);
+    return Promise.all([ready(this.client), ready(this.settleClient)]).then(([a, b]) => a && b);
   }
 
   async ping(): Promise<void> {
-    await this.client.ping();
+    // Both connections: a store whose settlements cannot go is not back yet.
+    await Promise.all(this.settleClient === this.client ? [this.client.ping()] : [this.client.ping(), this.settleClient.ping()]);
   }
 
   async admit(req: AdmitRequest, now: number): Promise<RedisAdmitResult> {
     validate(req);
+    if (req.rates.length + req.budgets.length === 0) return { allowed: true, rates: [], budgetsUsed: new Map() };
+    if (this.sharded) return this.admitBySlot(req, now);
+    // One Redis: every check in one call, all-or-nothing by itself.
+    const verdict = await this.admitSlot({ tag: '', rates: req.rates, budgets: req.budgets }, now, reservationMark(req.keyId, req.requestId));
+    const budgetsUsed = new Map(verdict.budgetsUsed);
+    if (verdict.denial !== undefined) return { allowed: false, denial: verdict.denial, rates: verdict.states, budgetsUsed };
+    return { allowed: true, rates: verdict.states, budgetsUsed };
+  }
+
+  /** Redis Cluster: the key's slot first, then the model's; a later denial refunds the earlier slots. */
+  private async admitBySlot(req: AdmitRequest, now: number): Promise<RedisAdmitResult> {
     const states: RateState[] = [];
     const budgetsUsed = new Map<string, number>();
     const reserved: SlotChecks[] = [];
@@ -157,48 +188,86 @@ export class RedisLimitStore implements LimitStore {
     return { allowed: true, rates: states, budgetsUsed };
   }
 
-  async settle(s: Settlement, now: number): Promise<void> {
+  settle(s: Settlement, now: number): Promise<void> {
     validateSettlement(s);
-    const deltas = settlementDeltas({ ...s.reservation, actual: s.actual, ...(s.failedAttempt === undefined ? {} : { failedAttempt: s.failedAttempt }) });
-    const slots = new Map<string, AdjustSlot>();
-    const slot = (tag: string): AdjustSlot => {
-      const existing = slots.get(tag) ?? { rates: [], budgets: [], usageKeys: [] };
-      slots.set(tag, existing);
-      return existing;
-    };
-    // The key's slot always runs: it records the request id even when nothing changes, and
-    // clears (or, for an undo, requires) the reservation's mark.
-    const keySlot = tagOf(keyTag(s.reservation.keyId));
-    if (s.reserved !== false) {
-      const rid = s.reservation.requestId;
-      const id = s.reserved === 'unknown' && rid.endsWith(REFUND_SUFFIX) ? rid.slice(0, -REFUND_SUFFIX.length) : rid;
-      slot(keySlot).mark = { id: reservationMark(s.reservation.keyId, id), mode: s.reserved === 'unknown' ? 'require' : 'clear' };
-    }
-    slot(keySlot);
-    for (const d of deltas.rates) slot(tagOf(d.check.id)).rates.push(d);
-    for (const d of deltas.budgets) slot(tagOf(d.check.id)).budgets.push(d);
     const usage = s.usage;
-    const ids = usage === undefined ? undefined : periodIds(new Date(usage.at));
-    const pids = ids === undefined ? [] : PERIODS.map((p) => ({ period: p, pid: ids[p] }));
-    if (usage !== undefined) {
-      for (const { period, pid } of pids) slot(tagOf(keyTag(usage.keyId))).usageKeys.push({ id: usageKey(usage.keyId, pid), ttl: USAGE_RETENTION_S[period] });
+    const pids = usage === undefined ? undefined : periodIds(new Date(usage.at));
+    const parts = this.entriesOf(s, now, pids);
+    const sent: Promise<void>[] = [];
+    for (const [route, entry] of parts) sent.push(this.batcher.add(route, entry));
+    // Idempotent, and a failed settle is replayed whole: sent beside the batch, not before it.
+    if (usage !== undefined && pids !== undefined) {
+      const indexing = this.indexUsage(usage.keyId, pids);
+      if (indexing !== undefined) sent.push(indexing);
     }
-    // An undo cannot tell whether another slot's reservation was made: those TATs heal by themselves.
-    if (s.reserved === 'unknown') for (const tag of slots.keys()) if (tag !== keySlot) slots.delete(tag);
-    const calls: Promise<unknown>[] = [...slots].map(([tag, a]) => this.adjustSlot({ tag, slot: a, requestId: s.reservation.requestId, usage, now }));
-    // Indexing first would be tidier, but it is idempotent and a failed settle is replayed
-    // whole, so issuing both in the same tick (one round trip) loses nothing.
-    if (usage !== undefined) calls.push(this.indexUsage(usage.keyId, pids));
-    await Promise.all(calls);
+    return sent.length === 1 ? (sent[0] as Promise<void>) : Promise.all(sent).then(() => undefined);
+  }
+
+  /**
+   * A settlement's batch entries by route: one entry on one Redis; per slot on a Cluster. The
+   * key's slot always has one: it records the request id even when nothing changes, and clears
+   * (or, for an undo, requires) the reservation's mark; it also carries the usage record.
+   */
+  private entriesOf(s: Settlement, now: number, pids: Readonly<Record<Period, string>> | undefined): [string, BatchEntry][] {
+    const { keyId, requestId } = s.reservation;
+    const deltas = settlementDeltas({ ...s.reservation, actual: s.actual, ...(s.failedAttempt === undefined ? {} : { failedAttempt: s.failedAttempt }) });
+    const keySlot = tagOf(keyTag(keyId));
+    // An undo cannot tell whether another slot's reservation was made (on a Cluster): those TATs
+    // heal by themselves, so it refunds the key's counters only, on one Redis as on a Cluster.
+    const undo = s.reserved === 'unknown';
+    const ownSlot = (id: string): boolean => tagOf(id) === keySlot;
+    const usage = s.usage;
+    const own: BatchEntry = {
+      now: this.callerClock ? String(now) : '',
+      idem: `${keyTag(keyId)}:s:${requestId}`,
+      rates: this.sharded || undo ? deltas.rates.filter((d) => ownSlot(d.check.id)) : deltas.rates,
+      budgets: this.sharded || undo ? deltas.budgets.filter((d) => ownSlot(d.check.id)) : deltas.budgets,
+      ...(s.reserved === false
+        ? {}
+        : {
+            mark: {
+              id: reservationMark(keyId, undo && requestId.endsWith(REFUND_SUFFIX) ? requestId.slice(0, -REFUND_SUFFIX.length) : requestId),
+              mode: undo ? 'require' : 'clear',
+            },
+          }),
+      ...(usage === undefined || pids === undefined ? {} : { usage: { ...usageOf(usage), keys: this.usageKeysOf(usage.keyId, pids) } }),
+    };
+    if (!this.sharded) return [['', own]];
+    const entries: [string, BatchEntry][] = [[keySlot, own]];
+    if (undo) return entries;
+    // Cluster: the other slots' counters (a model's fleet-wide ones), each under its own idempotency key.
+    const others = new Map<string, { rates: (typeof deltas.rates)[number][]; budgets: (typeof deltas.budgets)[number][] }>();
+    const other = (id: string): { rates: (typeof deltas.rates)[number][]; budgets: (typeof deltas.budgets)[number][] } => {
+      const tag = tagOf(id);
+      const e = others.get(tag) ?? { rates: [], budgets: [] };
+      others.set(tag, e);
+      return e;
+    };
+    for (const d of deltas.rates) if (!ownSlot(d.check.id)) other(d.check.id).rates.push(d);
+    for (const d of deltas.budgets) if (!ownSlot(d.check.id)) other(d.check.id).budgets.push(d);
+    for (const [tag, e] of others) entries.push([tag, { now: own.now, idem: `th:{${tag}}:s:${requestId}`, ...e }]);
+    return entries;
+  }
+
+  /** The key's usage hashes of the three periods with their retention; the same array while the day lasts. */
+  private usageKeysOf(keyId: string, pids: Readonly<Record<Period, string>>): readonly UsageHash[] {
+    const cached = this.usageKeys.get(keyId);
+    if (cached !== undefined && cached.pids === pids) return cached.keys;
+    const keys = PERIODS.map((p) => ({ id: usageKey(keyId, pids[p]), ttl: USAGE_RETENTION_S[p] }));
+    if (this.usageKeys.size >= 10_000) this.usageKeys.clear();
+    this.usageKeys.set(keyId, { pids, keys });
+    return keys;
   }
 
   async usage(query: { periodId: string; keyId?: string }): Promise<UsageRow[]> {
+    await this.readOwnWrites();
     const keyIds = query.keyId !== undefined ? [query.keyId] : await this.client.smembers(usageIndexKey(query.periodId));
     const hashes = await Promise.all(keyIds.map(async (k) => ({ keyId: k, fields: await this.client.hgetall(usageKey(k, query.periodId)) })));
     return hashes.flatMap((h) => rowsOf(h.keyId, h.fields)).sort((a, b) => a.keyId.localeCompare(b.keyId) || a.model.localeCompare(b.model));
   }
 
   async peek(rates: readonly RateCheck[], now: number): Promise<RateState[]> {
+    await this.readOwnWrites();
     // One read-only script per slot (a key's counters share one; fleet-wide ones have their own).
     const bySlot = new Map<string, RateCheck[]>();
     for (const r of rates) bySlot.set(tagOf(r.id), [...(bySlot.get(tagOf(r.id)) ?? []), r]);
@@ -217,6 +286,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async budgetUsed(id: string): Promise<number> {
+    await this.readOwnWrites();
     return Number((await this.client.get(id)) ?? 0);
   }
 
@@ -225,12 +295,30 @@ export class RedisLimitStore implements LimitStore {
     await this.client.decrby(id, amount);
   }
 
+  /**
+   * Reads (a key holder's GET /key and /usage, the CLI) see every settlement this store took
+   * before them: the batches held back go first. Reads are rare; admits never wait for this.
+   */
+  private readOwnWrites(): Promise<void> {
+    return this.batcher.idle() ? Promise.resolve() : this.batcher.sendQueued();
+  }
+
+  /** Sends the queued settlements now and waits for every batch in flight (never rejects). */
+  flushSettlements(): Promise<void> {
+    return this.batcher.flush();
+  }
+
   async close(): Promise<void> {
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
-    }
+    // Queued settlements first: their callers (the resilient store) journal any that fail.
+    await this.batcher.flush();
+    const quit = async (c: RedisClient): Promise<void> => {
+      try {
+        await c.quit();
+      } catch {
+        c.disconnect();
+      }
+    };
+    await Promise.all(this.settleClient === this.client ? [quit(this.client)] : [quit(this.client), quit(this.settleClient)]);
   }
 
   private async admitSlot(slot: SlotChecks, now: number, mark: string | undefined): Promise<SlotVerdict> {
@@ -242,50 +330,31 @@ export class RedisLimitStore implements LimitStore {
       keys.push(mark);
       args.push(this.replayWindowS);
     }
-    const reply = await this.client.tokenhubAdmit(keys.length, ...keys, ...args);
+    const reply = await this.client.tokenhubAdmit(keys.length, keys, args);
     return parseAdmitReply(slot, reply);
   }
 
-  private async adjustSlot(opts: { tag: string; slot: AdjustSlot; requestId: string; usage: UsageRecord | undefined; now: number }): Promise<void> {
-    const { slot, usage } = opts;
-    const args: (string | number)[] = [
-      this.callerClock ? String(opts.now) : '',
-      this.replayWindowS,
-      slot.rates.length,
-      slot.budgets.length,
-      slot.usageKeys.length,
-    ];
-    for (const r of slot.rates) args.push(r.check.limit, r.delta);
-    for (const b of slot.budgets) args.push(b.delta, b.check.ttlSeconds ?? 0);
-    if (usage !== undefined && slot.usageKeys.length > 0) {
-      args.push(usage.model, usage.inputTokens, usage.outputTokens, usage.costNanos, ...slot.usageKeys.map((u) => u.ttl));
-    }
-    const keys = [
-      `th:{${opts.tag}}:s:${opts.requestId}`,
-      ...slot.rates.map((r) => r.check.id),
-      ...slot.budgets.map((b) => b.check.id),
-      ...slot.usageKeys.map((u) => u.id),
-    ];
-    if (slot.mark !== undefined) {
-      keys.push(slot.mark.id);
-      args.push(slot.mark.mode);
-    }
-    await this.client.tokenhubAdjust(keys.length, ...keys, ...args);
-  }
-
-  private async indexUsage(keyId: string, pids: { period: Period; pid: string }[]): Promise<void> {
-    const memo = `${keyId}\n${pids.map((p) => p.pid).join(' ')}`;
+  /** Adds the key to its periods' usage index, at most once a minute per key and periods; undefined when done lately. */
+  private indexUsage(keyId: string, pids: Readonly<Record<Period, string>>): Promise<void> | undefined {
+    const memo = `${keyId}\n${pids.day} ${pids.month}`;
     const now = Date.now();
-    if ((this.indexed.get(memo) ?? 0) > now) return;
-    await Promise.all(
-      pids.flatMap(({ period, pid }) => {
-        const ttl = USAGE_RETENTION_S[period];
-        // Issued together (one pipelined write); the EXPIRE keeps pushing out a live period's end.
-        return [this.client.sadd(usageIndexKey(pid), keyId), ...(ttl > 0 ? [this.client.expire(usageIndexKey(pid), ttl)] : [])];
-      }),
-    );
+    if ((this.indexed.get(memo) ?? 0) > now) return undefined;
     if (this.indexed.size >= 10_000) this.indexed.clear();
     this.indexed.set(memo, now + 60_000);
+    const calls = PERIODS.flatMap((period) => {
+      const ttl = USAGE_RETENTION_S[period];
+      const id = usageIndexKey(pids[period]);
+      // Issued together (one pipelined write); the EXPIRE keeps pushing out a live period's end.
+      return [this.client.sadd(id, keyId), ...(ttl > 0 ? [this.client.expire(id, ttl)] : [])];
+    });
+    return Promise.all(calls).then(
+      () => undefined,
+      (err: unknown) => {
+        // Not indexed after all: the next settlement of this key tries again.
+        this.indexed.delete(memo);
+        throw err;
+      },
+    );
   }
 
   /** Undoes the slots already reserved; if Redis fails meanwhile, hands the refund to the caller. */
@@ -299,34 +368,12 @@ export class RedisLimitStore implements LimitStore {
   }
 }
 
-interface AdjustSlot {
-  readonly rates: { check: RateCheck; delta: number }[];
-  readonly budgets: { check: BudgetCheck; delta: number }[];
-  readonly usageKeys: { id: string; ttl: number }[];
-  mark?: { readonly id: string; readonly mode: 'clear' | 'require' };
-}
-
-/** The Redis Cluster hash tag of a key, as Redis computes it (the whole key when none). */
-export function tagOf(id: string): string {
-  const open = id.indexOf('{');
-  if (open < 0) return id;
-  const close = id.indexOf('}', open + 1);
-  return close <= open + 1 ? id : id.slice(open + 1, close);
-}
-
-/** The request's checks by slot: the key's own slot first (the one round trip that matters). */
-export function slotsOf(req: AdmitRequest): SlotChecks[] {
-  const slots = new Map<string, SlotChecks>();
-  const slot = (tag: string): SlotChecks => {
-    const existing = slots.get(tag) ?? { tag, rates: [], budgets: [] };
-    slots.set(tag, existing);
-    return existing;
-  };
-  slot(tagOf(keyTag(req.keyId)));
-  for (const r of req.rates) slot(tagOf(r.id)).rates.push(r);
-  for (const b of req.budgets) slot(tagOf(b.id)).budgets.push(b);
-  return [...slots.values()].filter((s) => s.rates.length + s.budgets.length > 0);
-}
+const usageOf = (u: UsageRecord): { model: string; inputTokens: number; outputTokens: number; costNanos: number } => ({
+  model: u.model,
+  inputTokens: u.inputTokens,
+  outputTokens: u.outputTokens,
+  costNanos: u.costNanos,
+});
 
 /**
  * A settlement that gives back everything the reserved slots took: failedAttempt with zero
@@ -349,64 +396,4 @@ function refundOf(req: AdmitRequest, reserved: SlotChecks[]): Settlement {
  */
 export function undoAdmit(req: AdmitRequest): Settlement {
   return refundOf(req, slotsOf(req));
-}
-
-function parseAdmitReply(slot: SlotChecks, reply: string[]): SlotVerdict {
-  const [verdict, index, value, useds] = reply;
-  const states: RateState[] = [];
-  for (let i = 4; i + 1 < reply.length; i += 2) {
-    const check = slot.rates[states.length];
-    if (check !== undefined) states.push({ check, remaining: Number(reply[i]), resetMs: Number(reply[i + 1]) });
-  }
-  const i = Number(index) - 1;
-  const rate = slot.rates[i];
-  if (verdict === 'rate' && rate !== undefined) {
-    return { states, budgetsUsed: [], denial: { kind: 'rate', check: rate, retryAfterMs: value === 'inf' ? Infinity : Number(value) } };
-  }
-  const budget = slot.budgets[i];
-  if (verdict === 'budget' && budget !== undefined) {
-    return { states, budgetsUsed: [[budget.id, Number(value)]], denial: { kind: 'budget', check: budget, used: Number(value) } };
-  }
-  if (verdict !== 'ok') throw new Error(`limit store: unexpected admit reply ${JSON.stringify(verdict)}`);
-  const used = (useds ?? '') === '' ? [] : (useds ?? '').split(',').map(Number);
-  return { states, budgetsUsed: slot.budgets.map((b, j) => [b.id, used[j] ?? 0]) };
-}
-
-type UsageTotals = { requests: number; inputTokens: number; outputTokens: number; costNanos: number };
-/** Hash field suffixes (`<model>|in`) and the row fields they fill. */
-const USAGE_FIELDS = new Map<string, keyof UsageTotals>([
-  ['requests', 'requests'],
-  ['in', 'inputTokens'],
-  ['out', 'outputTokens'],
-  ['cost', 'costNanos'],
-]);
-
-function rowsOf(keyId: string, fields: Record<string, string>): UsageRow[] {
-  const rows = new Map<string, UsageTotals>();
-  for (const [field, value] of Object.entries(fields)) {
-    const bar = field.lastIndexOf('|');
-    const name = USAGE_FIELDS.get(field.slice(bar + 1));
-    if (bar < 0 || name === undefined) continue;
-    const model = field.slice(0, bar);
-    const row = rows.get(model) ?? { requests: 0, inputTokens: 0, outputTokens: 0, costNanos: 0 };
-    row[name] = Number(value);
-    rows.set(model, row);
-  }
-  return [...rows].map(([model, r]) => ({ keyId, model, ...r }));
-}
-
-/** INCRBY takes integers only; a fraction here is a bug upstream, caught before Redis sees it. */
-function validate(req: AdmitRequest): void {
-  for (const r of req.rates) {
-    if (!(r.limit > 0) || !(r.cost >= 0)) throw new RangeError(`rate check ${r.id}: limit must be > 0 and cost >= 0`);
-  }
-  for (const b of req.budgets) {
-    if (![b.limit, b.cost, b.ttlSeconds ?? 0].every(Number.isSafeInteger)) throw new RangeError(`budget check ${b.id}: limit, cost and ttl must be integers`);
-  }
-}
-
-function validateSettlement(s: Settlement): void {
-  const u = s.usage;
-  const numbers = [s.actual.tokens, s.actual.costNanos, ...(u === undefined ? [] : [u.inputTokens, u.outputTokens, u.costNanos])];
-  if (!numbers.every(Number.isSafeInteger)) throw new RangeError(`settlement ${s.reservation.requestId}: token and cost amounts must be integers`);
 }

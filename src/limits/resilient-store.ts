@@ -28,6 +28,8 @@ export interface RemoteLimitStore extends LimitStore {
   admit(req: AdmitRequest, now: number): Promise<AdmitResult & { readonly budgetsUsed?: ReadonlyMap<string, number> }>;
   ping(): Promise<void>;
   ready?(timeoutMs?: number): Promise<boolean>;
+  /** Sends settlements it holds back (batched) now, and waits for them. */
+  flushSettlements?(): Promise<void>;
 }
 
 export interface ResilientStoreOptions {
@@ -132,6 +134,8 @@ export class ResilientStore implements LimitStore {
   private replaying: Promise<void> | undefined;
   private connecting: Promise<unknown> | undefined;
   private closed = false;
+  /** Settlements on their way to Redis (batched there): a flush waits for them to land or be journaled. */
+  private readonly settling = new Set<Promise<void>>();
 
   constructor(opts: ResilientStoreOptions) {
     this.opts = opts;
@@ -180,7 +184,15 @@ export class ResilientStore implements LimitStore {
     return this.admitLocally(req, now);
   }
 
-  async settle(s: Settlement, now: number): Promise<void> {
+  settle(s: Settlement, now: number): Promise<void> {
+    const p = this.settleOnce(s, now);
+    this.settling.add(p);
+    const done = (): void => void this.settling.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  private async settleOnce(s: Settlement, now: number): Promise<void> {
     const localReq = this.localAdmits.get(s.reservation.requestId);
     if (localReq === undefined) return this.settleRemote(s, now);
     this.localAdmits.delete(s.reservation.requestId);
@@ -225,6 +237,9 @@ export class ResilientStore implements LimitStore {
 
   /** Replays the journal now (graceful shutdown); rejects if Redis cannot take all of it. */
   async flush(): Promise<void> {
+    // Settlements still on their way to Redis: each lands, or fails into the journal.
+    await this.remote.flushSettlements?.();
+    while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
     // The last batch of a replay under way is out of the journal but not yet in Redis: wait
     // for it (if it fails, its entries are back in the journal and replayed below).
     await this.replaying?.catch(() => undefined);

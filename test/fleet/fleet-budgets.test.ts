@@ -11,7 +11,7 @@ import { createStore } from '../../src/limits/create-store.js';
 import { budgetId } from '../../src/limits/plan.js';
 import type { LimitStore } from '../../src/limits/store.js';
 import { type RedisServer, startRedis } from '../support/redis-server.js';
-import { type TestGateway, keyYaml, modelYaml, policyYaml, postChat, startTestGateway } from '../support/gateway.js';
+import { type TestGateway, eventually, keyYaml, modelYaml, policyYaml, postChat, startTestGateway } from '../support/gateway.js';
 import { buildIfStale, cli } from './fleet.js';
 
 /** 2026-11-28 23:59:00 UTC: a minute before the day budget rolls over. */
@@ -74,7 +74,9 @@ describe('a day token budget shared by two gateways', () => {
     expect(errorOf(denied?.json)).toMatchObject({ code: 'insufficient_quota', type: 'insufficient_quota' });
     expect(denied?.headers.get('x-should-retry')).toBe('false');
     expect(denied?.headers.get('retry-after')).toBe('60');
-    const used = await stores[0]?.budgetUsed(budgetId('default/day', 'tokens', 'd2026-11-28'));
+    const day = budgetId('default/day', 'tokens', 'd2026-11-28');
+    await eventually(async () => (await stores[0]?.budgetUsed(day)) === admitted * (USED.prompt + USED.completion)).catch(() => undefined);
+    const used = await stores[0]?.budgetUsed(day);
     expect(used).toBe(admitted * (USED.prompt + USED.completion));
     expect(used).toBeLessThan(DAY_TOKENS + RESERVED_TOKENS);
   });
@@ -115,7 +117,10 @@ describe('a total cost credit', () => {
     expect(out.status, out.stderr).toBe(0);
     expect(out.stdout).toContain('credited 1.00 to default/credit');
     for (let i = 0; i < 2; i++) expect((await postChat(gw(i).baseURL, { key: K.credit, body: hello('cheap') })).status).toBe(200);
-    expect(await stores[0]?.budgetUsed(budgetId('default/credit', 'cost', 'total'))).toBe(5 * 39_000 - 1_000_000_000);
+    // Settlements reach Redis after the response, in batches: the last one lands a moment later.
+    const credit = budgetId('default/credit', 'cost', 'total');
+    await eventually(async () => (await stores[0]?.budgetUsed(credit)) === 5 * 39_000 - 1_000_000_000).catch(() => undefined);
+    expect(await stores[0]?.budgetUsed(credit)).toBe(5 * 39_000 - 1_000_000_000);
   });
 });
 

@@ -9,7 +9,7 @@ import { budgetId, keyTag } from '../../src/limits/plan.js';
 import { MemoryLimitStore } from '../../src/limits/memory-store.js';
 import { accessLogLine } from '../../src/telemetry/access-log.js';
 import { GatewayTelemetry } from '../../src/telemetry/index.js';
-import { type RawResponse, type TestGateway, keyYaml, modelYaml, policyYaml, postChat, startTestGateway } from '../support/gateway.js';
+import { type RawResponse, type TestGateway, eventually, keyYaml, modelYaml, policyYaml, postChat, startTestGateway } from '../support/gateway.js';
 
 const NOW = Date.UTC(2026, 10, 28, 12, 0, 0);
 const K = { rpm: 'th-shadow-rpm', budget: 'th-shadow-budget', model: 'th-shadow-model', both: 'th-shadow-both' } as const;
@@ -89,6 +89,10 @@ describe('mode: Shadow', () => {
     const res = [await send(K.both), await send(K.both), await send(K.both)];
     expect(res.map((r) => r.status)).toEqual([200, 200, 429]);
     expect(res.map(shadowHeader)).toEqual([null, null, null]);
+    // The shadow check runs beside the enforced one: the refused request's shadow reservation is given back.
+    const shadowRpm = { id: `${keyTag('default/both#shadow')}:rpm`, scope: 'key', unit: 'requests', limit: 100, cost: 0 } as const;
+    await eventually(async () => (await gw.store.peek([shadowRpm], NOW))[0]?.remaining === 98);
+    expect((await gw.store.peek([shadowRpm], NOW))[0]?.remaining).toBe(98);
   });
 
   it('counts flagged requests in tokenhub.shadow.limited by key and limit', async () => {

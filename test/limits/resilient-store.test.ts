@@ -141,6 +141,8 @@ describe('ResilientStore against a real Redis that dies', () => {
     await expect(p.usage({ periodId: 'total' })).rejects.toThrow(StoreUnavailableError);
     await redis.restart();
     await until('back on Redis', () => p.state() === 'redis');
+    // The replay runs behind the switch back (in settlement batches): wait for it to land.
+    await until('journal replayed', () => p.stats().journal === 0 && p.stats().replayed === 2);
     expect(await p.usage({ periodId: 'total' })).toEqual([{ keyId: 'ns/fc', model: 'gpt-x', requests: 1, inputTokens: 11, outputTokens: 6, costNanos: 51 }]);
     expect(await p.budgetUsed(budgetId('ns/fc', 'cost', 'total'))).toBe(51);
   });

@@ -22,7 +22,7 @@ import { sendApiError } from '../reply-error.js';
 import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
 import { type Bill, billOf, inputOnly } from './billing.js';
 import type { AttemptCharge, AttemptObserver, AttemptOutcome, ServeResult } from '../events.js';
-import { SHADOW_HEADER, type ShadowOutcome, checkShadow, settleShadow } from './shadow.js';
+import { SHADOW_HEADER, type ShadowOutcome, checkShadow, dropShadow, settleShadow } from './shadow.js';
 
 export interface ProxyDeps {
   readonly store: LimitStore;
@@ -143,9 +143,14 @@ async function reserve(
   const estimate = { inputTokens: input.inputTokens, maxOutputTokens: maxOutput, costNanos: estimateCost };
   const plan = planChecks({ key: input.key, model, estimate, now: new Date(now) });
   const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
-  const result = await deps.store.admit(admit, now);
-  if (result.allowed)
-    return { admit, rates: result.rates, shadow: await checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now }) };
+  // Beside the enforced admit, not after it: one round trip for both (shadow.ts).
+  const shadow = checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now });
+  const result = await deps.store.admit(admit, now).catch((err: unknown) => {
+    dropShadow(deps, { shadow, now });
+    throw err;
+  });
+  if (result.allowed) return { admit, rates: result.rates, shadow: await shadow };
+  dropShadow(deps, { shadow, now });
   const d = result.denial;
   const headers = rateLimitHeaders(result.rates, d.kind === 'rate' ? d.check : undefined);
   if (d.kind === 'budget') {
@@ -193,12 +198,12 @@ async function finish(opts: {
   };
   if (outcome.kind === 'rejected') {
     // Refused outright (an upstream 4xx, or a body we could not send): no tokens; a sent one keeps its request.
-    await settle(deps, { input, step, admit, shadow, sent: outcome.sent });
+    void settle(deps, { input, step, admit, shadow, sent: outcome.sent });
     await sendApiError(input.reply, outcome.error, input.requestId);
     return { status: outcome.status, ...counts };
   }
   if (!outcome.sent) {
-    await settle(deps, { input, step, admit, shadow, sent: false });
+    void settle(deps, { input, step, admit, shadow, sent: false });
     return { status: outcome.status, ...counts, clientGone: true };
   }
   const bill = billOf({
@@ -212,7 +217,7 @@ async function finish(opts: {
     model,
   });
   if (bill.clamped !== undefined) deps.log.warn({ model: model.id, fields: bill.clamped }, 'upstream usage out of range; clamped');
-  await settle(deps, { input, step, admit, shadow, sent: true, bill });
+  void settle(deps, { input, step, admit, shadow, sent: true, bill });
   const usage = { inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos, ...(bill.estimated ? { estimated: true } : {}) };
   const reservedTokens = admit.rates.find((r) => r.unit === 'tokens')?.cost;
   return {
@@ -228,7 +233,10 @@ async function finish(opts: {
 
 /**
  * Settles one attempt's reservation. Not sent: everything refunded. Sent: the request counters
- * keep it, tokens and cost are what was billed (nothing for an outright refusal).
+ * keep it, tokens and cost are what was billed (nothing for an outright refusal). Never rejects.
+ * A request's last settlement is not awaited (nothing the client gets depends on it; the Redis
+ * store batches it, and flushes what it holds on close); a failed attempt's is, so its refund
+ * lands before the next attempt reserves.
  */
 async function settle(
   deps: ProxyDeps,
@@ -250,13 +258,11 @@ async function settle(
           ...(bill.estimated ? { estimated: true } : {}),
         };
   const settlement: Settlement = { reservation: s.admit, actual, ...(s.sent ? {} : { failedAttempt: true }), ...(usage === undefined ? {} : { usage }) };
-  try {
-    await deps.store.settle(settlement, deps.clock());
-  } catch (err) {
+  const settled = deps.store.settle(settlement, deps.clock()).catch((err: unknown) => {
     // A resilient store journals what it cannot write; a failure here is logged, never thrown at the client.
     deps.log.error({ err: { message: (err as Error).message }, reservation: s.admit.requestId }, 'usage settlement failed');
-  }
-  await settleShadow(deps, { shadow: s.shadow, actual, ...(s.sent ? {} : { failedAttempt: true }), now: deps.clock() });
+  });
+  await Promise.all([settled, settleShadow(deps, { shadow: s.shadow, actual, ...(s.sent ? {} : { failedAttempt: true }), now: deps.clock() })]);
 }
 
 /** After every candidate failed: upstream trouble beats limits, which beat a misfit. */

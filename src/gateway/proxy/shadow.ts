@@ -5,6 +5,9 @@
  * (`x-tokenhub-shadow-limited`, the access log, a metric). A shadow denial reserves nothing, as
  * an enforced one would not, so the shadow counters show what enforcement would have let through.
  * A shadow check never fails a request: store errors are logged and the check is skipped.
+ * It runs beside the enforced admit (the Redis store pipelines both: no extra round trip), so a
+ * request the enforced limits refuse has its shadow reservation given back (dropShadow), as if
+ * it had not been checked; its settlement goes in the same batch as the enforced one.
  */
 import type { CompiledKey, CompiledModel } from '../../compile/types.js';
 import { planChecks } from '../../limits/plan.js';
@@ -61,6 +64,11 @@ export async function settleShadow(
   } catch (err) {
     deps.log.error({ err: { message: (err as Error).message } }, 'shadow quota settlement failed');
   }
+}
+
+/** The enforced limits refused the request: its shadow reservation, if made, is given back in full. Never rejects. */
+export function dropShadow(deps: ShadowDeps, opts: { shadow: Promise<ShadowOutcome>; now: number }): void {
+  void opts.shadow.then((shadow) => settleShadow(deps, { shadow, actual: { tokens: 0, costNanos: 0 }, failedAttempt: true, now: opts.now }));
 }
 
 function describeDenial(d: Denial): string {
