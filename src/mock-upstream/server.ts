@@ -197,7 +197,8 @@ export async function startMockUpstream(opts: MockUpstreamOptions = {}): Promise
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => {
+    // A deep accept queue, as the gateway's (runtime.ts): benchmarks connect thousands at once.
+    server.listen(opts.port ?? 0, host, 4096, () => {
       server.off('error', reject);
       resolve();
     });
