@@ -7,6 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseChatRequest } from '../../src/gateway/request/chat-request.js';
 import { estimateInputTokens } from '../../src/gateway/request/estimate.js';
+import { UpstreamClient } from '../../src/gateway/upstream/client.js';
+import type { CompiledBackend } from '../../src/compile/types.js';
 import { type MockUpstream, startMockUpstream } from '../../src/mock-upstream/server.js';
 import { type TestGateway, eventually, expectOpenAIError, keyYaml, modelYaml, postChat, startTestGateway } from '../support/gateway.js';
 
@@ -170,6 +172,36 @@ describe('h2c upstream', () => {
       expect(h2c.stats().connections).toBe(1);
     } finally {
       h2c.setBehaviour('fast', undefined);
+    }
+  });
+});
+
+describe('h2c connections', () => {
+  it('a cold burst of 250 overlapping streams opens 3 connections of up to 100 streams, not one per request', async () => {
+    const mock = await startMockUpstream({ h2c: true, defaultBehaviour: { chunkDelayMs: 20, completionTokens: 5 } });
+    const client = new UpstreamClient({ env: {} });
+    const backend: CompiledBackend = {
+      name: 'main',
+      baseURL: mock.url,
+      upstreamModel: 'mock-model',
+      weight: 100,
+      priority: 0,
+      timeoutMs: 10_000,
+      connection: { maxConnections: 4096, idleTimeoutMs: 60_000, queueTimeoutMs: 2000, protocol: 'h2c' },
+    };
+    try {
+      const bodies = await Promise.all(
+        Array.from({ length: 250 }, async () => {
+          const res = await client.send({ backend, body: { model: 'mock-model', stream: true, messages: say('burst') }, signal: new AbortController().signal });
+          expect(res.statusCode).toBe(200);
+          return res.body.text();
+        }),
+      );
+      expect(bodies.filter((b) => b.includes('data: [DONE]')).length).toBe(250);
+      expect(mock.stats()).toMatchObject({ requests: 250, connections: 3 });
+    } finally {
+      await client.close();
+      await mock.close();
     }
   });
 });
