@@ -4,6 +4,8 @@
  * usage exact, many streams on one upstream connection, an upstream that speaks only HTTP/1.1
  * fails fast as a retryable upstream error, and a stream the client leaves is billed exactly.
  */
+import { createServer as createH2cServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseChatRequest } from '../../src/gateway/request/chat-request.js';
 import { estimateInputTokens } from '../../src/gateway/request/estimate.js';
@@ -176,19 +178,52 @@ describe('h2c upstream', () => {
   });
 });
 
+const h2cBackend = (baseURL: string): CompiledBackend => ({
+  name: 'main',
+  baseURL,
+  upstreamModel: 'mock-model',
+  weight: 100,
+  priority: 0,
+  timeoutMs: 10_000,
+  connection: { maxConnections: 4096, idleTimeoutMs: 60_000, queueTimeoutMs: 2000, protocol: 'h2c' },
+});
+
 describe('h2c connections', () => {
+  it('an upstream that allows 10 streams per connection gets 10 on each, none queued inside the session', async () => {
+    const server = createH2cServer({ settings: { maxConcurrentStreams: 10 } }, (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        setTimeout(() => res.end('data: {"choices":[{"delta":{"content":"hi"}}]}\n\ndata: [DONE]\n\n'), 150);
+      });
+    });
+    let sessions = 0;
+    server.on('session', () => sessions++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = new UpstreamClient({ env: {} });
+    const backend = h2cBackend(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`);
+    const call = async (): Promise<string> => {
+      const res = await client.send({ backend, body: { model: 'mock-model', stream: true, messages: say('x') }, signal: new AbortController().signal });
+      return res.body.text();
+    };
+    try {
+      await call(); // learns the upstream's SETTINGS
+      const started = performance.now();
+      const bodies = await Promise.all(Array.from({ length: 30 }, call));
+      expect(bodies.every((b) => b.endsWith('data: [DONE]\n\n'))).toBe(true);
+      expect(sessions).toBe(3);
+      // All 30 at once: one 150 ms round, not three.
+      expect(performance.now() - started).toBeLessThan(400);
+    } finally {
+      await client.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('a cold burst of 250 overlapping streams opens 3 connections of up to 100 streams, not one per request', async () => {
     const mock = await startMockUpstream({ h2c: true, defaultBehaviour: { chunkDelayMs: 20, completionTokens: 5 } });
     const client = new UpstreamClient({ env: {} });
-    const backend: CompiledBackend = {
-      name: 'main',
-      baseURL: mock.url,
-      upstreamModel: 'mock-model',
-      weight: 100,
-      priority: 0,
-      timeoutMs: 10_000,
-      connection: { maxConnections: 4096, idleTimeoutMs: 60_000, queueTimeoutMs: 2000, protocol: 'h2c' },
-    };
+    const backend = h2cBackend(mock.url);
     try {
       const bodies = await Promise.all(
         Array.from({ length: 250 }, async () => {

@@ -1,14 +1,29 @@
 /**
  * Connections to one cleartext HTTP/2 (h2c, prior knowledge) upstream: each carries up to
  * `streamsPerConnection` requests at once, and a new one is opened only when every open one is
- * full. undici's Pool opens a connection for every request dispatched while the first is still
- * connecting (500 requests in one burst: 200 sockets); here the same burst takes 5.
+ * full (or holds as many as the upstream's SETTINGS allow). undici's Pool opens a connection for
+ * every request dispatched while the first is still connecting (500 requests in one burst: 200
+ * sockets); here the same burst takes 5.
  */
 import { type Dispatcher, H2CClient } from 'undici';
 
 interface Slot {
   readonly client: H2CClient;
   inFlight: number;
+}
+
+/**
+ * The streams the upstream allows on one connection: undici records its SETTINGS
+ * (maxConcurrentStreams) on the client, under a symbol it does not export. Without it a server
+ * that allows fewer than `streamsPerConnection` would queue the rest unseen, inside the session.
+ */
+function streamsKeyOf(client: H2CClient): symbol | undefined {
+  return Object.getOwnPropertySymbols(client).find((sym) => sym.description === 'max concurrent streams');
+}
+
+function advertisedStreams(client: H2CClient, key: symbol | undefined): number {
+  const value = key === undefined ? undefined : (client as unknown as Record<symbol, unknown>)[key];
+  return typeof value === 'number' && value > 0 ? value : Infinity;
 }
 
 export interface H2cPoolOptions {
@@ -18,6 +33,10 @@ export interface H2cPoolOptions {
 
 export class H2cPool {
   private readonly slots: Slot[] = [];
+  /** Where undici keeps the upstream's stream limit (the same symbol on every client: looked up once). */
+  private streamsKey: symbol | undefined;
+  /** The lowest limit the upstream has announced: a new connection holds no more before its own SETTINGS come. */
+  private learned = Infinity;
 
   constructor(
     private readonly origin: string,
@@ -39,8 +58,14 @@ export class H2cPool {
       slot.inFlight--;
       throw err;
     }
-    // The stream is open until its body is read to the end, aborted or failed: all end in 'close'.
-    res.body.once('close', () => slot.inFlight--);
+    // The stream is open until its body is read to the end ('end', then 'close' a tick later),
+    // aborted or failed ('close'): whichever comes first frees its place.
+    let open = true;
+    const done = (): void => {
+      if (open) slot.inFlight--;
+      open = false;
+    };
+    res.body.once('end', done).once('close', done);
     return res;
   }
 
@@ -50,12 +75,18 @@ export class H2cPool {
 
   /** The first connection with room; a client that lost its socket reconnects on its next request. */
   private pick(): Slot {
-    for (const slot of this.slots) if (slot.inFlight < this.opts.streamsPerConnection && !slot.client.closed) return slot;
+    for (const slot of this.slots) {
+      const advertised = advertisedStreams(slot.client, this.streamsKey);
+      if (advertised < this.learned) this.learned = advertised;
+      const room = Math.min(this.opts.streamsPerConnection, advertised, this.learned);
+      if (slot.inFlight < room && !slot.client.closed) return slot;
+    }
     const n = this.opts.streamsPerConnection;
     const slot: Slot = {
       client: new H2CClient(this.origin, { pipelining: n, maxConcurrentStreams: n, keepAliveTimeout: this.opts.keepAliveTimeout }),
       inFlight: 0,
     };
+    this.streamsKey ??= streamsKeyOf(slot.client);
     this.slots.push(slot);
     return slot;
   }
