@@ -26,6 +26,13 @@ function advertisedStreams(client: H2CClient, key: symbol | undefined): number {
   return typeof value === 'number' && value > 0 ? value : Infinity;
 }
 
+/** Sends of one request whose stream the upstream refused before processing it. */
+const MAX_REFUSED_RETRIES = 3;
+
+function refused(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === 'ERR_HTTP2_STREAM_ERROR' && err.message.includes('REFUSED_STREAM');
+}
+
 export interface H2cPoolOptions {
   readonly streamsPerConnection: number;
   readonly keepAliveTimeout: number;
@@ -49,15 +56,21 @@ export class H2cPool {
   }
 
   async request(options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
-    const slot = this.pick();
-    slot.inFlight++;
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await slot.client.request(options);
-    } catch (err) {
-      slot.inFlight--;
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      const slot = this.pick();
+      slot.inFlight++;
+      try {
+        return this.watch(slot, await slot.client.request(options));
+      } catch (err) {
+        slot.inFlight--;
+        // Refused streams were not processed (RFC 9113 §8.7): safe to send again, and by now the
+        // upstream's SETTINGS say how many a connection takes (a cold burst beyond its limit).
+        if (!refused(err) || attempt >= MAX_REFUSED_RETRIES) throw err;
+      }
     }
+  }
+
+  private watch(slot: Slot, res: Dispatcher.ResponseData): Dispatcher.ResponseData {
     // The stream is open until its body is read to the end ('end', then 'close' a tick later),
     // aborted or failed ('close'): whichever comes first frees its place.
     let open = true;
