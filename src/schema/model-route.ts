@@ -257,7 +257,7 @@ const backend: JsonSchema = {
           default: 'auto',
           description:
             'auto (default): HTTP/2 over TLS when the upstream offers it (ALPN), else HTTP/1.1; HTTP/1.1 on http://. ' +
-            'http1: HTTP/1.1 only. h2c: cleartext HTTP/2 with prior knowledge, for http:// upstreams that serve it (vLLM, Triton, Envoy): up to 100 streams per connection.',
+            'http1: HTTP/1.1 only. h2c: cleartext HTTP/2 with prior knowledge, for http:// upstreams that serve it (vLLM, Triton, Envoy): up to 100 streams per connection, fewer if the upstream says so; not through an egress proxy (HTTP/1.1 there).',
         },
       },
     },
