@@ -28,6 +28,8 @@ export interface LoadReport {
   readonly chunks: number;
 }
 
+const DATA = Buffer.from('data: ');
+
 async function one(
   spec: Spec,
   agent: Agent,
@@ -45,17 +47,21 @@ async function one(
     });
     out.statuses[res.statusCode] = (out.statuses[res.statusCode] ?? 0) + 1;
     let first = true;
-    let text = '';
+    // Counted on the bytes, not decoded: this process shares the cores with the gateway it measures.
+    let previous: Buffer | undefined;
+    let last: Buffer | undefined;
     for await (const chunk of res.body) {
+      const buf = chunk as Buffer;
       if (first) {
         out.ttfc.push(performance.now() - t0);
         first = false;
       }
-      const s = (chunk as Buffer).toString('utf8');
-      out.chunks += s.split('data: ').length - 1;
-      text = (text + s).slice(-64);
+      for (let at = buf.indexOf(DATA); at !== -1; at = buf.indexOf(DATA, at + DATA.length)) out.chunks++;
+      previous = last;
+      last = buf;
     }
-    if (res.statusCode === 200 && text.includes('[DONE]')) out.completed++;
+    const tail = Buffer.concat([previous ?? Buffer.alloc(0), last ?? Buffer.alloc(0)]);
+    if (res.statusCode === 200 && tail.includes('[DONE]')) out.completed++;
   } catch (err) {
     const code = (err as { code?: string }).code ?? (err as Error).name;
     out.errors[code] = (out.errors[code] ?? 0) + 1;

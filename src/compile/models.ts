@@ -80,7 +80,7 @@ function buildModel(route: ModelRoute, secrets: readonly SecretInput[]): Omit<Co
         maxConnections: b.connection?.maxConnections ?? 4096,
         idleTimeoutMs: (b.connection?.idleTimeoutSeconds ?? 60) * 1000,
         queueTimeoutMs: b.connection?.queueTimeoutMs ?? 2000,
-        http2: b.connection?.http2 ?? true,
+        protocol: b.connection?.protocol ?? 'auto',
       },
     });
   }

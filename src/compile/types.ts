@@ -1,5 +1,5 @@
 /** What compile() produces: the gateway's immutable config and one verdict per object. */
-import type { Capability, FailureKind, Lifecycle } from '../schema/model-route.js';
+import type { Capability, FailureKind, Lifecycle, UpstreamProtocol } from '../schema/model-route.js';
 import type { SchemaProblem } from '../schema/validate.js';
 import type { ReasonCode } from './reasons.js';
 
@@ -47,7 +47,7 @@ export interface ConnectionLimits {
   readonly maxConnections: number;
   readonly idleTimeoutMs: number;
   readonly queueTimeoutMs: number;
-  readonly http2: boolean;
+  readonly protocol: UpstreamProtocol;
 }
 
 export interface CompiledModel {

@@ -16,6 +16,7 @@ Options:
   --chunk-delay-ms N       default delay between stream chunks
   --completion-tokens N    default tokens per answer (16)
   --api-key K              require Authorization: Bearer K on /v1 routes
+  --h2c                    serve cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1
   --log                    one line per request on stderr
   -h, --help               this text
 `;
@@ -41,6 +42,7 @@ function parse(args: string[]): { help: true } | { help: false; opts: Parameters
       'completion-tokens': { type: 'string' },
       'api-key': { type: 'string' },
       log: { type: 'boolean' },
+      h2c: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -57,6 +59,7 @@ function parse(args: string[]): { help: true } | { help: false; opts: Parameters
     host: values.host ?? '127.0.0.1',
     defaultBehaviour: behaviour,
     logger: values.log === true,
+    h2c: values.h2c === true,
     ...(values['api-key'] !== undefined ? { apiKey: values['api-key'] } : {}),
   };
   return { help: false, opts };
@@ -95,7 +98,7 @@ export async function mockUpstreamCommand(args: string[]): Promise<number> {
     return 1;
   }
   const stopped = untilSignal();
-  process.stdout.write(`mock upstream listening on ${mock.url}\n`);
+  process.stdout.write(`mock upstream listening on ${mock.url}${parsed.opts?.h2c === true ? ' (h2c)' : ''}\n`);
   const signal = await stopped;
   await mock.close();
   process.stdout.write(`mock upstream stopped (${signal})\n`);

@@ -67,7 +67,8 @@ export function readBody(req: IncomingMessage, res: ServerResponse): Promise<str
         return;
       }
       req.removeAllListeners('data');
-      sendError(res, 413, { message: 'Request body too large.' }, { connection: 'close' });
+      // HTTP/2 forbids connection headers (the h2c mock's response has a `stream`).
+      sendError(res, 413, { message: 'Request body too large.' }, 'stream' in res ? {} : { connection: 'close' });
       resolve(undefined);
     });
     req.on('end', () => {

@@ -14,7 +14,8 @@
 //   GET  /__mock/stats          MockStats JSON
 // The /__mock routes never need the API key: they are for tests and benchmarks, not clients.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createH2cServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import type { AddressInfo, Server } from 'node:net';
 import { BehaviourStore, parseBehaviour, type MockBehaviour } from './behaviour.js';
 import { authorized, handleChatCompletion, type CompletionContext } from './completions.js';
 import { decodePath, invalidRequest, parseJson, readBody, sendError, sendJson } from './http.js';
@@ -48,6 +49,11 @@ export interface MockUpstreamOptions {
   defaultBehaviour?: MockBehaviour;
   /** One line per request on stderr. */
   logger?: boolean;
+  /**
+   * Serve cleartext HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1, as in-cluster vLLM,
+   * Triton or Envoy upstreams do: same routes and behaviours, many streams per connection.
+   */
+  h2c?: boolean;
 }
 
 export const MOCK_MODEL = 'mock-model';
@@ -143,20 +149,56 @@ function logRequests(req: IncomingMessage, res: ServerResponse): void {
   });
 }
 
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** A listening server and how to drop every open connection (hung and streaming ones too). */
+interface Listener {
+  readonly server: Server;
+  closeAll(): void;
+}
+
+function http1Listener(handler: Handler): Listener {
+  const server = createServer({ keepAliveTimeout: 65_000 }, handler);
+  return { server, closeAll: () => server.closeAllConnections() };
+}
+
+function h2cListener(handler: Handler): Listener {
+  // node:http2's compatibility API implements every part of IncomingMessage and ServerResponse the
+  // handlers use (headers, body events, writeHead/write/end, 'close', 'drain', destroy).
+  const server = createH2cServer((req: Http2ServerRequest, res: Http2ServerResponse) =>
+    handler(req as unknown as IncomingMessage, res as unknown as ServerResponse),
+  );
+  const sessions = new Set<Http2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  return {
+    server,
+    closeAll: () => {
+      for (const session of sessions) session.destroy();
+    },
+  };
+}
+
 export async function startMockUpstream(opts: MockUpstreamOptions = {}): Promise<MockUpstream> {
   const state = createState(opts);
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const handler: Handler = (req, res) => {
     if (opts.logger) logRequests(req, res);
     // A bug here must answer 500, not crash the test run or leave the client waiting.
     Promise.resolve(route(state, req, res)).catch((err: unknown) => {
       if (!res.headersSent) sendError(res, 500, { message: `mock upstream bug: ${String(err)}` });
       else res.destroy();
     });
-  });
+  };
+  const listener = opts.h2c === true ? h2cListener(handler) : http1Listener(handler);
+  const server = listener.server;
+  server.on('connection', () => state.stats.connection());
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => {
+    // A deep accept queue, as the gateway's (runtime.ts): benchmarks connect thousands at once.
+    server.listen(opts.port ?? 0, host, 4096, () => {
       server.off('error', reject);
       resolve();
     });
@@ -173,7 +215,7 @@ export async function startMockUpstream(opts: MockUpstreamOptions = {}): Promise
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
+        listener.closeAll();
       }),
   };
 }

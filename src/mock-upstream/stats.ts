@@ -24,6 +24,8 @@ export interface MockStats {
   produced: TokenCounts;
   /** Requests whose client (the gateway) disconnected before the response ended. */
   aborted: number;
+  /** TCP connections accepted (HTTP/1.1: one per request in flight at once; h2c: many requests share one). */
+  connections: number;
   lastRequest?: { headers: Record<string, string | string[] | undefined>; body: unknown };
 }
 
@@ -34,6 +36,7 @@ function emptyStats(): MockStats {
     usage: { promptTokens: 0, completionTokens: 0 },
     produced: { promptTokens: 0, completionTokens: 0 },
     aborted: 0,
+    connections: 0,
   };
 }
 
@@ -63,6 +66,10 @@ export class StatsRecorder {
 
   aborted(): void {
     this.current.aborted++;
+  }
+
+  connection(): void {
+    this.current.connections++;
   }
 
   /** A copy, so callers can compare snapshots taken before and after. */

@@ -1,6 +1,6 @@
 /** The registry of TokenHub kinds: one entry per kind drives CRDs, validation and the CLI. */
 import { type CrossFieldRule, type JsonSchema, API_GROUP, API_VERSION } from './common.js';
-import { modelRouteSpecRules, modelRouteSpecSchema, modelRouteStatusSchema, tokenLimitRules } from './model-route.js';
+import { backendRules, modelRouteSpecRules, modelRouteSpecSchema, modelRouteStatusSchema, tokenLimitRules } from './model-route.js';
 import { apiKeySpecSchema, apiKeyStatusSchema, credentialRules, previousCredentialRules } from './api-key.js';
 import { modelRateLimitRules, quotaPolicySpecSchema, quotaPolicyStatusSchema } from './quota-policy.js';
 
@@ -74,6 +74,7 @@ export const KINDS: Readonly<Record<KindName, KindInfo>> = {
     ruleSites: [
       { at: [], rules: modelRouteSpecRules },
       { at: ['limits'], rules: tokenLimitRules },
+      { at: ['backends', '*'], rules: backendRules },
     ],
     printerColumns: [
       { name: 'Model', type: 'string', jsonPath: '.spec.model' },

@@ -69,15 +69,23 @@ export interface Backend {
 
 /** How the gateway connects to one backend: its share of sockets, and how long a request may wait for one. */
 export interface BackendConnection {
-  /** Requests in flight to this backend at once (HTTP/1.1: one connection each). */
+  /** Requests in flight to this backend at once (HTTP/1.1: one connection each; HTTP/2: up to 100 share one). */
   maxConnections?: number;
   /** Keep-alive of an idle upstream connection. */
   idleTimeoutSeconds?: number;
   /** Longest wait for a free connection; then a 503 that falls back. */
   queueTimeoutMs?: number;
-  /** Offer HTTP/2 over TLS (ALPN); HTTP/1.1 when the upstream does not take it. */
-  http2?: boolean;
+  /** The HTTP version spoken to the backend; see UPSTREAM_PROTOCOLS. */
+  protocol?: UpstreamProtocol;
 }
+
+/**
+ * auto: HTTP/2 over TLS when the upstream takes it (ALPN), HTTP/1.1 otherwise and on http://.
+ * http1: HTTP/1.1 only. h2c: cleartext HTTP/2 with prior knowledge (http:// only), as in-cluster
+ * vLLM, Triton and Envoy upstreams serve it: many streams on one connection.
+ */
+export const UPSTREAM_PROTOCOLS = ['auto', 'http1', 'h2c'] as const;
+export type UpstreamProtocol = (typeof UPSTREAM_PROTOCOLS)[number];
 
 export interface ModelRouteSpec {
   model: string;
@@ -233,7 +241,7 @@ const backend: JsonSchema = {
           minimum: 1,
           maximum: 65536,
           default: 4096,
-          description: 'Requests in flight to this backend at once (HTTP/1.1: a connection each).',
+          description: 'Requests in flight to this backend at once (HTTP/1.1: a connection each; HTTP/2: up to 100 share one).',
         },
         idleTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60, description: 'Keep-alive of an idle upstream connection.' },
         queueTimeoutMs: {
@@ -243,7 +251,14 @@ const backend: JsonSchema = {
           default: 2000,
           description: 'Longest wait for a free connection before a 503 (and fallback).',
         },
-        http2: { type: 'boolean', default: true, description: 'Offer HTTP/2 over TLS (ALPN), HTTP/1.1 otherwise.' },
+        protocol: {
+          type: 'string',
+          enum: [...UPSTREAM_PROTOCOLS],
+          default: 'auto',
+          description:
+            'auto (default): HTTP/2 over TLS when the upstream offers it (ALPN), else HTTP/1.1; HTTP/1.1 on http://. ' +
+            'http1: HTTP/1.1 only. h2c: cleartext HTTP/2 with prior knowledge, for http:// upstreams that serve it (vLLM, Triton, Envoy): up to 100 streams per connection, fewer if the upstream says so; not through an egress proxy (HTTP/1.1 there).',
+        },
       },
     },
   },
@@ -378,5 +393,14 @@ export const modelRouteSpecRules: readonly CrossFieldRule<ModelRouteSpec>[] = [
     rule: '!has(self.fallbackModels) || !self.fallbackModels.exists(m, m == self.model)',
     message: 'a model cannot fall back to itself',
     field: 'fallbackModels',
+  },
+];
+
+/** Rules on each backend that span fields. */
+export const backendRules: readonly CrossFieldRule<Backend>[] = [
+  {
+    rule: "!has(self.connection) || !has(self.connection.protocol) || self.connection.protocol != 'h2c' || self.baseURL.startsWith('http://')",
+    message: 'connection.protocol h2c is cleartext HTTP/2: it needs an http:// baseURL (https:// upstreams negotiate HTTP/2 with protocol auto)',
+    field: 'connection.protocol',
   },
 ];

@@ -37,6 +37,11 @@ const CREDENTIAL = '(has(self.generate) ? 1 : 0) + (has(self.secretRef) ? 1 : 0)
 const PREVIOUS = '(has(self.secretRef) ? 1 : 0) + (has(self.hash) ? 1 : 0) == 1';
 const ALLOWANCE = '!has(self.reasoningAllowance) || self.reasoningAllowance <= (has(self.maxReasoning) ? self.maxReasoning : self.maxOutput)';
 const NOT_AFTER = '2030-01-01T00:00:00Z';
+const H2C = "!has(self.connection) || !has(self.connection.protocol) || self.connection.protocol != 'h2c' || self.baseURL.startsWith('http://')";
+const backendWith = (baseURL: string, connection?: Spec): Spec => ({
+  ...baseSpec.ModelRoute,
+  backends: [{ name: 'primary', baseURL, ...(connection === undefined ? {} : { connection }) }],
+});
 
 /** [kind, rule, case name, spec, accepted] */
 const table: [KindName, string, string, Spec, boolean][] = [
@@ -68,6 +73,10 @@ const table: [KindName, string, string, Spec, boolean][] = [
   ['ModelRoute', ALLOWANCE, 'allowance-under-reasoning', limits({ maxReasoning: 100, reasoningAllowance: 100 }), true],
   ['ModelRoute', ALLOWANCE, 'allowance-above-reasoning', limits({ maxReasoning: 100, reasoningAllowance: 101 }), false],
   ['ModelRoute', ALLOWANCE, 'allowance-above-output', limits({ reasoningAllowance: 201 }), false],
+  ['ModelRoute', H2C, 'h2c-on-http', backendWith('http://vllm.ml:8000/v1', { protocol: 'h2c' }), true],
+  ['ModelRoute', H2C, 'http1-on-https', backendWith('https://api.example.com/v1', { protocol: 'http1' }), true],
+  ['ModelRoute', H2C, 'no-connection-on-https', backendWith('https://api.example.com/v1'), true],
+  ['ModelRoute', H2C, 'h2c-on-https', backendWith('https://api.example.com/v1', { protocol: 'h2c' }), false],
   ['ApiKey', CREDENTIAL, 'service-account-only', { owner: 'team', credential: { serviceAccount: { name: 'app' } } }, true],
   ['ApiKey', CREDENTIAL, 'hash-and-service-account', { owner: 'team', credential: { hash: HASH, serviceAccount: { name: 'app' } } }, false],
   ['ApiKey', PREVIOUS, 'previous-hash', { ...baseSpec.ApiKey, previousCredential: { hash: `sha256:${'b'.repeat(64)}`, notAfter: NOT_AFTER } }, true],

@@ -1,26 +1,36 @@
 /** SSE splitting and per-event rewriting: model rename, produced chunks, usage. Pure. */
 import { describe, expect, it } from 'vitest';
-import { SseSplitter, processEvent, usageOf } from '../../src/gateway/proxy/sse.js';
+import { type SseEvent, SseSplitter, processEvent, scanEvent, scanOptions, usageOf } from '../../src/gateway/proxy/sse.js';
 
-const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
 const chunk = (fields: Record<string, unknown>) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', model: 'up-1', ...fields })}`;
 const rename = { from: 'up-1', to: 'public' };
+
+/** The events of one push, as text. */
+const texts = (events: readonly SseEvent[]): string[] => events.map((e) => e.buf.toString('utf8', e.start, e.end));
 
 describe('SseSplitter', () => {
   it('returns whole events only, across chunk boundaries and with CRLF line ends', () => {
     const s = new SseSplitter();
-    expect(s.push(bytes('data: a\n\nda'))).toEqual(['data: a']);
-    expect(s.push(bytes('ta: b\r'))).toEqual([]);
-    expect(s.push(bytes('\n\r\ndata: c\n\n'))).toEqual(['data: b', 'data: c']);
+    expect(texts(s.push(bytes('data: a\n\nda')))).toEqual(['data: a']);
+    expect(texts(s.push(bytes('ta: b\r')))).toEqual([]);
+    expect(texts(s.push(bytes('\n\r\ndata: c\n\n')))).toEqual(['data: b', 'data: c']);
     expect(s.rest()).toBe('');
+  });
+
+  it('splits at every form of blank line and says where the next event starts', () => {
+    const s = new SseSplitter();
+    const events = s.push(bytes('data: a\r\n\r\ndata: b\n\r\ndata: c\r\n\ndata: d\n\n'));
+    expect(texts(events)).toEqual(['data: a', 'data: b', 'data: c', 'data: d']);
+    expect(events.map((e) => e.next - e.end)).toEqual([4, 3, 3, 2]);
   });
 
   it('keeps a multi-byte character split between two chunks intact', () => {
     const s = new SseSplitter();
     const all = bytes('data: {"content":"héllo €"}\n\n');
     const cut = all.indexOf(0xe2) + 1;
-    expect(s.push(all.slice(0, cut))).toEqual([]);
-    expect(s.push(all.slice(cut))).toEqual(['data: {"content":"héllo €"}']);
+    expect(texts(s.push(all.subarray(0, cut)))).toEqual([]);
+    expect(texts(s.push(all.subarray(cut)))).toEqual(['data: {"content":"héllo €"}']);
   });
 
   it('gives back what is left when the stream ends without a blank line', () => {
@@ -98,6 +108,61 @@ describe('processEvent', () => {
   it('leaves `usage: null` chunks alone', () => {
     const event = chunk({ choices: [{ index: 0, delta: { content: 'x' } }], usage: null });
     expect(processEvent(event, { includeUsage: false }).out).toBe(`${event}\n\n`);
+  });
+});
+
+describe('scanEvent, the relay path: bytes in, bytes out', () => {
+  const usage = { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 };
+  const content = (text: string, model = 'up-1') => `data: ${JSON.stringify({ id: 'c1', model, choices: [{ index: 0, delta: { content: text } }] })}`;
+  /** Every kind of event the slow path knows, with LF and CRLF terminators. */
+  const cases: string[] = [
+    content('Hi'),
+    content('héllo € 你好 🎉'),
+    content(''),
+    content('x', 'other'),
+    chunk({ choices: [{ index: 0, delta: { reasoning_content: '思考' } }] }),
+    chunk({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{' } }] } }] }),
+    chunk({ choices: [], usage }),
+    chunk({ choices: [{ index: 0, delta: { content: 'x' } }], usage }),
+    chunk({ choices: [{ index: 0, delta: { content: 'x' } }], usage: null }),
+    `data: ${JSON.stringify({ model: 'up-1', choices: [{ index: 0, delta: { content: 'Hi' } }] }).replaceAll('":', '": ')}`,
+    'data: [DONE]',
+    'data:[DONE]',
+    ': keep-alive',
+    'event: message\ndata: {"model":"up-1","choices":[{"delta":{"content":"two lines"}}]}',
+    'data:{"model":"up-1","choices":[{"delta":{"content":"no space"}}]}',
+  ];
+  const through = (event: string, terminator: string, o: Parameters<typeof scanOptions>[0]) => {
+    const buf = bytes(`${event}${terminator}`);
+    const r = scanEvent({ buf, start: 0, end: buf.length - terminator.length, next: buf.length }, scanOptions(o));
+    return { ...r, out: r.out === 'keep' ? buf.toString('utf8') : r.out === null ? null : r.out.toString('utf8') };
+  };
+
+  it.each([
+    ['no rename, usage asked', { includeUsage: true }],
+    ['no rename, usage not asked', { includeUsage: false }],
+    ['rename, usage asked', { includeUsage: true, rename }],
+    ['rename, usage not asked', { includeUsage: false, rename }],
+    ['rename to a non-ASCII name', { includeUsage: false, rename: { from: 'up-1', to: 'modèle' } }],
+    ['rename from a non-ASCII name', { includeUsage: false, rename: { from: 'modèle', to: 'public' } }],
+  ] as const)('sends, counts and reads exactly what processEvent does (%s), for LF and CRLF events', (_name, o) => {
+    for (const event of cases) {
+      for (const terminator of ['\n\n', '\r\n\r\n']) {
+        const text = terminator === '\n\n' ? event : event.replaceAll('\n', '\r\n');
+        // The slow path normalises the terminator to LF; the fast path only keeps LF events as they are.
+        expect([text, through(text, terminator, o)]).toEqual([text, processEvent(text, o)]);
+      }
+    }
+  });
+
+  it('keeps a plain content event as the upstream bytes (no copy), and renames by splicing bytes', () => {
+    const event = content('héllo');
+    const buf = bytes(`${event}\n\n`);
+    const e = { buf, start: 0, end: buf.length - 2, next: buf.length };
+    expect(scanEvent(e, scanOptions({ includeUsage: false }))).toEqual({ out: 'keep', produced: true, done: false });
+    const renamed = scanEvent(e, scanOptions({ includeUsage: false, rename }));
+    expect(renamed.out).toBeInstanceOf(Buffer);
+    expect((renamed.out as Buffer).toString('utf8')).toBe(`${content('héllo', 'public')}\n\n`);
   });
 });
 

@@ -82,12 +82,12 @@ describe('upstream protocol', () => {
     }
   });
 
-  it('falls back to HTTP/1.1 for an upstream without HTTP/2, and when http2 is off', async () => {
+  it('falls back to HTTP/1.1 for an upstream without HTTP/2, and when protocol is http1', async () => {
     const client = new UpstreamClient({ tls: { ca } });
     seen.length = 0;
     try {
       expect(await call(client, backendFor(portOf(h1)))).toContain('[DONE]');
-      expect(await call(client, backendFor(portOf(h2), '{http2: false}'))).toContain('[DONE]');
+      expect(await call(client, backendFor(portOf(h2), '{protocol: http1}'))).toContain('[DONE]');
       expect(seen).toEqual(['1.1', '1.1']);
     } finally {
       await client.close();

@@ -56,7 +56,7 @@ const backend = (): CompiledBackend => ({
   weight: 1,
   priority: 0,
   timeoutMs: 5_000,
-  connection: { maxConnections: 16, idleTimeoutMs: 60_000, queueTimeoutMs: 2_000, http2: false },
+  connection: { maxConnections: 16, idleTimeoutMs: 60_000, queueTimeoutMs: 2_000, protocol: 'http1' },
 });
 
 async function call(env: NodeJS.ProcessEnv): Promise<number> {

@@ -1,11 +1,13 @@
 /**
- * Relays an upstream SSE stream to the client chunk by chunk, with backpressure. The client's
+ * Relays an upstream SSE stream to the client chunk by chunk, with backpressure: the events of
+ * one upstream chunk go out in one write, unchanged ones as the upstream's own bytes. The client's
  * response starts only when the first upstream event is in hand, so a stream that fails before
  * its first byte can still fall back. A client that goes away aborts the upstream call; a stream
  * the upstream cuts ends with an OpenAI-style error event, never a silent 200.
  */
 import type { ServerResponse } from 'node:http';
-import { type Usage, SseSplitter, processEvent } from './sse.js';
+import type { Readable } from 'node:stream';
+import { type EventScan, type ScanOptions, type SseEvent, type Usage, SseSplitter, processEvent, scanEvent, scanOptions } from './sse.js';
 import type { UpstreamResponse } from '../upstream/client.js';
 
 export interface StreamOutcome {
@@ -86,6 +88,7 @@ const CUT_EVENT = `data: ${JSON.stringify({
 export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
   const { raw, abort } = opts;
   const splitter = new SseSplitter();
+  const scan = scanOptions({ includeUsage: opts.includeUsage, rename: opts.rename });
   const state: RelayState = { started: false, usage: undefined, produced: 0, done: false, clientGone: false, gaps: [] };
   const onClose = (): void => {
     if (!raw.writableFinished) {
@@ -96,11 +99,18 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
   raw.on('close', onClose);
   let error: unknown;
   try {
-    for await (const chunk of opts.upstream.body) {
-      for (const event of splitter.push(chunk as Uint8Array)) await handle(event, opts, state);
-    }
+    await pump(opts.upstream.body, (chunk) => {
+      // Read to the upstream's end (its connection is reused) but send nothing after [DONE] or a client gone.
+      if (state.clientGone || raw.writableEnded) return undefined;
+      const out = collect(splitter.push(chunk), scan, state);
+      return out === undefined ? undefined : send(out, opts, state);
+    });
     const rest = splitter.rest().trim();
-    if (rest !== '') await handle(rest, opts, state);
+    if (rest !== '' && !state.clientGone && !raw.writableEnded) {
+      const r = processEvent(rest, { includeUsage: opts.includeUsage, rename: opts.rename });
+      note(r, state);
+      if (r.out !== null) await send({ bytes: Buffer.from(r.out), produced: r.produced ? 1 : 0 }, opts, state);
+    }
   } catch (err) {
     error = err;
   } finally {
@@ -124,20 +134,57 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
   };
 }
 
-async function handle(event: string, opts: RelayOptions, state: RelayState): Promise<void> {
-  if (state.clientGone) return;
-  const r = processEvent(event, { includeUsage: opts.includeUsage, rename: opts.rename });
+/** What one upstream chunk sends the client: bytes for a single write, and how many produced events they carry. */
+interface Outgoing {
+  readonly bytes: Buffer;
+  readonly produced: number;
+}
+
+function note(r: Pick<EventScan, 'usage' | 'produced' | 'done'>, state: RelayState): void {
   if (r.usage !== undefined) state.usage = r.usage;
   if (r.produced) state.produced++;
   if (r.done) state.done = true;
-  if (r.out === null) return;
+}
+
+/**
+ * The events of one upstream chunk, scanned and joined: runs of unchanged events stay one view of
+ * the upstream's buffer (a chunk of only such events is written as it came, without a copy).
+ */
+function collect(events: readonly SseEvent[], scan: ScanOptions, state: RelayState): Outgoing | undefined {
+  const pieces: Buffer[] = [];
+  let produced = 0;
+  let run: { buf: Buffer; start: number; end: number } | undefined;
+  for (const e of events) {
+    const r = scanEvent(e, scan);
+    note(r, state);
+    if (r.produced) produced++;
+    if (r.out === 'keep') {
+      if (run !== undefined && run.buf === e.buf && run.end === e.start) run.end = e.next;
+      else {
+        if (run !== undefined) pieces.push(run.buf.subarray(run.start, run.end));
+        run = { buf: e.buf, start: e.start, end: e.next };
+      }
+      continue;
+    }
+    if (run !== undefined) pieces.push(run.buf.subarray(run.start, run.end));
+    run = undefined;
+    if (r.out !== null) pieces.push(r.out);
+  }
+  if (run !== undefined) pieces.push(run.buf.subarray(run.start, run.end));
+  if (pieces.length === 0) return undefined;
+  return { bytes: pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces), produced };
+}
+
+/** Writes one chunk's bytes; a promise only when the client's socket is backed up (the body waits for it). */
+function send(out: Outgoing, opts: RelayOptions, state: RelayState): Promise<void> | undefined {
+  const { raw } = opts;
   if (!state.started) {
     state.started = true;
     // A draining gateway has set `Connection: close` on the response already (drain.ts): it must
     // survive. Otherwise say keep-alive, as before: without it, closing the gateway after a stream
     // waited for the keep-alive timeout (72 s) before that connection ended.
-    const connection = opts.raw.hasHeader('connection') ? {} : { connection: 'keep-alive' };
-    opts.raw.writeHead(200, {
+    const connection = raw.hasHeader('connection') ? {} : { connection: 'keep-alive' };
+    raw.writeHead(200, {
       ...opts.headers,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -145,14 +192,58 @@ async function handle(event: string, opts: RelayOptions, state: RelayState): Pro
       ...connection,
     });
   }
+  // The chunk with [DONE] ends the response in the same write (one syscall, not two).
+  if (state.done) raw.end(out.bytes);
   // A destroyed socket never drains and may have closed already: waiting for either would hang.
-  if (!opts.raw.write(r.out) && !opts.raw.destroyed && !(await drained(opts.raw))) {
-    state.clientGone = true;
-    opts.abort.abort();
-    opts.raw.destroy();
-    return;
+  else if (!raw.write(out.bytes) && !raw.destroyed) {
+    return drained(raw).then((ok) => {
+      if (ok) return markChunks(state, out.produced);
+      state.clientGone = true;
+      opts.abort.abort();
+      raw.destroy();
+    });
   }
-  if (r.produced) markChunk(state, performance.now());
+  markChunks(state, out.produced);
+  return undefined;
+}
+
+/**
+ * Feeds every chunk of `body` to `onChunk` until the body ends, pausing it while the promise
+ * `onChunk` returns is pending (backpressure). Listeners, not `for await`: no iterator step and
+ * promise per chunk on the common path, a write the socket took at once. Rejects as `for await`
+ * would: with the body's error, or when it closes before its end.
+ */
+function pump(body: Readable, onChunk: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let waiting: Promise<void> | undefined;
+    let settled = false;
+    const settle = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData).off('end', onEnd).off('error', onError).off('close', onBodyClose);
+      // A write still waiting for the client finishes first, as it would have under for-await.
+      void (waiting ?? Promise.resolve()).then(() => (err === undefined ? resolve() : reject(err)));
+    };
+    const onData = (chunk: Buffer): void => {
+      const pending = onChunk(chunk);
+      if (pending === undefined) return;
+      body.pause();
+      waiting = pending.then(() => {
+        waiting = undefined;
+        if (!settled) body.resume();
+      });
+    };
+    const onEnd = (): void => settle();
+    const onError = (err: Error): void => settle(err);
+    const onBodyClose = (): void => settle(new Error('the upstream body closed before its end'));
+    body.on('data', onData).once('end', onEnd).once('error', onError).once('close', onBodyClose);
+  });
+}
+
+function markChunks(state: RelayState, produced: number): void {
+  if (produced === 0) return;
+  const now = performance.now();
+  for (let i = 0; i < produced; i++) markChunk(state, now);
 }
 
 function markChunk(state: RelayState, now: number): void {

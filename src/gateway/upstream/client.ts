@@ -1,6 +1,6 @@
 /**
  * Calls to upstream OpenAI-compatible APIs over undici: one Pool per backend origin and
- * connection settings (HTTP/2 when the upstream offers it, keep-alive), a gate in front of each
+ * connection settings (HTTP/2 when the upstream offers it or speaks h2c, keep-alive), a gate in front of each
  * that makes the wait for a connection visible and bounded, per-backend timeouts, the backend's
  * credential, abort from the client side.
  */
@@ -8,6 +8,7 @@ import { Client, type Dispatcher, EnvHttpProxyAgent, Pool, errors as undiciError
 import type { CompiledBackend } from '../../compile/types.js';
 import type { ChatBody } from '../request/chat-request.js';
 import { ConnectionGate } from './connection-gate.js';
+import { H2cPool } from './h2c-pool.js';
 
 /** `saturated`: no connection to the backend came free within its queue timeout. */
 export type UpstreamFailureKind = 'connect' | 'timeout' | 'aborted' | 'saturated';
@@ -41,8 +42,8 @@ interface Target {
 
 /** One backend origin with one set of connection settings: its pool and the gate in front of it. */
 interface Lane {
-  /** A Pool for the origin; through an egress proxy, a proxy agent with the same settings. */
-  readonly pool: Dispatcher;
+  /** A Pool for the origin (an H2cPool for h2c); through an egress proxy, a proxy agent with the same settings. */
+  readonly pool: Pick<Dispatcher, 'request' | 'close'>;
   readonly gate: ConnectionGate;
 }
 
@@ -150,26 +151,31 @@ export class UpstreamClient {
 
   private laneOf(origin: string, backend: CompiledBackend): Lane {
     const c = backend.connection;
-    const id = `${origin} ${c.maxConnections} ${c.idleTimeoutMs} ${c.http2}`;
+    const id = `${origin} ${c.maxConnections} ${c.idleTimeoutMs} ${c.protocol}`;
     let lane = this.shared.lanes.get(id);
     if (lane === undefined) {
-      const tls = this.shared.tls?.ca === undefined ? {} : { connect: { ca: this.shared.tls.ca } };
-      const proxy = this.shared.proxy;
-      // Through a proxy the tunnel is HTTP/1.1; the gate still bounds and times the wait.
-      const pool: Dispatcher =
-        proxy !== undefined
-          ? new EnvHttpProxyAgent({ connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, ...tls, ...proxy })
-          : new Pool(origin, {
-              connections: c.maxConnections,
-              keepAliveTimeout: c.idleTimeoutMs,
-              allowH2: c.http2,
-              ...tls,
-              factory: (o, options) => multiplexWhenH2(new Client(o, options)),
-            });
-      lane = { pool, gate: new ConnectionGate(c.maxConnections) };
+      lane = { pool: this.poolFor(origin, c), gate: new ConnectionGate(c.maxConnections) };
       this.shared.lanes.set(id, lane);
     }
     return lane;
+  }
+
+  private poolFor(origin: string, c: CompiledBackend['connection']): Lane['pool'] {
+    const tls = this.shared.tls?.ca === undefined ? {} : { connect: { ca: this.shared.tls.ca } };
+    const proxy = this.shared.proxy;
+    // Through a proxy the tunnel is HTTP/1.1; the gate still bounds and times the wait.
+    if (proxy !== undefined) return new EnvHttpProxyAgent({ connections: c.maxConnections, keepAliveTimeout: c.idleTimeoutMs, ...tls, ...proxy });
+    // The schema allows h2c on http:// only; an https:// origin here negotiates as auto does.
+    if (c.protocol === 'h2c' && origin.startsWith('http:')) {
+      return new H2cPool(origin, { streamsPerConnection: H2_STREAMS, keepAliveTimeout: c.idleTimeoutMs });
+    }
+    return new Pool(origin, {
+      connections: c.maxConnections,
+      keepAliveTimeout: c.idleTimeoutMs,
+      allowH2: c.protocol === 'auto',
+      ...tls,
+      factory: (o, options) => multiplexWhenH2(new Client(o, options)),
+    });
   }
 }
 
