@@ -52,12 +52,15 @@ export function decorateAuth(app: FastifyInstance): void {
  * and discards the unread body after the 401, so the client still gets its answer.
  */
 export function authenticateFirst(api: FastifyInstance, ctx: RouteContext): void {
-  api.addHook('onRequest', async (req) => {
+  // A callback hook, not an async one: no promise per request for what is a synchronous lookup.
+  api.addHook('onRequest', (req, _reply, done) => {
     try {
       req.tokenhubAuth = ctx.authorize(req);
     } catch (err) {
       req.tokenhubAuthFailed = true;
-      throw err;
+      done(err as Error);
+      return;
     }
+    done();
   });
 }
