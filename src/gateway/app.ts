@@ -14,7 +14,7 @@ import { type ChatEvent, registerChatRoute } from './routes/chat-completions.js'
 import { registerModelRoutes } from './routes/models.js';
 import { registerKeyRoutes } from './routes/key.js';
 import { registerHealthRoutes } from './routes/health.js';
-import { authenticateFirst, decorateAuth, routeContext } from './routes/context.js';
+import { authenticateFirst, decorateAuth, parseJsonKeepingText, routeContext } from './routes/context.js';
 import { type ClientTimeouts, timeoutsFromEnv } from './timeouts.js';
 import { InFlightCounter } from '../limits/in-flight.js';
 import { accessLogLine } from '../telemetry/access-log.js';
@@ -86,6 +86,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     ...(opts.observer ? { observer: opts.observer } : {}),
   };
   decorateAuth(app);
+  parseJsonKeepingText(app);
   for (const prefix of API_PREFIXES) {
     void app.register(
       async (api) => {

@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import type { FastifyReply } from 'fastify';
 import type { CompiledBackend, CompiledModel } from '../../compile/types.js';
 import { ApiError, Errors } from '../errors.js';
-import { type ChatRequest, tooDeep, upstreamBody } from '../request/chat-request.js';
+import { type ChatRequest, tooDeep, upstreamPayload } from '../request/chat-request.js';
 import { textTokens } from '../request/estimate.js';
 import type { UpstreamLimit } from '../request/chat-request.js';
 import { type UpstreamClient, UpstreamFailure, classify } from '../upstream/client.js';
@@ -57,7 +57,7 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   if (reply.raw.destroyed) return clientGone(false);
   let payload: string;
   try {
-    payload = JSON.stringify(upstreamBody(chat, { upstreamModel: backend.upstreamModel, limit: input.upstreamLimit }));
+    payload = upstreamPayload(chat, { upstreamModel: backend.upstreamModel, limit: input.upstreamLimit });
   } catch {
     // Nested deeper than JSON.stringify's stack: the client's body, not the upstream, is at fault.
     return { kind: 'rejected', status: 400, error: tooDeep(null), sent: false };

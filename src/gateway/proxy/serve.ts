@@ -166,7 +166,8 @@ async function reserve(
   const result = await deps.store.admit(admit, now);
   if (result.allowed) {
     // Most keys have no Shadow QuotaPolicy: no call and no promise for them.
-    const shadow = input.key.shadow === undefined ? NO_SHADOW : await checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now });
+    const shadow =
+      input.key.shadow === undefined ? NO_SHADOW : await checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now });
     return { admit, rates: result.rates, shadow };
   }
   const d = result.denial;

@@ -37,7 +37,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext, deps:
       const { config, key } = ctx.authorize(req);
       tally.keyId = key.id;
       release = takeInFlightSlot(deps.inFlight, key);
-      const chat = parseChatRequest(req.body);
+      const chat = parseChatRequest(req.body, req.tokenhubRawBody ?? undefined);
       tally.requestedModel = chat.model;
       tally.stream = chat.stream;
       const { models } = candidatesFor({ config, key, model: chat.model, fallbackModels: chat.fallbackModels });
