@@ -66,6 +66,10 @@ describe("the body sent upstream is an edit of the client's text", () => {
     expect(after.byModel['beta']).toBe((before.byModel['beta'] ?? 0) + 1);
     expect(after.byModel['hidden'] ?? 0).toBe(before.byModel['hidden'] ?? 0);
     expect(after.lastRequest?.body).toMatchObject({ model: 'beta', max_tokens: 1024 });
+    // The answer is written in one piece with its length, never chunked.
+    expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(res.text)));
+    expect(res.headers.get('transfer-encoding')).toBeNull();
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
   });
 });
 

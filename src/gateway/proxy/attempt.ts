@@ -197,7 +197,12 @@ async function complete(input: AttemptInput, body: { text(): Promise<string> }):
     payload['model'] = input.model.id;
     text = JSON.stringify(payload);
   }
-  await input.reply.code(200).headers(input.headers).header('content-type', JSON_TYPE).send(text);
+  // Straight to the socket, as a stream's head is: the text is ready and needs none of fastify's
+  // serialisation or send hooks. With its length (not chunked): one write for head and body.
+  const raw = input.reply.hijack().raw;
+  raw.setHeader('content-type', JSON_TYPE);
+  raw.setHeader('content-length', Buffer.byteLength(text));
+  raw.writeHead(200, input.headers).end(text);
   return { kind: 'served', sent: true, ...billing, producedChunks: 0, status: 200, cut: false, clientGone: false };
 }
 
