@@ -19,9 +19,11 @@ export interface Drain {
 /** Installs the `Connection: close` hook; call before the app is ready (fastify freezes hooks). */
 export function installDrain(app: FastifyInstance): Drain {
   let draining = false;
-  app.addHook('onRequest', async (_req, reply) => {
+  // A callback hook: no promise per request for a flag check.
+  app.addHook('onRequest', (_req, reply, done) => {
     // On the raw response: streaming routes hijack the reply and write their own head.
     if (draining) reply.raw.setHeader('connection', 'close');
+    done();
   });
   return {
     draining: () => draining,

@@ -97,7 +97,3 @@ export interface ChatWatch {
 export interface GatewayObserver {
   watchChat(req: { readonly requestId: string; readonly method: string; readonly url: string; readonly headers: IncomingHttpHeaders }): ChatWatch;
 }
-
-const NO_ATTEMPT: AttemptWatch = { headers: {}, end: () => {} };
-export const NOOP_CHAT_WATCH: ChatWatch = { attempts: { start: () => NO_ATTEMPT }, end: () => {} };
-export const NOOP_OBSERVER: GatewayObserver = { watchChat: () => NOOP_CHAT_WATCH };

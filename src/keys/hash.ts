@@ -2,13 +2,14 @@
  * API key material. The gateway only ever holds `sha256:<hex>` hashes; a clear key exists in
  * the caller's Authorization header and in the Secret the operator generates, nowhere else.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const KEY_PREFIX = 'th-';
 
 /** `sha256:<64 hex>` of the clear key, the form ApiKey.spec.credential.hash takes. */
 export function hashKey(clear: string): string {
-  return `sha256:${createHash('sha256').update(clear, 'utf8').digest('hex')}`;
+  // One-shot crypto.hash: a third of createHash's cost, and it runs on every request.
+  return `sha256:${hash('sha256', clear, 'hex')}`;
 }
 
 /** A new key: `th-` + 43 url-safe base64 chars (256 bits of entropy). */

@@ -3,17 +3,17 @@
  * its id (`namespace/name`), never its secret, and carries no prompt, answer or header.
  */
 import { formatNanos } from '../billing/money.js';
-import type { ChatEvent } from '../gateway/events.js';
+import type { AttemptCharge, ChatEvent } from '../gateway/events.js';
 import { errorTypeOf, outcomeOf, statusOf } from './outcome.js';
 
 export interface AccessLogLine {
   readonly requestId: string;
-  readonly key?: string;
-  readonly model?: string;
-  readonly servedModel?: string;
+  readonly key?: string | undefined;
+  readonly model?: string | undefined;
+  readonly servedModel?: string | undefined;
   readonly status: number;
   readonly outcome: string;
-  readonly error?: string;
+  readonly error?: string | undefined;
   readonly inputTokens: number;
   readonly outputTokens: number;
   /** Decimal string in the served model's pricing currency. */
@@ -22,39 +22,49 @@ export interface AccessLogLine {
   readonly attempts: number;
   readonly fallbacks: number;
   readonly stream: boolean;
-  readonly cut?: boolean;
+  readonly cut?: boolean | undefined;
   /** Time spent waiting for a free upstream connection (ms), when the request reached an upstream. */
-  readonly upstreamWaitMs?: number;
+  readonly upstreamWaitMs?: number | undefined;
   /** A Shadow QuotaPolicy would have refused this request (e.g. `key:rpm`); it was served. */
-  readonly shadowLimited?: string;
+  readonly shadowLimited?: string | undefined;
 }
 
 export function accessLogLine(e: ChatEvent): AccessLogLine {
   const r = e.result;
   const error = errorTypeOf(e);
   // What the request cost in all: the served attempt and any failed ones that were sent.
-  const sum = (f: 'inputTokens' | 'outputTokens' | 'costNanos'): number => (r?.usage?.[f] ?? 0) + (e.charged ?? []).reduce((a, c) => a + c[f], 0);
+  let inputTokens = r?.usage?.inputTokens ?? 0;
+  let outputTokens = r?.usage?.outputTokens ?? 0;
+  let costNanos = r?.usage?.costNanos ?? 0;
+  for (const c of e.charged ?? NONE) {
+    inputTokens += c.inputTokens;
+    outputTokens += c.outputTokens;
+    costNanos += c.costNanos;
+  }
+  // One literal in a fixed order; pino leaves out the fields that are undefined (no spreads per line).
   return {
     requestId: e.requestId,
-    ...(e.keyId === undefined ? {} : { key: e.keyId }),
+    key: e.keyId,
     // The asked-for model is echoed only as a bounded, printable token (it is client input).
-    ...(e.requestedModel === undefined ? {} : { model: safeModel(e.requestedModel) }),
-    ...(r?.servedModel === undefined ? {} : { servedModel: r.servedModel }),
+    model: e.requestedModel === undefined ? undefined : safeModel(e.requestedModel),
+    servedModel: r?.servedModel,
     status: statusOf(e),
     outcome: outcomeOf(e),
-    ...(error === undefined ? {} : { error }),
-    inputTokens: sum('inputTokens'),
-    outputTokens: sum('outputTokens'),
-    cost: formatNanos(sum('costNanos')),
+    error,
+    inputTokens,
+    outputTokens,
+    cost: formatNanos(costNanos),
     latencyMs: Math.round(e.durationMs * 1000) / 1000,
     attempts: r?.attempts ?? 0,
     fallbacks: r?.fallbacks ?? 0,
     stream: e.stream,
-    ...(r?.cut === true ? { cut: true } : {}),
-    ...(e.upstreamWaitMs === undefined ? {} : { upstreamWaitMs: Math.round(e.upstreamWaitMs * 1000) / 1000 }),
-    ...(r?.shadowLimited === undefined ? {} : { shadowLimited: r.shadowLimited }),
+    cut: r?.cut === true ? true : undefined,
+    upstreamWaitMs: e.upstreamWaitMs === undefined ? undefined : Math.round(e.upstreamWaitMs * 1000) / 1000,
+    shadowLimited: r?.shadowLimited,
   };
 }
+
+const NONE: readonly AttemptCharge[] = [];
 
 const MODEL_TOKEN = /^[A-Za-z0-9._:/@-]{1,128}$/;
 

@@ -1,7 +1,7 @@
 /** Chat, models and streaming through the official openai SDK against the gateway and the mock. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { type TestGateway, eventually, keyYaml, modelYaml, startTestGateway } from '../support/gateway.js';
+import { type TestGateway, eventually, keyYaml, modelYaml, postChat, startTestGateway } from '../support/gateway.js';
 
 const KEY = 'th-test-chat';
 let gw: TestGateway;
@@ -47,6 +47,29 @@ describe('chat completions', () => {
     expect(e?.result?.usage).toEqual({ inputTokens: 8, outputTokens: 5, costNanos: 18_000 });
     const rows = await gw.store.usage({ periodId: 'total', keyId: 'default/k' });
     expect(rows.find((r) => r.model === 'alpha')?.costNanos).toBeGreaterThanOrEqual(18_000);
+  });
+});
+
+describe("the body sent upstream is an edit of the client's text", () => {
+  it.each([
+    [
+      'a repeated `model` (the last one counts, as for every JSON parser the gateway knows)',
+      '{"model":"hidden","messages":[{"role":"user","content":"hi"}],"model":"beta"}',
+    ],
+    ['`model` spelled with an escape', '{"mod\\u0065l":"beta","messages":[{"role":"user","content":"\\"model\\":\\"hidden\\""}]}'],
+  ])('routes and sends the same model for %s', async (_what, body) => {
+    const before = gw.mock.stats();
+    const res = await postChat(gw.baseURL, { key: KEY, body });
+    expect(res.status).toBe(200);
+    expect((res.json as { model?: string }).model).toBe('beta');
+    const after = gw.mock.stats();
+    expect(after.byModel['beta']).toBe((before.byModel['beta'] ?? 0) + 1);
+    expect(after.byModel['hidden'] ?? 0).toBe(before.byModel['hidden'] ?? 0);
+    expect(after.lastRequest?.body).toMatchObject({ model: 'beta', max_tokens: 1024 });
+    // The answer is written in one piece with its length, never chunked.
+    expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(res.text)));
+    expect(res.headers.get('transfer-encoding')).toBeNull();
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
   });
 });
 

@@ -3,10 +3,11 @@
  * outcome the serve loop can bill and act on. Non-streamed answers are read whole; streams are
  * relayed. Every outcome says whether the request was sent: from then on it is charged.
  */
+import { setMaxListeners } from 'node:events';
 import type { FastifyReply } from 'fastify';
 import type { CompiledBackend, CompiledModel } from '../../compile/types.js';
 import { ApiError, Errors } from '../errors.js';
-import { type ChatRequest, tooDeep, upstreamBody } from '../request/chat-request.js';
+import { type ChatRequest, tooDeep, upstreamPayload } from '../request/chat-request.js';
 import { textTokens } from '../request/estimate.js';
 import type { UpstreamLimit } from '../request/chat-request.js';
 import { type UpstreamClient, UpstreamFailure, classify } from '../upstream/client.js';
@@ -56,23 +57,23 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   if (reply.raw.destroyed) return clientGone(false);
   let payload: string;
   try {
-    payload = JSON.stringify(upstreamBody(chat, { upstreamModel: backend.upstreamModel, limit: input.upstreamLimit }));
+    payload = upstreamPayload(chat, { upstreamModel: backend.upstreamModel, limit: input.upstreamLimit });
   } catch {
     // Nested deeper than JSON.stringify's stack: the client's body, not the upstream, is at fault.
     return { kind: 'rejected', status: 400, error: tooDeep(null), sent: false };
   }
+  // A non-stream call is read to its end (bounded by the backend's timeout) so that its usage
+  // can be billed: the upstream is generating it either way. Nothing aborts it.
+  if (!chat.stream) return sendComplete(input, payload);
+  // A stream stops generating when its reader leaves.
   const abort = new AbortController();
-  // A stream stops generating when its reader leaves. A non-stream call is read to its end
-  // (bounded by the backend's timeout) so that its usage can be billed: the upstream is
-  // generating it either way.
   const onClose = (): void => {
-    if (chat.stream && !reply.raw.writableFinished) abort.abort();
+    if (!reply.raw.writableFinished) abort.abort();
   };
   reply.raw.once('close', onClose);
   try {
     const res = await input.upstream.send({ backend, body: payload, signal: abort.signal, headers: input.upstreamHeaders });
     if (res.statusCode !== 200) return await failedStatus(res.statusCode, res.body, model);
-    if (!chat.stream) return await complete(input, res.body);
     const out = await relayStream({
       upstream: res,
       raw: reply.raw,
@@ -95,10 +96,30 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   } catch (err) {
     const failure = classify(err);
     if (failure.kind === 'aborted') return clientGone(true);
-    if (!chat.stream && reply.raw.destroyed) return clientGone(failure.sent, { answerLost: failure.sent });
     return failed(failure, model);
   } finally {
     reply.raw.off('close', onClose);
+  }
+}
+
+/**
+ * What a non-stream call passes as its abort signal: one that never fires (an AbortController
+ * per request was a visible share of the request's cost). undici and the connection gate remove
+ * their listeners when a call ends, so the listeners on it are the calls in flight.
+ */
+const NEVER_ABORTED = new AbortController().signal;
+setMaxListeners(0, NEVER_ABORTED);
+
+async function sendComplete(input: AttemptInput, payload: string): Promise<AttemptOutcome> {
+  const { model, reply } = input;
+  try {
+    const res = await input.upstream.send({ backend: input.backend, body: payload, signal: NEVER_ABORTED, headers: input.upstreamHeaders });
+    if (res.statusCode !== 200) return await failedStatus(res.statusCode, res.body, model);
+    return await complete(input, res.body);
+  } catch (err) {
+    const failure = classify(err);
+    if (reply.raw.destroyed) return clientGone(failure.sent, { answerLost: failure.sent });
+    return failed(failure, model);
   }
 }
 
@@ -142,8 +163,12 @@ function upstreamRejection(payload: unknown, status: number): ApiError {
   return new ApiError(status, str(e?.['type']) ?? 'invalid_request_error', str(e?.['code']), message, str(e?.['param']));
 }
 
-async function complete(input: AttemptInput, body: { json(): Promise<unknown> }): Promise<AttemptOutcome> {
-  let payload: Record<string, unknown>;
+/**
+ * A non-stream answer: parsed for its usage (and model), and passed on as the upstream's own
+ * bytes when its model already is the one the client asked for; otherwise with the model renamed.
+ */
+async function complete(input: AttemptInput, body: { text(): Promise<string> }): Promise<AttemptOutcome> {
+  let text: string;
   const unreadable = (): AttemptOutcome =>
     input.reply.raw.destroyed
       ? clientGone(true, { answerLost: true })
@@ -154,21 +179,42 @@ async function complete(input: AttemptInput, body: { json(): Promise<unknown> })
           error: Errors.upstreamError(`The upstream for \`${input.model.id}\` sent an unreadable answer.`),
         };
   try {
-    payload = (await body.json()) as Record<string, unknown>;
+    text = await body.text();
   } catch (err) {
     const failure = classify(err);
     if (failure.kind === 'timeout' && !input.reply.raw.destroyed) return failed(failure, input.model);
     return unreadable();
   }
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return unreadable();
+  const payload = parseObject(text);
+  if (payload === undefined) return unreadable();
   const usage = usageOf(payload['usage']);
   const outputEstimate = usage === undefined ? answerTokens(payload['choices']) : undefined;
   const billing = { ...(usage === undefined ? {} : { usage }), ...(outputEstimate === undefined ? {} : { outputEstimate }) };
   // The client left while the upstream was answering: bill what it answered, send nothing.
   if (input.reply.raw.destroyed) return { kind: 'served', sent: true, ...billing, producedChunks: 0, status: 499, cut: false, clientGone: true };
-  payload['model'] = input.model.id;
-  await input.reply.code(200).headers(input.headers).send(payload);
+  // JSON.parse keeps a duplicated key's last value, as the client's parser will: the check sees what the client sees.
+  if (payload['model'] !== input.model.id) {
+    payload['model'] = input.model.id;
+    text = JSON.stringify(payload);
+  }
+  // Straight to the socket, as a stream's head is: the text is ready and needs none of fastify's
+  // serialisation or send hooks. With its length (not chunked): one write for head and body.
+  const raw = input.reply.hijack().raw;
+  raw.setHeader('content-type', JSON_TYPE);
+  raw.setHeader('content-length', Buffer.byteLength(text));
+  raw.writeHead(200, input.headers).end(text);
   return { kind: 'served', sent: true, ...billing, producedChunks: 0, status: 200, cut: false, clientGone: false };
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Estimated output of an answer without usage: the text of every choice's message. */

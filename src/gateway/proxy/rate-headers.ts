@@ -16,16 +16,33 @@ export function formatReset(ms: number): string {
  * explain the refusal.
  */
 export function rateLimitHeaders(rates: readonly RateState[], denied?: RateCheck): Record<string, string> {
+  // One pass, no intermediate arrays: this runs on every admitted request.
+  let requests: RateState | undefined;
+  let tokens: RateState | undefined;
+  for (const r of rates) {
+    if (r.check.scope === 'model' && r.check !== denied) continue;
+    if (r.check.unit === 'requests') requests = tighter(requests, r, denied);
+    else tokens = tighter(tokens, r, denied);
+  }
   const headers: Record<string, string> = {};
-  for (const unit of ['requests', 'tokens'] as const) {
-    const mine = rates.filter((r) => r.check.unit === unit && (r.check.scope !== 'model' || r.check === denied));
-    if (mine.length === 0) continue;
-    const tightest = mine.find((r) => r.check === denied) ?? mine.reduce((a, b) => (b.remaining < a.remaining ? b : a));
-    headers[`x-ratelimit-limit-${unit}`] = String(tightest.check.limit);
-    headers[`x-ratelimit-remaining-${unit}`] = String(tightest.remaining);
-    headers[`x-ratelimit-reset-${unit}`] = formatReset(tightest.resetMs);
+  if (requests !== undefined) {
+    headers['x-ratelimit-limit-requests'] = String(requests.check.limit);
+    headers['x-ratelimit-remaining-requests'] = String(requests.remaining);
+    headers['x-ratelimit-reset-requests'] = formatReset(requests.resetMs);
+  }
+  if (tokens !== undefined) {
+    headers['x-ratelimit-limit-tokens'] = String(tokens.check.limit);
+    headers['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
+    headers['x-ratelimit-reset-tokens'] = formatReset(tokens.resetMs);
   }
   return headers;
+}
+
+/** The limit that refused the request, else the first with the fewest remaining. */
+function tighter(best: RateState | undefined, r: RateState, denied: RateCheck | undefined): RateState {
+  if (best === undefined || r.check === denied) return r;
+  if (best.check === denied) return best;
+  return r.remaining < best.remaining ? r : best;
 }
 
 export function retryAfterHeaders(ms: number): Record<string, string> {

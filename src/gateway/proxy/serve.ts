@@ -17,7 +17,7 @@ import type { UpstreamLimit } from '../request/chat-request.js';
 import { fitModel } from '../request/fit.js';
 import { BackendHealth, orderBackends } from '../routing/backend-health.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import { runAttempt } from './attempt.js';
+import { type AttemptInput, runAttempt } from './attempt.js';
 import { sendApiError } from '../reply-error.js';
 import { rateLimitHeaders, retryAfterHeaders } from './rate-headers.js';
 import { type Bill, billOf, inputOnly } from './billing.js';
@@ -47,6 +47,8 @@ export interface ServeInput {
   readonly onCharge?: (c: AttemptCharge) => void;
 }
 
+const NO_SHADOW: ShadowOutcome = {};
+
 type Failure = { readonly error: ApiError; readonly class: 'fit' | 'limited' | 'upstream' };
 
 /** A candidate model that fits the request, with the backends to try in one go. */
@@ -70,7 +72,8 @@ interface Step {
 export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<ServeResult> {
   const failures: Failure[] = [];
   const fitting: Omit<Step, 'backends'>[] = [];
-  for (const [index, model] of input.candidates.entries()) {
+  for (let index = 0; index < input.candidates.length; index++) {
+    const model = input.candidates[index] as CompiledModel;
     const fit = fitModel(input.chat, model, input.inputTokens);
     if (fit.ok) fitting.push({ model, index, upstreamLimit: fit.upstreamLimit, maxOutput: fit.maxOutput });
     else failures.push({ error: fit.error, class: 'fit' });
@@ -89,13 +92,7 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
       }
       attempts++;
       const shadow = reservation.shadow;
-      const headers = {
-        ...rateLimitHeaders(reservation.rates),
-        'x-request-id': input.requestId,
-        'x-tokenhub-model': step.model.id,
-        ...(shadow.limited === undefined ? {} : { [SHADOW_HEADER]: shadow.limited }),
-      };
-      const outcome = await runAttempt({ ...input, model: step.model, backend, upstreamLimit: step.upstreamLimit, headers, upstream: deps.upstream });
+      const outcome = await runAttempt(attemptInput(input, { step, backend, shadow, rates: reservation.rates, upstream: deps.upstream }));
       const healthKey = BackendHealth.keyOf(step.model, backend);
       const counts = { attempts, fallbacks: step.index };
       if (outcome.kind !== 'retryable') {
@@ -115,6 +112,28 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
   throw finalError(failures, input.candidates.length);
 }
 
+/** One attempt's input, built field by field (a spread of the serve input cost more than the rest of this loop). */
+function attemptInput(
+  input: ServeInput,
+  a: { step: Omit<Step, 'backends'>; backend: CompiledBackend; shadow: ShadowOutcome; rates: readonly RateState[]; upstream: UpstreamClient },
+): AttemptInput {
+  const headers = rateLimitHeaders(a.rates);
+  headers['x-request-id'] = input.requestId;
+  headers['x-tokenhub-model'] = a.step.model.id;
+  if (a.shadow.limited !== undefined) headers[SHADOW_HEADER] = a.shadow.limited;
+  return {
+    chat: input.chat,
+    model: a.step.model,
+    backend: a.backend,
+    upstreamLimit: a.step.upstreamLimit,
+    reply: input.reply,
+    headers,
+    upstream: a.upstream,
+    upstreamHeaders: input.upstreamHeaders,
+    ...(input.observer === undefined ? {} : { observer: input.observer }),
+  };
+}
+
 /**
  * Healthy backends of every candidate first, in candidate order; backends cooling down after a
  * failure only after all of them, so a primary that just failed costs its fallbacks no time.
@@ -122,13 +141,14 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
 function attemptPlan(fitting: readonly Omit<Step, 'backends'>[], deps: ProxyDeps): Step[] {
   const now = deps.clock();
   const first: Step[] = [];
-  const last: Step[] = [];
+  let last: Step[] | undefined;
   for (const f of fitting) {
     const { healthy, cooling } = orderBackends({ model: f.model, health: deps.health, now, random: deps.random });
     if (healthy.length > 0) first.push({ ...f, backends: healthy });
-    if (cooling.length > 0) last.push({ ...f, backends: cooling });
+    if (cooling.length > 0) (last ??= []).push({ ...f, backends: cooling });
   }
-  return [...first, ...last];
+  if (last !== undefined) first.push(...last);
+  return first;
 }
 
 /** Plans and reserves the counters for one model; a key-wide denial ends the request at once. */
@@ -143,14 +163,18 @@ async function reserve(
   const estimate = { inputTokens: input.inputTokens, maxOutputTokens: maxOutput, costNanos: estimateCost };
   const plan = planChecks({ key: input.key, model, estimate, now: new Date(now) });
   const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
-  // Beside the enforced admit, not after it: one round trip for both (shadow.ts).
-  const shadow = checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now });
-  const result = await deps.store.admit(admit, now).catch((err: unknown) => {
-    dropShadow(deps, { shadow, now });
+  // Beside the enforced admit, not after it: one round trip for both (shadow.ts). Most keys have
+  // no Shadow QuotaPolicy: no call and no promise for them.
+  const shadow = input.key.shadow === undefined ? undefined : checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now });
+  let result: Awaited<ReturnType<LimitStore['admit']>>;
+  try {
+    result = await deps.store.admit(admit, now);
+  } catch (err) {
+    if (shadow !== undefined) dropShadow(deps, { shadow, now });
     throw err;
-  });
-  if (result.allowed) return { admit, rates: result.rates, shadow: await shadow };
-  dropShadow(deps, { shadow, now });
+  }
+  if (result.allowed) return { admit, rates: result.rates, shadow: shadow === undefined ? NO_SHADOW : await shadow };
+  if (shadow !== undefined) dropShadow(deps, { shadow, now });
   const d = result.denial;
   const headers = rateLimitHeaders(result.rates, d.kind === 'rate' ? d.check : undefined);
   if (d.kind === 'budget') {
@@ -262,7 +286,8 @@ async function settle(
     // A resilient store journals what it cannot write; a failure here is logged, never thrown at the client.
     deps.log.error({ err: { message: (err as Error).message }, reservation: s.admit.requestId }, 'usage settlement failed');
   });
-  await Promise.all([settled, settleShadow(deps, { shadow: s.shadow, actual, ...(s.sent ? {} : { failedAttempt: true }), now: deps.clock() })]);
+  if (s.shadow.admit === undefined) await settled;
+  else await Promise.all([settled, settleShadow(deps, { shadow: s.shadow, actual, ...(s.sent ? {} : { failedAttempt: true }), now: deps.clock() })]);
 }
 
 /** After every candidate failed: upstream trouble beats limits, which beat a misfit. */

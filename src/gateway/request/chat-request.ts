@@ -5,6 +5,7 @@
  */
 import { ApiError, Errors } from '../errors.js';
 import { checkFields } from './body-fields.js';
+import { spliceObject } from './body-splice.js';
 import { type MediaCounts, type MediaKind, textTokens } from './estimate.js';
 
 /** The body as received; provider parameters are forwarded as they are. */
@@ -12,6 +13,8 @@ export type ChatBody = Record<string, unknown>;
 
 export interface ChatRequest {
   readonly body: ChatBody;
+  /** The JSON text `body` was parsed from, when known: the upstream body is an edit of it (body-splice.ts). */
+  readonly raw?: string;
   readonly model: string;
   readonly stream: boolean;
   /** The client asked for the usage chunk (stream_options.include_usage). */
@@ -40,7 +43,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export function parseChatRequest(body: unknown): ChatRequest {
+export function parseChatRequest(body: unknown, raw?: string): ChatRequest {
   if (!isRecord(body)) throw Errors.invalidRequest('The request body must be a JSON object.');
   const model = body['model'];
   if (typeof model !== 'string' || model === '') throw Errors.invalidRequest('you must provide a model parameter', 'model');
@@ -55,6 +58,7 @@ export function parseChatRequest(body: unknown): ChatRequest {
   const m = content.media;
   return {
     body,
+    ...(raw === undefined ? {} : { raw }),
     model,
     stream: body['stream'] === true,
     includeUsage: isRecord(streamOptions) && streamOptions['include_usage'] === true,
@@ -165,10 +169,32 @@ export interface UpstreamLimit {
 export function upstreamBody(req: ChatRequest, opts: { upstreamModel: string; limit: UpstreamLimit }): ChatBody {
   const { fallback_models: _drop, max_tokens: _plain, max_completion_tokens: _completion, ...rest } = req.body;
   const body: ChatBody = { ...rest, model: opts.upstreamModel, [opts.limit.param]: opts.limit.value };
-  if (req.stream) {
-    const options = isRecord(req.body['stream_options']) ? req.body['stream_options'] : {};
-    // Always ask for the usage chunk: it is how a stream gets billed exactly.
-    body['stream_options'] = { ...options, include_usage: true };
-  }
+  if (req.stream) body['stream_options'] = streamOptions(req);
   return body;
+}
+
+/** Always ask for the usage chunk: it is how a stream gets billed exactly. */
+function streamOptions(req: ChatRequest): ChatBody {
+  const options = isRecord(req.body['stream_options']) ? req.body['stream_options'] : {};
+  return { ...options, include_usage: true };
+}
+
+const GATEWAY_FIELDS: ReadonlySet<string> = new Set(['fallback_models', 'max_tokens', 'max_completion_tokens']);
+
+/**
+ * upstreamBody as JSON text: an edit of the client's text when there is one and it can be edited
+ * safely (body-splice.ts), else the serialised upstreamBody; the same members either way. Throws
+ * what JSON.stringify throws (a body nested deeper than its stack).
+ */
+export function upstreamPayload(req: ChatRequest, opts: { upstreamModel: string; limit: UpstreamLimit }): string {
+  if (req.raw !== undefined) {
+    const set: [string, string][] = [
+      ['model', JSON.stringify(opts.upstreamModel)],
+      [opts.limit.param, JSON.stringify(opts.limit.value)],
+    ];
+    if (req.stream) set.push(['stream_options', JSON.stringify(streamOptions(req))]);
+    const spliced = spliceObject(req.raw, { drop: GATEWAY_FIELDS, set });
+    if (spliced !== undefined) return spliced;
+  }
+  return JSON.stringify(upstreamBody(req, opts));
 }

@@ -1,13 +1,13 @@
 /** POST /chat/completions: authorise, parse, pick candidate models, serve (proxy/serve.ts). */
 import type { FastifyInstance } from 'fastify';
-import { Errors, knownApiError } from '../errors.js';
+import { type ApiError, Errors, knownApiError } from '../errors.js';
 import { sendApiError } from '../reply-error.js';
 import { parseChatRequest } from '../request/chat-request.js';
 import { estimateInputTokens } from '../request/estimate.js';
 import { candidatesFor } from '../routing/candidates.js';
-import { type ProxyDeps, serveChat } from '../proxy/serve.js';
+import { type ProxyDeps, type ServeInput, serveChat } from '../proxy/serve.js';
 import type { RouteContext } from './context.js';
-import { type AttemptCharge, type ChatEvent, type GatewayObserver, NOOP_OBSERVER } from '../events.js';
+import type { AttemptCharge, ChatEvent, ChatWatch, GatewayObserver, ServeResult } from '../events.js';
 import type { CompiledKey } from '../../compile/types.js';
 import type { InFlightCounter } from '../../limits/in-flight.js';
 import { retryAfterHeaders } from '../proxy/rate-headers.js';
@@ -25,52 +25,45 @@ export interface ChatRouteDeps extends ProxyDeps {
 }
 
 export function registerChatRoute(app: FastifyInstance, ctx: RouteContext, deps: ChatRouteDeps): void {
-  const observer = deps.observer ?? NOOP_OBSERVER;
   app.post('/chat/completions', async (req, reply) => {
     const started = performance.now();
-    const requestId = String(req.id);
-    const watch = observer.watchChat({ requestId, method: req.method, url: req.url, headers: req.headers });
-    const done = (e: ChatEvent): void => {
-      watch.end(e);
-      deps.onChat(e);
-    };
-    const event: { keyId?: string; requestedModel?: string; stream: boolean; charged?: AttemptCharge[]; upstreamWaitMs?: number } = { stream: false };
-    const upstream = deps.upstream.withWaitListener((ms) => {
-      event.upstreamWaitMs = (event.upstreamWaitMs ?? 0) + ms;
-    });
+    const requestId = req.id;
+    // Telemetry off (no exporter): no watch at all, not even a no-op one.
+    const watch = deps.observer?.watchChat({ requestId, method: req.method, url: req.url, headers: req.headers });
+    const tally = new ChatTally(requestId, started);
+    const upstream = deps.upstream.withWaitListener(tally.addWait);
     let release: (() => void) | undefined;
     try {
       const { config, key } = ctx.authorize(req);
-      event.keyId = key.id;
+      tally.keyId = key.id;
       release = takeInFlightSlot(deps.inFlight, key);
-      const chat = parseChatRequest(req.body);
-      event.requestedModel = chat.model;
-      event.stream = chat.stream;
+      const chat = parseChatRequest(req.body, req.tokenhubRawBody ?? undefined);
+      tally.requestedModel = chat.model;
+      tally.stream = chat.stream;
       const { models } = candidatesFor({ config, key, model: chat.model, fallbackModels: chat.fallbackModels });
       // A stream writes to the socket itself; errors before its first byte are written the same way.
       if (chat.stream) {
         reply.hijack();
         cutStalledReaderAfter(reply.raw, deps.streamIdleMs ?? 0);
       }
-      const result = await serveChat(
-        {
-          requestId,
-          chat,
-          key,
-          candidates: models,
-          inputTokens: estimateInputTokens(chat),
-          reply,
-          upstreamHeaders: { 'x-request-id': requestId },
-          ...(deps.observer ? { observer: watch.attempts } : {}),
-          onCharge: (c) => (event.charged ??= []).push(c),
-        },
-        { ...deps, upstream, log: req.log },
-      );
-      done({ requestId, ...event, result, durationMs: performance.now() - started, startedAt: started });
+      const input: ServeInput = {
+        requestId,
+        chat,
+        key,
+        candidates: models,
+        inputTokens: estimateInputTokens(chat),
+        reply,
+        upstreamHeaders: { 'x-request-id': requestId },
+        ...(watch ? { observer: watch.attempts } : {}),
+        onCharge: tally.addCharge,
+      };
+      const proxyDeps: ProxyDeps = { store: deps.store, upstream, health: deps.health, clock: deps.clock, random: deps.random, log: req.log };
+      const result = await serveChat(input, proxyDeps);
+      report(deps, watch, tally.event({ result }));
       return reply;
     } catch (err) {
       const apiError = knownApiError(err);
-      done({ requestId, ...event, ...(apiError ? { error: apiError } : {}), durationMs: performance.now() - started, startedAt: started });
+      report(deps, watch, tally.event(apiError ? { error: apiError } : {}));
       if (!reply.sent) throw err;
       if (apiError === undefined) req.log.error({ err: { message: (err as Error).message } }, 'stream failed');
       await sendApiError(reply, apiError ?? Errors.internal(), requestId);
@@ -80,6 +73,48 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext, deps:
       release?.();
     }
   });
+}
+
+function report(deps: ChatRouteDeps, watch: ChatWatch | undefined, e: ChatEvent): void {
+  watch?.end(e);
+  deps.onChat(e);
+}
+
+/** What one chat request has come to so far, for its ChatEvent (one object per request, not a closure per field). */
+class ChatTally {
+  keyId: string | undefined;
+  requestedModel: string | undefined;
+  stream = false;
+  charged: AttemptCharge[] | undefined;
+  upstreamWaitMs: number | undefined;
+
+  constructor(
+    private readonly requestId: string,
+    private readonly started: number,
+  ) {}
+
+  readonly addWait = (ms: number): void => {
+    this.upstreamWaitMs = (this.upstreamWaitMs ?? 0) + ms;
+  };
+
+  readonly addCharge = (c: AttemptCharge): void => {
+    (this.charged ??= []).push(c);
+  };
+
+  event(end: { result?: ServeResult; error?: ApiError }): ChatEvent {
+    const now = performance.now();
+    return {
+      requestId: this.requestId,
+      ...(this.keyId === undefined ? {} : { keyId: this.keyId }),
+      ...(this.requestedModel === undefined ? {} : { requestedModel: this.requestedModel }),
+      stream: this.stream,
+      ...end,
+      ...(this.charged === undefined ? {} : { charged: this.charged }),
+      durationMs: now - this.started,
+      startedAt: this.started,
+      ...(this.upstreamWaitMs === undefined ? {} : { upstreamWaitMs: this.upstreamWaitMs }),
+    };
+  }
 }
 
 /** A slot among the key's requests in flight, or a 429; returns its release. */

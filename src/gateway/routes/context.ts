@@ -16,6 +16,8 @@ declare module 'fastify' {
     tokenhubAuth: Authorized | null;
     /** The onRequest hook turned the request away (its 401/503 never reaches the route). */
     tokenhubAuthFailed: boolean;
+    /** A JSON body's text as received (see parseJsonKeepingText). */
+    tokenhubRawBody: string | null;
   }
 }
 
@@ -44,6 +46,22 @@ export function routeContext(holder: ConfigHolder, clock: () => number, auth: Au
 export function decorateAuth(app: FastifyInstance): void {
   app.decorateRequest('tokenhubAuth', null);
   app.decorateRequest('tokenhubAuthFailed', false);
+  app.decorateRequest('tokenhubRawBody', null);
+}
+
+/**
+ * fastify's own JSON parser (same limits, same refusal of `__proto__` and `constructor` keys,
+ * same errors), keeping the text it parsed on the request: the chat route edits that text for
+ * the upstream instead of serialising the parsed body again.
+ */
+export function parseJsonKeepingText(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    req.tokenhubRawBody = body as string;
+    // The default parser is callback-style: it returns nothing to await.
+    void parse(req, body as string, done);
+  });
 }
 
 /**
@@ -52,12 +70,15 @@ export function decorateAuth(app: FastifyInstance): void {
  * and discards the unread body after the 401, so the client still gets its answer.
  */
 export function authenticateFirst(api: FastifyInstance, ctx: RouteContext): void {
-  api.addHook('onRequest', async (req) => {
+  // A callback hook, not an async one: no promise per request for what is a synchronous lookup.
+  api.addHook('onRequest', (req, _reply, done) => {
     try {
       req.tokenhubAuth = ctx.authorize(req);
     } catch (err) {
       req.tokenhubAuthFailed = true;
-      throw err;
+      done(err as Error);
+      return;
     }
+    done();
   });
 }

@@ -52,6 +52,8 @@ export function orderBackends(opts: { model: CompiledModel; health: BackendHealt
 }
 
 function byPriority(backends: CompiledBackend[], random: () => number): CompiledBackend[] {
+  // Nothing to order (the common case of one backend, or none cooling): no sets, sorts or copies.
+  if (backends.length < 2) return backends;
   const priorities = [...new Set(backends.map((b) => b.priority))].sort((a, b) => a - b);
   return priorities.flatMap((p) =>
     weightedShuffle(
