@@ -32,6 +32,7 @@ export const INTEGRATION = [
   'test/gateway/request-defence.test.ts',
   'test/gateway/reload.test.ts',
   'test/gateway/reload-off-thread.test.ts',
+  'test/gateway/upstream-h2c.test.ts',
   // The compile worker runs from the build (dist/).
   'test/gateway/compile-worker.test.ts',
 ];
