@@ -2,7 +2,7 @@
 import { availableParallelism, cpus } from 'node:os';
 import { type LoadResult } from './load.js';
 import { type Measured, type Row } from './measure.js';
-import { TARGET_ADDED_P99_MS, TARGET_THROUGHPUT_RATIO, TARGET_THROUGHPUT_RATIO_REDIS, settings } from './settings.js';
+import { TARGETS, settings } from './settings.js';
 
 // ---------------------------------------------------------------------------------------------
 // Report
@@ -121,31 +121,42 @@ export function report(rows: readonly Row[], notes: readonly string[]): string {
     const acBare = added(bare, (r) => r.rate);
     const t = (label: string, value: string, target = '', v = ''): string => `    ${label.padEnd(40)} ${value.padStart(10)}   ${target.padEnd(14)} ${v}`;
     lines.push(`  ${gw.name}:`);
-    const target = gw.name.includes('redis') ? TARGET_THROUGHPUT_RATIO_REDIS : TARGET_THROUGHPUT_RATIO;
+    const target = gw.name === 'gateway+redis' ? TARGETS['gateway+redis'] : TARGETS.gateway;
     lines.push(
-      t('throughput / bare proxy', pct(tb), `target ≥ ${target * 100}%`, `${verdict(tb === undefined ? undefined : tb >= target)}  (${cpuRatio(bare)})`),
+      t(
+        'throughput / bare proxy',
+        pct(tb),
+        `target ≥ ${target.throughput * 100}%`,
+        `${verdict(tb === undefined ? undefined : tb >= target.throughput)}  (${cpuRatio(bare)})`,
+      ),
     );
     lines.push(t('throughput / direct', pct(thr(direct, (r) => r.max))));
     lines.push(
       t(
         `added p99 @${settings.rate}/s vs bare proxy, paced`,
         msSigned(pacedBare),
-        `target < ${TARGET_ADDED_P99_MS} ms`,
-        verdict(pacedBare === undefined ? undefined : pacedBare < TARGET_ADDED_P99_MS),
+        `target < ${target.addedP99Ms} ms`,
+        verdict(pacedBare === undefined ? undefined : pacedBare < target.addedP99Ms),
       ),
     );
     lines.push(
       t(
         `added p99 @${settings.rate}/s vs bare proxy, autocannon`,
         msSigned(acBare),
-        `target < ${TARGET_ADDED_P99_MS} ms`,
-        `${verdict(acBare === undefined ? undefined : acBare < TARGET_ADDED_P99_MS)}  (bursty load, see bench/load.ts)`,
+        `target < ${target.addedP99Ms} ms`,
+        `${verdict(acBare === undefined ? undefined : acBare < target.addedP99Ms)}  (bursty load, see bench/load.ts)`,
       ),
     );
     lines.push(t(`added p99 @${settings.rate}/s vs direct, paced`, msSigned(added(direct, (r) => r.paced))));
     lines.push(t(`added p99 @${settings.rate}/s vs direct, autocannon`, msSigned(added(direct, (r) => r.rate))));
     if (settings.stream) {
-      lines.push(t('streaming throughput / bare proxy', pct(thr(bare, (r) => r.streamMax))));
+      const ts = thr(bare, (r) => r.streamMax);
+      const streamTarget = target.streaming;
+      lines.push(
+        streamTarget === undefined
+          ? t('streaming throughput / bare proxy', pct(ts))
+          : t('streaming throughput / bare proxy', pct(ts), `target ≥ ${streamTarget * 100}%`, verdict(ts === undefined ? undefined : ts >= streamTarget)),
+      );
       lines.push(t('streaming throughput / direct', pct(thr(direct, (r) => r.streamMax))));
       lines.push(t(`streaming added p99 @${settings.rate}/s vs bare, paced`, msSigned(added(bare, (r) => r.streamPaced))));
       lines.push(t(`streaming added p99 @${settings.rate}/s vs direct, paced`, msSigned(added(direct, (r) => r.streamPaced))));
