@@ -68,6 +68,8 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   const accessLog = app.log.child({}, { redact: [] });
   const clock = opts.clock ?? Date.now;
   const upstream = opts.upstream ?? new UpstreamClient();
+  // A reload that changes a backend's origin or connection settings leaves its old pool behind: closed.
+  if (opts.upstream === undefined) opts.holder.onSwap((next) => void upstream.retain(next));
   const ctx = routeContext(opts.holder, clock, authenticator(opts.serviceAccountTokens));
   const deps = {
     store: opts.store,

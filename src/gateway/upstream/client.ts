@@ -5,7 +5,7 @@
  * credential, abort from the client side.
  */
 import { Client, type Dispatcher, EnvHttpProxyAgent, Pool, errors as undiciErrors } from 'undici';
-import type { CompiledBackend } from '../../compile/types.js';
+import type { CompiledBackend, GatewayConfig } from '../../compile/types.js';
 import type { ChatBody } from '../request/chat-request.js';
 import { ConnectionGate } from './connection-gate.js';
 import { H2cPool } from './h2c-pool.js';
@@ -139,6 +139,35 @@ export class UpstreamClient {
     await Promise.all([...this.shared.lanes.values()].map((l) => l.pool.close()));
   }
 
+  /** Open lanes (origin × connection settings), for tests and metrics. */
+  get lanes(): number {
+    return this.shared.lanes.size;
+  }
+
+  /**
+   * After a reload: closes the lanes no backend of `config` uses (a changed baseURL or connection
+   * setting made a new one; the old would hold its sockets for good). undici's close lets the
+   * requests in flight on them finish.
+   */
+  retain(config: GatewayConfig): Promise<void> {
+    const used = new Set<string>();
+    const baseURLs = new Set<string>();
+    for (const model of config.models.values()) {
+      for (const backend of model.backends) {
+        baseURLs.add(backend.baseURL);
+        used.add(laneId(this.targetOf(backend.baseURL).origin, backend));
+      }
+    }
+    for (const baseURL of this.shared.targets.keys()) if (!baseURLs.has(baseURL)) this.shared.targets.delete(baseURL);
+    const closing: Promise<void>[] = [];
+    for (const [id, lane] of this.shared.lanes) {
+      if (used.has(id)) continue;
+      this.shared.lanes.delete(id);
+      closing.push(lane.pool.close().catch(() => undefined));
+    }
+    return Promise.all(closing).then(() => undefined);
+  }
+
   private targetOf(baseURL: string): Target {
     let t = this.shared.targets.get(baseURL);
     if (t === undefined) {
@@ -151,7 +180,7 @@ export class UpstreamClient {
 
   private laneOf(origin: string, backend: CompiledBackend): Lane {
     const c = backend.connection;
-    const id = `${origin} ${c.maxConnections} ${c.idleTimeoutMs} ${c.protocol}`;
+    const id = laneId(origin, backend);
     let lane = this.shared.lanes.get(id);
     if (lane === undefined) {
       lane = { pool: this.poolFor(origin, c), gate: new ConnectionGate(c.maxConnections) };
@@ -177,6 +206,11 @@ export class UpstreamClient {
       factory: (o, options) => multiplexWhenH2(new Client(o, options)),
     });
   }
+}
+
+function laneId(origin: string, backend: CompiledBackend): string {
+  const c = backend.connection;
+  return `${origin} ${c.maxConnections} ${c.idleTimeoutMs} ${c.protocol}`;
 }
 
 /** Streams per HTTP/2 connection (undici's maxConcurrentStreams default; a server's SETTINGS may lower it). */
