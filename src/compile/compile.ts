@@ -122,7 +122,14 @@ function ownText(key: CompiledKey): string {
   return rest.shadow !== undefined || hasCollections(rest) ? JSON.stringify(rest, replacer) : JSON.stringify(rest);
 }
 
-const hasCollections = (o: object): boolean => Object.values(o).some((v) => v instanceof Set || v instanceof Map);
+/** Whether any field is a Set or a Map (a loop, not Object.values: this runs once per key). */
+function hasCollections(o: object): boolean {
+  for (const k in o) {
+    const v: unknown = (o as Record<string, unknown>)[k];
+    if (v instanceof Set || v instanceof Map) return true;
+  }
+  return false;
+}
 
 /** `plain,allowed,perModel` of keyText, by limits and allowedModels objects (shared between keys). */
 const sharedTexts = new WeakMap<EffectiveLimits, WeakMap<ReadonlySet<string>, string>>();
