@@ -27,8 +27,14 @@ describe('revision', () => {
   });
 
   it('changes when two keys swap their policies (each shared text is named by number)', () => {
-    const a = [apiKey({ namespace: 'team-a', policies: ['base'], disabled: false }, 0), apiKey({ namespace: 'team-a', policies: ['wide'], disabled: false }, 1)];
-    const b = [apiKey({ namespace: 'team-a', policies: ['wide'], disabled: false }, 0), apiKey({ namespace: 'team-a', policies: ['base'], disabled: false }, 1)];
+    const a = [
+      apiKey({ namespace: 'team-a', policies: ['base'], disabled: false }, 0),
+      apiKey({ namespace: 'team-a', policies: ['wide'], disabled: false }, 1),
+    ];
+    const b = [
+      apiKey({ namespace: 'team-a', policies: ['wide'], disabled: false }, 0),
+      apiKey({ namespace: 'team-a', policies: ['base'], disabled: false }, 1),
+    ];
     const [x, y] = [configOf(a), configOf(b)];
     expect([...x.keys.values()].map((k) => k.limits)).not.toEqual([...y.keys.values()].map((k) => k.limits));
     expect(x.revision).not.toBe(y.revision);

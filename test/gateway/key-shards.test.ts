@@ -10,7 +10,10 @@ import { KeyShards } from '../../src/gateway/config/key-shards.js';
 type Op = { kind: 'set'; key: string; value: number } | { kind: 'delete'; key: string };
 
 // Few distinct keys, so sets overwrite, deletes hit, and several keys share a shard.
-const key = fc.oneof(fc.integer({ min: 0, max: 600 }).map((n) => `sha256:${n.toString(16).padStart(64, '0')}`), fc.string({ maxLength: 6 }));
+const key = fc.oneof(
+  fc.integer({ min: 0, max: 600 }).map((n) => `sha256:${n.toString(16).padStart(64, '0')}`),
+  fc.string({ maxLength: 6 }),
+);
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), key, value: fc.integer() }),
   fc.record({ kind: fc.constant('delete' as const), key }),

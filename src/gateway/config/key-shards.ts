@@ -21,7 +21,10 @@ function shardOf(key: string): number {
 
 export class KeyShards<V> implements ReadonlyMap<string, V> {
   static empty<V>(): KeyShards<V> {
-    return new KeyShards<V>(Array.from({ length: SHARDS }, () => new Map<string, V>()), 0);
+    return new KeyShards<V>(
+      Array.from({ length: SHARDS }, () => new Map<string, V>()),
+      0,
+    );
   }
 
   /** Built once by a builder; never written to afterwards. */
