@@ -25,7 +25,7 @@ export function diffKeys(previous: ReadonlyMap<string, CompiledKey>, next: Reado
   return { changed, removed };
 }
 
-/** `previous` with the diff applied: what the serving thread rebuilds (unchanged keys keep their objects). */
+/** `previous` with the diff applied, as one plain Map (unchanged keys keep their objects): the reference for what the serving thread's sharded map holds (gateway/config/key-shards.ts). */
 export function applyKeyDiff(previous: ReadonlyMap<string, CompiledKey>, diff: KeyDiff): Map<string, CompiledKey> {
   const out = new Map(previous);
   for (const hash of diff.removed) out.delete(hash);

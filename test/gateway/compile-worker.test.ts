@@ -3,6 +3,7 @@
  * worker does not hold go in and only the keys that changed come back. Whatever crossed, the
  * result must be the config an inline compile of the same input gives.
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,10 +30,32 @@ function expectSameAsInline(got: GatewayConfig, input: CompileInput): void {
   for (const k of got.keys.values()) expect(Object.isFrozen(k)).toBe(true);
 }
 
+/** Nice value of a thread, from its /proc stat line (field 19; the name in parentheses may hold spaces). */
+const niceOf = (statPath: string): number => Number(readFileSync(statPath, 'utf8').split(')').pop()?.trim().split(' ')[16]);
+const threadNices = (): number[] =>
+  readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      return [niceOf(`/proc/self/task/${tid}/stat`)];
+    } catch {
+      return []; // a thread that ended while we looked
+    }
+  });
+
 let worker: CompileWorker | undefined;
 afterEach(async () => {
   await worker?.close();
   worker = undefined;
+});
+
+describe('compile worker, scheduling', () => {
+  it('compiles in a thread at nice 10 while the serving thread keeps its priority (Linux)', async () => {
+    const own = niceOf('/proc/thread-self/stat');
+    const before = threadNices().filter((n) => n === 10).length;
+    worker = new CompileWorker();
+    await worker.compileCluster({ objects: [...catalog(), ...keys(0, 3)], secrets: [] }, NOW);
+    expect(threadNices().filter((n) => n === 10).length).toBeGreaterThan(before);
+    expect(niceOf('/proc/thread-self/stat')).toBe(own);
+  });
 });
 
 describe('compile worker, cluster objects', () => {

@@ -11,7 +11,9 @@ import { type LastGood, compileKeepingLastGood, withRecordedLastGood } from '../
 import type { Tenancy } from '../../compile/tenancy.js';
 import type { CompiledKey, GatewayConfig, SecretInput } from '../../compile/types.js';
 import { checkDocuments } from '../../manifests/check.js';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { type LoadResult, listManifestFiles, parseManifestText } from '../../manifests/load.js';
 import type { ObjectsHeld, ToMain, ToWorker } from './compile-worker.js';
 
@@ -20,6 +22,21 @@ const KEYS_PER_CHUNK = 200;
 
 const port = parentPort;
 if (port === null) throw new Error('compile-worker-main runs as a worker thread');
+
+/**
+ * Compiling is background work: this thread runs at nice 10, so on a busy CPU the serving thread
+ * of the same process gets the core first. At the same priority the scheduler let a 100k-key
+ * compile hold a 2-core machine while the serving thread waited 10+ ms to run (issue #13).
+ * Linux keeps a nice value per thread (this thread's id from /proc); elsewhere, or if refused, the
+ * thread keeps the process's priority.
+ */
+const COMPILE_NICE = 10;
+try {
+  const tid = Number(readFileSync('/proc/thread-self/stat', 'utf8').split(' ', 1)[0]);
+  if (Number.isInteger(tid) && tid > 0) setPriority(tid, COMPILE_NICE);
+} catch {
+  // Not Linux, or not allowed: the process's priority.
+}
 // The worker builds its own compiler: a Compiler passed to a config source does not cross the
 // thread, so its settings (tenancy: which namespaces publish models) come as workerData.
 const settings = (workerData ?? {}) as { tenancy?: Tenancy };

@@ -9,7 +9,8 @@
  * at a time (pull, not push: a port delivers queued messages in one go, which would block again).
  * The config is assembled and frozen chunk by chunk and swapped in whole at the end.
  * After the first result only the keys that changed cross (a diff against the last result this
- * side took in whole): one new key at 10k keys is one small message, not fifty.
+ * side took in whole): one new key at 10k keys is one small message, not fifty, and the new key
+ * map shares all but the changed keys' shards with the one before (key-shards.ts).
  *
  *   serving thread                         worker
  *   objects ×N (chunks; ──────────────────▶ keeps them, by number
@@ -29,6 +30,7 @@ import { deepFreeze } from '../../compile/compile.js';
 import type { CompileInput, CompiledKey, GatewayConfig, SecretInput } from '../../compile/types.js';
 import type { CheckLine } from '../../manifests/check.js';
 import type { Tenancy } from '../../compile/tenancy.js';
+import { KeyShards } from './key-shards.js';
 
 /**
  * The cluster objects of a compile: those sent for it (numbered), plus, with `keep`, those the
@@ -95,7 +97,7 @@ export class CompileWorker {
   private worker: Worker | undefined;
   private job: Job | undefined;
   /** The keys of the last result taken in whole, and its worker: a diff applies to these. */
-  private base: { id: number; worker: Worker; keys: ReadonlyMap<string, CompiledKey> } | undefined;
+  private base: { id: number; worker: Worker; keys: KeyShards<CompiledKey> } | undefined;
   /** The cluster objects the worker holds: each object's number, and the numbers in its store. */
   private held: { worker: Worker; ids: WeakMap<object, number>; live: Set<number> } | undefined;
   private objectSeq = 0;
@@ -173,7 +175,8 @@ export class CompileWorker {
     const id = ++this.seq;
     return new Promise<WorkerCompileResult>((resolve, reject) => {
       let head: (ToMain & { type: 'ready' }) | undefined;
-      const keys = new Map<string, CompiledKey>();
+      // An array, not a Map: a Map of 100k rehashes for ~10 ms on the way (the map is built in finish).
+      const keys: [string, CompiledKey][] = [];
       const done = (): void => {
         this.job = undefined;
       };
@@ -186,7 +189,7 @@ export class CompileWorker {
         handle: (msg) => {
           if (msg.type === 'failed') return this.job?.fail(new Error(`compile failed: ${msg.message}`));
           if (msg.type === 'ready') head = msg;
-          else for (const [hash, key] of msg.entries) keys.set(hash, freeze(key));
+          else for (const entry of msg.entries) keys.push([entry[0], freeze(entry[1])]);
           if (head === undefined) return;
           if ((msg.type === 'keys' && msg.last) || (msg.type === 'ready' && head.keyCount === 0)) {
             done();
@@ -202,16 +205,33 @@ export class CompileWorker {
     });
   }
 
-  /** The whole key map (the base with the diff applied, built a slice per event-loop turn), then the result. */
-  private async finish(got: { worker: Worker; ready: ToMain & { type: 'ready' }; keys: Map<string, CompiledKey> }): Promise<WorkerCompileResult> {
+  /**
+   * The key map: the base (or nothing) with the diff applied, a slice per event-loop turn. Only
+   * the shards a change falls in are copied; the rest are shared with the config before.
+   */
+  private async finish(got: { worker: Worker; ready: ToMain & { type: 'ready' }; keys: [string, CompiledKey][] }): Promise<WorkerCompileResult> {
     const { worker, ready } = got;
-    let keys = got.keys;
+    let from = KeyShards.empty<CompiledKey>();
     if (ready.base !== undefined) {
       if (this.base?.id !== ready.base || this.base.worker !== worker) throw new Error(`compile worker sent a diff against ${ready.base}, not held`);
-      keys = await copyInTurns(this.base.keys);
-      for (const hash of ready.removed ?? []) keys.delete(hash);
-      for (const [hash, key] of got.keys) keys.set(hash, key);
+      from = this.base.keys;
     }
+    const next = from.edit();
+    let yielded = 0;
+    const step = async (): Promise<void> => {
+      if (next.work - yielded < WORK_PER_TURN) return;
+      yielded = next.work;
+      await turn();
+    };
+    for (const hash of ready.removed ?? []) {
+      next.delete(hash);
+      await step();
+    }
+    for (const [hash, key] of got.keys) {
+      next.set(hash, key);
+      await step();
+    }
+    const keys = next.build();
     this.base = { id: ready.id, worker, keys };
     return assemble(ready, keys);
   }
@@ -234,25 +254,15 @@ export class CompileWorker {
   }
 }
 
-/** Map entries copied per event-loop turn: a copy of 100k at once held the serving thread ~20 ms, 10k ~8 ms on a busy machine. */
-const COPY_PER_TURN = 2_500;
-
-async function copyInTurns<K, V>(from: ReadonlyMap<K, V>): Promise<Map<K, V>> {
-  const out = new Map<K, V>();
-  let n = 0;
-  for (const [k, v] of from) {
-    out.set(k, v);
-    if (++n % COPY_PER_TURN === 0) await turn();
-  }
-  return out;
-}
+/** Key entries written or copied per event-loop turn (100k at once held the serving thread ~20 ms). */
+const WORK_PER_TURN = 2_500;
 
 function freeze<T>(value: T): T {
   deepFreeze(value);
   return value;
 }
 
-function assemble(ready: ToMain & { type: 'ready' }, keys: Map<string, CompiledKey>): WorkerCompileResult {
+function assemble(ready: ToMain & { type: 'ready' }, keys: KeyShards<CompiledKey>): WorkerCompileResult {
   for (const m of ready.head.models.values()) deepFreeze(m);
   const config: GatewayConfig = Object.freeze({ ...ready.head, keys });
   return { config, heldBack: ready.heldBack, errors: ready.errors as CheckLine[] };

@@ -62,7 +62,7 @@ export class FileConfigSource {
       throw new Error(`invalid config:\n${first.errors.map(formatCheckLine).join('\n')}`);
     }
     for (const path of this.opts.paths) this.watchPath(path);
-    this.poller = setInterval(() => void this.checkForChange(), this.opts.pollMs ?? 2000);
+    this.poller = setInterval(() => void this.watchedReload(), this.opts.pollMs ?? 2000);
     this.poller.unref();
   }
 
@@ -125,7 +125,16 @@ export class FileConfigSource {
     if (this.debounce) clearTimeout(this.debounce);
     // Long enough to fold one save's burst of events (write, rename) into one reload; short, as
     // it is part of every apply → enforced (issue #13). The signature check skips spurious ones.
-    this.debounce = setTimeout(() => void this.checkForChange(), this.opts.debounceMs ?? 30);
+    this.debounce = setTimeout(() => void this.watchedReload(), this.opts.debounceMs ?? 30);
+  }
+
+  /** A reload nobody awaits: one that fails (the files went away mid-read) is logged, never an unhandled rejection that ends the process. */
+  private async watchedReload(): Promise<void> {
+    try {
+      await this.checkForChange();
+    } catch (err) {
+      this.opts.log.error({ err: { message: (err as Error).message } }, 'config reload failed; the last good config keeps serving');
+    }
   }
 
   /** fs events can be missed or spurious: reload only when the files' names, sizes or times moved. */
