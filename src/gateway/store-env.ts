@@ -27,12 +27,17 @@ export function storeStateLogger(): {
   };
 }
 
-/** Fault mode and fleet size for the Redis store, from the environment (set by the operator). */
-export function storeEnv(): { mode?: 'fail-open' | 'fail-closed'; replicas?: number } {
-  const mode = process.env['TOKENHUB_REDIS_FAILURE_MODE'];
-  const replicas = Number(process.env['TOKENHUB_REPLICAS'] ?? '');
+/**
+ * Fault mode and fleet size for the Redis store, from the environment (set by the operator), and
+ * the replay window (TOKENHUB_REDIS_REPLAY_WINDOW_SECONDS, e.g. through the chart's extraEnv).
+ */
+export function storeEnv(env: NodeJS.ProcessEnv = process.env): { mode?: 'fail-open' | 'fail-closed'; replicas?: number; replayWindowSeconds?: number } {
+  const mode = env['TOKENHUB_REDIS_FAILURE_MODE'];
+  const replicas = Number(env['TOKENHUB_REPLICAS'] ?? '');
+  const window = Number(env['TOKENHUB_REDIS_REPLAY_WINDOW_SECONDS'] ?? '');
   return {
     ...(mode === 'fail-open' || mode === 'fail-closed' ? { mode } : {}),
     ...(Number.isInteger(replicas) && replicas > 0 ? { replicas } : {}),
+    ...(Number.isInteger(window) && window >= 60 ? { replayWindowSeconds: window } : {}),
   };
 }

@@ -14,13 +14,19 @@ export interface CreateStoreOptions {
   readonly replicas?: number;
   /** Treat a `redis://` URL as a Redis Cluster seed (`redis+cluster://` says so by itself). */
   readonly cluster?: boolean;
+  /** How long settled request ids are remembered in Redis (redis-store.ts REPLAY_WINDOW_S). */
+  readonly replayWindowSeconds?: number;
   /** Told when the fleet store is lost or found again (the gateway logs it). */
   readonly onStateChange?: (state: 'redis' | 'degraded', reason: string) => void;
 }
 
 export function createStore(opts: CreateStoreOptions = {}): LimitStore & { flush?(): Promise<void> } {
   if (opts.redisUrl === undefined || opts.redisUrl === '') return new MemoryLimitStore();
-  const remote = new RedisLimitStore({ url: opts.redisUrl, ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }) });
+  const remote = new RedisLimitStore({
+    url: opts.redisUrl,
+    ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
+    ...(opts.replayWindowSeconds === undefined ? {} : { replayWindowSeconds: opts.replayWindowSeconds }),
+  });
   return new ResilientStore({
     remote,
     ...(opts.mode === undefined ? {} : { mode: opts.mode }),

@@ -17,7 +17,7 @@
  * by a reservation about to be refunded: under-admission, never over-admission.
  *
  * settle applies `actual − reserved` (settlementDeltas) and the usage record atomically per
- * slot, guarded by a `SET … NX EX 86400` on the request id, so a replayed settlement is a no-op.
+ * slot, guarded by a `SET … NX EX <replay window>` on the request id, so a replayed settlement is a no-op.
  * It is off the request path and coalesced (settle-batch.ts): the settlements of one event-loop
  * turn, or of one round trip under load, go to Redis as one script call, which reads and writes
  * each counter once. Its promise settles with that call; `close()` sends what is queued first.
@@ -49,8 +49,12 @@ declare module 'ioredis' {
   }
 }
 
-/** How long a settled request id is remembered (replays after that would count twice). */
-const REPLAY_WINDOW_S = 86_400;
+/**
+ * How long a settled request id is remembered (replays after that would count twice): an hour,
+ * longer than the outages whose journal a pod replays. Each id is a small key (~100 bytes): a day
+ * of them at 1,000 requests a second was ~8 GB of Redis; an hour is ~0.35 GB.
+ */
+export const REPLAY_WINDOW_S = 3600;
 /** Usage kept long enough for invoices and audits, but not forever: Redis is memory. */
 const USAGE_RETENTION_S: Readonly<Record<Period, number>> = { day: 100 * 86_400, month: 800 * 86_400, total: 0 };
 /** One set per period lists the keys with usage in it, so `usage()` needs no SCAN. */
@@ -69,9 +73,9 @@ export interface RedisStoreOptions extends Partial<RedisConnectOptions> {
   /** 'redis' (default): Redis's TIME. 'caller': the `now` passed in (deterministic tests). */
   readonly clock?: 'redis' | 'caller';
   /**
-   * How long settled request ids are kept so replays are no-ops (default 24 h). Each costs a
-   * small key in Redis: at very high volume a shorter window (longer than any outage whose
-   * journal you would replay) saves memory.
+   * How long settled request ids are kept so replays are no-ops (default 1 h,
+   * TOKENHUB_REDIS_REPLAY_WINDOW_SECONDS). Each costs a small key in Redis: longer windows cover
+   * longer outages, at the price of memory (requests a second × window × ~100 bytes).
    */
   readonly replayWindowSeconds?: number;
   /** How long a settlement waits to be sent with others (ms); default 0: the end of the event-loop turn (settle-batch.ts). */

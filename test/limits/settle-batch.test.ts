@@ -9,10 +9,11 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/limits/create-store.js';
 import { budgetId, keyTag, modelTag } from '../../src/limits/plan.js';
-import { RedisLimitStore } from '../../src/limits/redis-store.js';
+import { REPLAY_WINDOW_S, RedisLimitStore } from '../../src/limits/redis-store.js';
 import { type BatchEntry, SettleBatcher, encodeBatch } from '../../src/limits/settle-batch.js';
 import type { AdmitRequest, LimitStore, Settlement, UsageRow } from '../../src/limits/store.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { storeEnv } from '../../src/gateway/store-env.js';
 
 /** A fixed moment: TATs then show exactly what was reserved and settled. */
 const T = 1_800_000_000_000;
@@ -121,6 +122,26 @@ describe('one-round-trip admission and batched settlement on one real Redis', ()
     await Promise.all(pods.map((p) => p.close()));
   });
 
+  it('remembers settled request ids for the replay window (1 h by default, not a day: Redis is memory)', async () => {
+    const pods = [new RedisLimitStore({ url: redis.url, clock: 'caller' }), new RedisLimitStore({ url: redis.url, clock: 'caller', replayWindowSeconds: 600 })];
+    await Promise.all(pods.map((p) => p.ready()));
+    for (const [i, pod] of pods.entries()) {
+      const r = request();
+      await pod.admit(r, T);
+      await pod.settle(settlement(r, i), T);
+      const ids = await admin.keys(`${keyTag(KEY)}:s:${r.requestId}`);
+      expect(ids).toHaveLength(1);
+      const ttl = await admin.ttl(ids[0]!);
+      const window = i === 0 ? REPLAY_WINDOW_S : 600;
+      expect(ttl).toBeGreaterThan(window - 10);
+      expect(ttl).toBeLessThanOrEqual(window);
+      // What each remembered id costs Redis (the figure behind the window's default).
+      expect(await admin.memory('USAGE', ids[0]!)).toBeLessThan(160); // 104 bytes on Redis 7
+    }
+    expect(REPLAY_WINDOW_S).toBe(3600);
+    await Promise.all(pods.map((p) => p.close()));
+  });
+
   it('sends what it held back when closed right after a burst (the settlements not awaited)', async () => {
     const N = 300;
     const pods = [
@@ -223,5 +244,12 @@ describe('SettleBatcher', () => {
     answer();
     await batcher.flush();
     expect(batcher.idle()).toBe(true);
+  });
+});
+
+describe('storeEnv', () => {
+  it('reads the replay window from TOKENHUB_REDIS_REPLAY_WINDOW_SECONDS, ignoring values under a minute or not whole', () => {
+    expect(storeEnv({ TOKENHUB_REDIS_REPLAY_WINDOW_SECONDS: '86400' })).toEqual({ replayWindowSeconds: 86_400 });
+    for (const bad of ['', '59', '1.5', 'day', '-3600']) expect(storeEnv({ TOKENHUB_REDIS_REPLAY_WINDOW_SECONDS: bad })).toEqual({});
   });
 });
