@@ -8,7 +8,7 @@ import type { CompileInput, SecretInput } from '../compile/types.js';
 import { CREDENTIAL_SELECTOR } from '../compile/objects.js';
 import { KIND_NAMES } from '../schema/kinds.js';
 import type { KubeClient, KubeObject } from './client.js';
-import { Informer } from './informer.js';
+import { type Informer, informerFactory } from './informer.js';
 import { secretsPath, tokenhubPath } from './resources.js';
 
 export interface ClusterStateOptions {
@@ -28,16 +28,13 @@ export class ClusterState {
 
   constructor(opts: ClusterStateOptions) {
     const scopes = opts.namespaces.length === 0 ? [undefined] : [...opts.namespaces];
-    const make = (path: string, labelSelector?: string): Informer =>
-      new Informer({
-        client: opts.client,
-        path,
-        log: opts.log,
-        onChange: opts.onChange,
-        ignoreStatusOnly: opts.ignoreStatusOnly === true,
-        ...(labelSelector === undefined ? {} : { labelSelector }),
-        ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}),
-      });
+    const make = informerFactory({
+      client: opts.client,
+      log: opts.log,
+      onChange: opts.onChange,
+      ignoreStatusOnly: opts.ignoreStatusOnly === true,
+      ...(opts.watchSeconds ? { watchSeconds: opts.watchSeconds } : {}),
+    });
     for (const namespace of scopes) {
       for (const kind of KIND_NAMES) this.objects.push(make(tokenhubPath(kind, namespace === undefined ? {} : { namespace })));
       // Only Secrets that opted in: no other Secret ever reaches this process's memory.

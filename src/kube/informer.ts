@@ -28,6 +28,14 @@ export interface InformerOptions {
   readonly ignoreStatusOnly?: boolean;
 }
 
+/** What the informers of one owner share: everything but the collection and its selector. */
+export type InformerSettings = Omit<InformerOptions, 'path' | 'labelSelector'>;
+
+/** Informers with the same client, logger, change callback and watch settings, one per collection. */
+export function informerFactory(settings: InformerSettings): (path: string, labelSelector?: string) => Informer {
+  return (path, labelSelector) => new Informer({ ...settings, path, ...(labelSelector === undefined ? {} : { labelSelector }) });
+}
+
 export class Informer<T extends KubeObject = KubeObject> {
   private readonly items = new Map<string, T>();
   private resourceVersion = '';
@@ -87,7 +95,6 @@ export class Informer<T extends KubeObject = KubeObject> {
       });
       items.push(...page.items);
     } while (page.metadata.continue);
-    const before = this.fingerprint();
     const previous = new Map(this.items);
     this.items.clear();
     for (const item of items) this.items.set(keyOf(item), item);
@@ -96,16 +103,20 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.lastRelist = Date.now();
     const first = !this.hasSynced;
     this.hasSynced = true;
-    const moved = this.opts.ignoreStatusOnly === true ? this.relevantlyChanged(previous) : before !== this.fingerprint();
-    if (first || moved) this.opts.onChange();
+    if (first || this.changedSince(previous)) this.opts.onChange();
   }
 
-  /** After a relist: whether any object came, went, or changed in more than its status. */
-  private relevantlyChanged(previous: ReadonlyMap<string, T>): boolean {
+  /**
+   * After a relist: whether any object came, went, or got a new version (with ignoreStatusOnly,
+   * a new version that changed more than its status).
+   */
+  private changedSince(previous: ReadonlyMap<string, T>): boolean {
     if (previous.size !== this.items.size) return true;
     for (const [key, item] of this.items) {
       const old = previous.get(key);
-      if (old === undefined || (old.metadata.resourceVersion !== item.metadata.resourceVersion && !sameButStatus(old, item))) return true;
+      if (old === undefined) return true;
+      if (old.metadata.resourceVersion === item.metadata.resourceVersion) continue;
+      if (this.opts.ignoreStatusOnly !== true || !sameButStatus(old, item)) return true;
     }
     return false;
   }
@@ -135,13 +146,6 @@ export class Informer<T extends KubeObject = KubeObject> {
     else this.items.set(key, obj);
     const statusOnly = type === 'MODIFIED' && previous !== undefined && this.opts.ignoreStatusOnly === true && sameButStatus(previous, obj);
     if (!statusOnly) this.opts.onChange();
-  }
-
-  private fingerprint(): string {
-    return [...this.items.values()]
-      .map((o) => `${keyOf(o)}@${o.metadata.resourceVersion ?? ''}`)
-      .sort()
-      .join(',');
   }
 
   private pause(ms: number): Promise<void> {

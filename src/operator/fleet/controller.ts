@@ -6,7 +6,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { type KubeClient, type KubeObject, isNotFound } from '../../kube/client.js';
-import { Informer } from '../../kube/informer.js';
+import { type Informer, informerFactory } from '../../kube/informer.js';
 import { corePath, groupPath } from '../../kube/resources.js';
 import type { OperatorMetrics } from '../metrics.js';
 import { FIELD_MANAGER } from '../status/writer.js';
@@ -51,15 +51,12 @@ export class FleetController {
   private lastReport = '';
 
   constructor(private readonly opts: FleetControllerOptions) {
-    const make = (path: string, labelSelector?: string): Informer =>
-      new Informer({
-        client: opts.client,
-        path,
-        log: opts.log,
-        onChange: opts.onChange,
-        ...(labelSelector === undefined ? {} : { labelSelector }),
-        ...(opts.watchSeconds === undefined ? {} : { watchSeconds: opts.watchSeconds }),
-      });
+    const make = informerFactory({
+      client: opts.client,
+      log: opts.log,
+      onChange: opts.onChange,
+      ...(opts.watchSeconds === undefined ? {} : { watchSeconds: opts.watchSeconds }),
+    });
     // Our Informer has no fieldSelector: watch the namespace's ConfigMaps and pick ours by name.
     this.configMaps = make(corePath(opts.namespace, 'configmaps'));
     this.managed = new Map(FLEET_KINDS.map((k) => [k, make(fleetPath(k, opts.namespace), `app.kubernetes.io/managed-by=${MANAGED_BY}`)]));
