@@ -1,5 +1,5 @@
 /** ModelRoutes → compiled models: claim ids and aliases, resolve credentials and fallback chains. */
-import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_ON, DEFAULT_REASONING_ALLOWANCE, type ModelRoute, type TokenLimits } from '../schema/model-route.js';
+import { BACKEND_DEFAULTS, DEFAULT_REASONING_ALLOWANCE, ROUTE_DEFAULTS, type ModelRoute, type TokenLimits } from '../schema/model-route.js';
 import { parseMicros } from '../billing/money.js';
 import { Reason, type ReasonCode } from './reasons.js';
 import { CREDENTIAL_LABEL, type SecretMiss, readSecret, verdictOf } from './objects.js';
@@ -73,14 +73,14 @@ function buildModel(route: ModelRoute, secrets: readonly SecretInput[]): Omit<Co
       baseURL: b.baseURL.replace(/\/+$/, ''),
       upstreamModel: b.upstreamModel ?? spec.model,
       ...(apiKey === undefined ? {} : { apiKey }),
-      weight: b.weight ?? 100,
-      priority: b.priority ?? 0,
-      timeoutMs: (b.timeoutSeconds ?? 120) * 1000,
+      weight: b.weight ?? BACKEND_DEFAULTS.weight,
+      priority: b.priority ?? BACKEND_DEFAULTS.priority,
+      timeoutMs: (b.timeoutSeconds ?? BACKEND_DEFAULTS.timeoutSeconds) * 1000,
       connection: {
-        maxConnections: b.connection?.maxConnections ?? 4096,
-        idleTimeoutMs: (b.connection?.idleTimeoutSeconds ?? 60) * 1000,
-        queueTimeoutMs: b.connection?.queueTimeoutMs ?? 2000,
-        protocol: b.connection?.protocol ?? 'auto',
+        maxConnections: b.connection?.maxConnections ?? BACKEND_DEFAULTS.maxConnections,
+        idleTimeoutMs: (b.connection?.idleTimeoutSeconds ?? BACKEND_DEFAULTS.idleTimeoutSeconds) * 1000,
+        queueTimeoutMs: b.connection?.queueTimeoutMs ?? BACKEND_DEFAULTS.queueTimeoutMs,
+        protocol: b.connection?.protocol ?? BACKEND_DEFAULTS.protocol,
       },
     });
   }
@@ -89,20 +89,20 @@ function buildModel(route: ModelRoute, secrets: readonly SecretInput[]): Omit<Co
     id: spec.model,
     route: { kind: 'ModelRoute', namespace, name: route.metadata.name },
     aliases: [...(spec.aliases ?? [])],
-    provider: spec.provider ?? 'openai',
-    lifecycle: spec.lifecycle ?? 'latest',
+    provider: spec.provider ?? ROUTE_DEFAULTS.provider,
+    lifecycle: spec.lifecycle ?? ROUTE_DEFAULTS.lifecycle,
     capabilities: new Set(spec.capabilities),
     limits: {
       ...spec.limits,
       defaultMaxOutput: spec.limits.defaultMaxOutput ?? Math.min(4096, spec.limits.maxOutput),
       reasoningAllowance: spec.capabilities.includes('thinking') ? reasoningAllowanceOf(spec.limits) : 0,
-      maxChoices: spec.limits.maxChoices ?? 1,
+      maxChoices: spec.limits.maxChoices ?? ROUTE_DEFAULTS.maxChoices,
     },
     providerParameters: new Set(spec.providerParameters ?? []),
-    failover: { retryOn: new Set(spec.failover?.retryOn ?? DEFAULT_RETRY_ON), maxAttempts: spec.failover?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS },
+    failover: { retryOn: new Set(spec.failover?.retryOn ?? ROUTE_DEFAULTS.retryOn), maxAttempts: spec.failover?.maxAttempts ?? ROUTE_DEFAULTS.maxAttempts },
     rateLimits: { ...spec.rateLimits },
     pricing: {
-      currency: spec.pricing?.currency ?? 'USD',
+      currency: spec.pricing?.currency ?? ROUTE_DEFAULTS.currency,
       input: spec.pricing === undefined ? 0 : parseMicros(spec.pricing.inputPerMillion),
       output: spec.pricing === undefined ? 0 : parseMicros(spec.pricing.outputPerMillion),
       cachedInput: parseMicros(spec.pricing?.cachedInputPerMillion ?? spec.pricing?.inputPerMillion ?? '0'),

@@ -85,6 +85,29 @@ export interface BackendConnection {
  * vLLM, Triton and Envoy upstreams serve it: many streams on one connection.
  */
 export const UPSTREAM_PROTOCOLS = ['auto', 'http1', 'h2c'] as const;
+
+/**
+ * The defaults of a ModelRoute's optional fields: the schema's `default`s (what `kubectl explain`
+ * and the API server show) and compile's fallbacks for a field left out, from one place.
+ */
+export const ROUTE_DEFAULTS = {
+  provider: 'openai',
+  lifecycle: 'latest',
+  currency: 'USD',
+  maxChoices: 1,
+  retryOn: ['connect', 'overloaded', 'serverError'] as readonly FailureKind[],
+  maxAttempts: 3,
+} as const;
+
+export const BACKEND_DEFAULTS = {
+  weight: 100,
+  priority: 0,
+  timeoutSeconds: 120,
+  maxConnections: 4096,
+  idleTimeoutSeconds: 60,
+  queueTimeoutMs: 2000,
+  protocol: 'auto',
+} as const satisfies { protocol: UpstreamProtocol } & Record<string, unknown>;
 export type UpstreamProtocol = (typeof UPSTREAM_PROTOCOLS)[number];
 
 export interface ModelRouteSpec {
@@ -142,7 +165,7 @@ const tokenLimits: JsonSchema = {
         'Reasoning tokens a thinking model may spend on top of the answer when the request does not send max_completion_tokens: ' +
         'the gateway forwards max_completion_tokens = max_tokens + this and reserves it. Default min(16384, maxReasoning, else maxOutput).',
     },
-    maxChoices: { type: 'integer', minimum: 1, maximum: 128, default: 1, description: 'Largest `n` a request may ask for.' },
+    maxChoices: { type: 'integer', minimum: 1, maximum: 128, default: ROUTE_DEFAULTS.maxChoices, description: 'Largest `n` a request may ask for.' },
   },
 };
 
@@ -165,7 +188,7 @@ const failover: JsonSchema = {
       type: 'integer',
       minimum: 1,
       maximum: 8,
-      default: 3,
+      default: ROUTE_DEFAULTS.maxAttempts,
       description: 'Upstream attempts per request, across backends and fallback models (this route as the requested model).',
     },
   },
@@ -182,7 +205,7 @@ const pricing: JsonSchema = {
     'Prices the gateway charges per request against cost budgets and reports in usage; decimal strings, at most 6 decimals. ' +
     'Omitted: the model costs nothing.',
   properties: {
-    currency: { type: 'string', pattern: '^[A-Z]{3}$', default: 'USD', description: 'ISO 4217 code of the prices; default USD.' },
+    currency: { type: 'string', pattern: '^[A-Z]{3}$', default: ROUTE_DEFAULTS.currency, description: 'ISO 4217 code of the prices; default USD.' },
     inputPerMillion: { ...decimalString, description: 'Price of one million input tokens.' },
     outputPerMillion: { ...decimalString, description: 'Price of one million output tokens.' },
     cachedInputPerMillion: { ...decimalString, description: 'Price of one million cached input tokens.' },
@@ -213,23 +236,22 @@ const backend: JsonSchema = {
       type: 'integer',
       minimum: 0,
       maximum: 1000,
-      default: 100,
-      description: 'Share of traffic among backends of the same priority (0 to 1000, default 100); 0 takes none.',
+      default: BACKEND_DEFAULTS.weight,
+      description: `Share of traffic among backends of the same priority (0 to 1000, default ${BACKEND_DEFAULTS.weight}); 0 takes none.`,
     },
     priority: {
       type: 'integer',
       minimum: 0,
       maximum: 100,
-      default: 0,
+      default: BACKEND_DEFAULTS.priority,
       description: 'Lower is tried first; weight splits traffic within a priority.',
     },
     timeoutSeconds: {
       type: 'integer',
       minimum: 1,
       maximum: 3600,
-      default: 120,
-      description:
-        'Seconds to wait for the upstream response headers, and at most between two chunks of its body (1 to 3600, default 120); then a timeout failure.',
+      default: BACKEND_DEFAULTS.timeoutSeconds,
+      description: `Seconds to wait for the upstream response headers, and at most between two chunks of its body (1 to 3600, default ${BACKEND_DEFAULTS.timeoutSeconds}); then a timeout failure.`,
     },
     connection: {
       type: 'object',
@@ -240,21 +262,27 @@ const backend: JsonSchema = {
           type: 'integer',
           minimum: 1,
           maximum: 65536,
-          default: 4096,
+          default: BACKEND_DEFAULTS.maxConnections,
           description: 'Requests in flight to this backend at once (HTTP/1.1: a connection each; HTTP/2: up to 100 share one).',
         },
-        idleTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60, description: 'Keep-alive of an idle upstream connection.' },
+        idleTimeoutSeconds: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 3600,
+          default: BACKEND_DEFAULTS.idleTimeoutSeconds,
+          description: 'Keep-alive of an idle upstream connection.',
+        },
         queueTimeoutMs: {
           type: 'integer',
           minimum: 0,
           maximum: 600000,
-          default: 2000,
+          default: BACKEND_DEFAULTS.queueTimeoutMs,
           description: 'Longest wait for a free connection before a 503 (and fallback).',
         },
         protocol: {
           type: 'string',
           enum: [...UPSTREAM_PROTOCOLS],
-          default: 'auto',
+          default: BACKEND_DEFAULTS.protocol,
           description:
             'auto (default): HTTP/2 over TLS when the upstream offers it (ALPN), else HTTP/1.1; HTTP/1.1 on http://. ' +
             'http1: HTTP/1.1 only. h2c: cleartext HTTP/2 with prior knowledge, for http:// upstreams that serve it (vLLM, Triton, Envoy): up to 100 streams per connection, fewer if the upstream says so; not through an egress proxy (HTTP/1.1 there).',
@@ -281,13 +309,13 @@ export const modelRouteSpecSchema: JsonSchema = {
     provider: {
       type: 'string',
       maxLength: 63,
-      default: 'openai',
+      default: ROUTE_DEFAULTS.provider,
       description: 'Provider name reported as gen_ai.provider.name.',
     },
     lifecycle: {
       type: 'string',
       enum: [...LIFECYCLES],
-      default: 'latest',
+      default: ROUTE_DEFAULTS.lifecycle,
       description: 'latest (default), legacy or deprecated; listed in /v1/models for clients to see.',
     },
     capabilities: {
@@ -379,9 +407,6 @@ export const tokenLimitRules: readonly CrossFieldRule<TokenLimits>[] = [
 
 /** A thinking model's reasoning allowance when its route sets none: enough for most chains of thought, cheap to reserve. */
 export const DEFAULT_REASONING_ALLOWANCE = 16384;
-
-export const DEFAULT_RETRY_ON: readonly FailureKind[] = ['connect', 'overloaded', 'serverError'];
-export const DEFAULT_MAX_ATTEMPTS = 3;
 
 export const modelRouteSpecRules: readonly CrossFieldRule<ModelRouteSpec>[] = [
   {
