@@ -57,13 +57,30 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
-export async function loadManifests(paths: readonly string[]): Promise<LoadResult> {
+/** Each file's last text and parse, for a caller that loads the same files again and again. */
+export type ParseCache = Map<string, { readonly text: string; readonly parsed: LoadResult }>;
+
+/**
+ * Reads and parses every manifest under `paths`. With a cache, a file whose text did not change
+ * keeps its parse (a change to one file re-parses that file, not 10k keys' worth), and files
+ * that are gone leave the cache.
+ */
+export async function loadManifests(paths: readonly string[], cache?: ParseCache): Promise<LoadResult> {
   const { files, problems } = await listManifestFiles(paths);
   const docs: LoadedDoc[] = [];
   for (const file of files) {
-    const parsed = parseManifestText(file, await readFile(file, 'utf8'));
-    docs.push(...parsed.docs);
-    problems.push(...parsed.problems);
+    const text = await readFile(file, 'utf8');
+    let hit = cache?.get(file);
+    if (hit?.text !== text) {
+      hit = { text, parsed: parseManifestText(file, text) };
+      cache?.set(file, hit);
+    }
+    docs.push(...hit.parsed.docs);
+    problems.push(...hit.parsed.problems);
+  }
+  if (cache !== undefined) {
+    const present = new Set(files);
+    for (const file of cache.keys()) if (!present.has(file)) cache.delete(file);
   }
   return { docs, problems };
 }

@@ -12,9 +12,8 @@ import type { Tenancy } from '../../compile/tenancy.js';
 import type { CompiledKey, GatewayConfig, SecretInput } from '../../compile/types.js';
 import { checkDocuments } from '../../manifests/check.js';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
-import { type LoadResult, listManifestFiles, parseManifestText } from '../../manifests/load.js';
+import { type ParseCache, loadManifests } from '../../manifests/load.js';
 import type { ObjectsHeld, ToMain, ToWorker } from './compile-worker.js';
 
 /** Keys per message back: small enough that taking one in never holds the serving thread long. */
@@ -90,27 +89,11 @@ function compileCluster(job: { id: number; base: number } & ObjectsHeld, secrets
   offer(job, result.config, { heldBack: result.heldBack });
 }
 
-/** Each file's last text and parse: a change to one file re-parses that file, not 10k keys' worth. */
-const parsedFiles = new Map<string, { text: string; parsed: LoadResult }>();
-
-async function loadFiles(paths: readonly string[]): Promise<LoadResult> {
-  const { files, problems } = await listManifestFiles(paths);
-  const docs: LoadResult['docs'] = [];
-  const seen = new Set<string>();
-  for (const file of files) {
-    const text = await readFile(file, 'utf8');
-    let hit = parsedFiles.get(file);
-    if (hit?.text !== text) parsedFiles.set(file, (hit = { text, parsed: parseManifestText(file, text) }));
-    docs.push(...hit.parsed.docs);
-    problems.push(...hit.parsed.problems);
-    seen.add(file);
-  }
-  for (const file of parsedFiles.keys()) if (!seen.has(file)) parsedFiles.delete(file);
-  return { docs, problems };
-}
+/** Each file's last text and parse (manifests/load.ts): a change to one file re-parses only it. */
+const parsedFiles: ParseCache = new Map();
 
 async function compileFiles(job: { id: number; base: number }, paths: readonly string[], now: number): Promise<void> {
-  const { docs, problems } = await loadFiles(paths);
+  const { docs, problems } = await loadManifests(paths, parsedFiles);
   const report = checkDocuments(docs, problems, { now: new Date(now), compiler });
   const errors = report.lines.filter((l) => l.severity === 'error');
   offer(job, report.compiled.config, { errors });
