@@ -161,7 +161,7 @@ async function reserve(
   const now = deps.clock();
   const estimateCost = costNanos(input.inputTokens, model.pricing.input) + costNanos(maxOutput, model.pricing.output);
   const estimate = { inputTokens: input.inputTokens, maxOutputTokens: maxOutput, costNanos: estimateCost };
-  const plan = planChecks({ key: input.key, model, estimate, now: new Date(now) });
+  const plan = planChecks({ key: input.key, model, estimate, now });
   const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
   // Beside the enforced admit, not after it: one round trip for both (shadow.ts). Most keys have
   // no Shadow QuotaPolicy: no call and no promise for them.
