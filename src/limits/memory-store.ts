@@ -29,7 +29,7 @@ export class MemoryLimitStore implements LimitStore {
   private readonly tats = new Map<string, number>();
   private readonly counters = new Map<string, Counter>();
   private readonly usageRows = new Map<string, Map<string, UsageRow>>();
-  private readonly settled = new Map<string, number>();
+  private readonly settled = new RecentIds();
 
   /** Settled request ids held for replay protection (bounded; see REPLAY_MAX_IDS). */
   get rememberedIds(): number {
@@ -58,8 +58,8 @@ export class MemoryLimitStore implements LimitStore {
   async settle(s: Settlement, now: number): Promise<void> {
     const id = s.reservation.requestId;
     if (this.settled.has(id)) return;
-    this.settled.set(id, now + REPLAY_WINDOW_MS);
-    this.prune(now);
+    this.settled.add(id, now + REPLAY_WINDOW_MS);
+    this.settled.prune(now, REPLAY_MAX_IDS);
     // The deltas of plan.ts's settlementDeltas, applied as they are worked out (no lists per settlement).
     const failed = s.failedAttempt === true;
     for (const check of s.reservation.rates) {
@@ -130,12 +130,46 @@ export class MemoryLimitStore implements LimitStore {
     this.counters.set(id, { value: delta, expiresAt: ttlSeconds === undefined ? undefined : now + ttlSeconds * 1000 });
   }
 
-  /** Forget the oldest ids past the window (or past the cap), a few at a time: memory stays bounded. */
-  private prune(now: number): void {
+}
+
+/**
+ * Ids in the order they came: membership in a Set, age in a queue with the oldest at its head.
+ * Pruning looks at the head only: iterating a Map from its start to find the oldest walked over
+ * the holes its deletions leave until the next rehash (tens of thousands at the cap), ~6 µs a
+ * settlement at 100,000 remembered ids.
+ */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  private queue: string[] = [];
+  private untils: number[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.ids.size;
+  }
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  add(id: string, until: number): void {
+    this.ids.add(id);
+    this.queue.push(id);
+    this.untils.push(until);
+  }
+
+  /** Forgets the oldest ids past their time (or past `max`), a hundred or so at a time: memory stays bounded. */
+  prune(now: number, max: number): void {
     let n = 0;
-    for (const [id, until] of this.settled) {
-      if ((until > now && this.settled.size <= REPLAY_MAX_IDS) || n++ > 100) break;
-      this.settled.delete(id);
+    while (this.head < this.queue.length && ((this.untils[this.head] as number) <= now || this.ids.size > max) && n++ <= 100) {
+      this.ids.delete(this.queue[this.head] as string);
+      this.head++;
+    }
+    // The forgotten front goes once it is half the queue: a copy of the rest per as many ids forgotten.
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.untils = this.untils.slice(this.head);
+      this.head = 0;
     }
   }
 }
