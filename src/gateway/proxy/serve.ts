@@ -45,6 +45,8 @@ export interface ServeInput {
   readonly observer?: AttemptObserver;
   /** Told of each failed attempt that was sent and charged (the served one is in the result). */
   readonly onCharge?: (c: AttemptCharge) => void;
+  /** A stream whose client stopped reading this long is cut (0: never; see stream-relay.ts). */
+  readonly streamIdleMs: number;
 }
 
 const NO_SHADOW: ShadowOutcome = {};
@@ -81,7 +83,7 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
   const budget = input.candidates[0]?.failover.maxAttempts ?? 1;
   let attempts = 0;
   // The store settles each reservation id once; the client's x-request-id may repeat, this may not.
-  const serveId = randomUUID();
+  const serveId = nextServeId();
   plan: for (const step of attemptPlan(fitting, deps)) {
     for (const backend of step.backends) {
       if (attempts >= budget) break plan;
@@ -112,6 +114,14 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
   throw finalError(failures, input.candidates.length);
 }
 
+/**
+ * Ids unique across processes and restarts: a random id per process, then a count (a UUID per
+ * request was a visible share of its cost; the Redis store remembers settled ids for a day).
+ */
+const PROCESS_ID = randomUUID();
+let served = 0;
+const nextServeId = (): string => `${PROCESS_ID}.${(served++).toString(36)}`;
+
 /** One attempt's input, built field by field (a spread of the serve input cost more than the rest of this loop). */
 function attemptInput(
   input: ServeInput,
@@ -130,6 +140,7 @@ function attemptInput(
     headers,
     upstream: a.upstream,
     upstreamHeaders: input.upstreamHeaders,
+    streamIdleMs: input.streamIdleMs,
     ...(input.observer === undefined ? {} : { observer: input.observer }),
   };
 }
