@@ -95,14 +95,13 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
       attempts++;
       const shadow = reservation.shadow;
       const outcome = await runAttempt(attemptInput(input, { step, backend, shadow, rates: reservation.rates, upstream: deps.upstream }));
-      const healthKey = BackendHealth.keyOf(step.model, backend);
       const counts = { attempts, fallbacks: step.index };
       if (outcome.kind !== 'retryable') {
         // A body we could not serialise never reached the backend: its health is not in question.
-        if (outcome.sent) deps.health.succeeded(healthKey);
+        if (outcome.sent && deps.health.anyFailed) deps.health.succeeded(BackendHealth.keyOf(step.model, backend));
         return finish({ input, deps, step, outcome, admit: reservation.admit, shadow, ...counts });
       }
-      deps.health.failed(healthKey, deps.clock());
+      deps.health.failed(BackendHealth.keyOf(step.model, backend), deps.clock());
       failures.push({ error: outcome.error, class: 'upstream' });
       const bill = outcome.sent && outcome.failure !== 'overloaded' ? inputOnly(input.inputTokens, step.model) : undefined;
       await settle(deps, { input, step, admit: reservation.admit, shadow, sent: outcome.sent, ...(bill ? { bill } : {}) });
