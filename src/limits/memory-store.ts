@@ -129,7 +129,6 @@ export class MemoryLimitStore implements LimitStore {
     }
     this.counters.set(id, { value: delta, expiresAt: ttlSeconds === undefined ? undefined : now + ttlSeconds * 1000 });
   }
-
 }
 
 /**

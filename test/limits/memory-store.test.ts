@@ -25,7 +25,7 @@ describe('MemoryLimitStore', () => {
     expect(await store.usage({ periodId: 'total' })).toEqual([{ keyId: 'ns/k', model: 'm', requests: 1, inputTokens: 3, outputTokens: 4, costNanos: 5 }]);
   });
 
-  it('forgets an id a day after it was settled: its replay then counts again (as the Redis store\'s window)', async () => {
+  it("forgets an id a day after it was settled: its replay then counts again (as the Redis store's window)", async () => {
     const store = new MemoryLimitStore();
     const now = Date.UTC(2026, 10, 28, 12);
     const reservation: AdmitRequest = { requestId: 'old', keyId: 'ns/k', rates: [], budgets: [] };
