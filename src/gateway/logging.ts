@@ -1,5 +1,6 @@
 /** The gateway's log options: what is redacted, and batched stdout writes for a gateway process. */
 import { pino } from 'pino';
+import { LineBatcher } from './line-batcher.js';
 
 export type LoggerSetting = boolean | { level: string };
 
@@ -27,13 +28,18 @@ export const REDACT_PATHS = [
  * For a gateway process: the same options, writing to stdout in batches (32 KiB, or every 250 ms)
  * instead of one write(2) per line. The access log is a line per request, and a write per line
  * (then per 4 KiB, about ten lines) was a visible share of the gateway's CPU (bench/README).
+ * The lines are gathered by a LineBatcher and each batch written by sonic-boom as it comes.
  * What is buffered is written out when the process exits.
  */
 export function processLoggerOptions(logger: LoggerSetting | undefined): boolean | Record<string, unknown> {
   const options = loggerOptions(logger);
   if (options === false) return false;
-  const stream = pino.destination({ dest: 1, sync: false, minLength: 32 * 1024, maxWrite: 64 * 1024, periodicFlush: 250 });
-  process.once('exit', () => {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 0, maxWrite: 64 * 1024 });
+  const stream = new LineBatcher(destination, { minChars: 32 * 1024, flushMs: 250 });
+  // Before pino's own exit hooks on the destination (prepended): they flush or end it, and the
+  // lines still gathered here must reach it first.
+  process.prependOnceListener('beforeExit', () => stream.forward());
+  process.prependOnceListener('exit', () => {
     try {
       stream.flushSync();
     } catch {

@@ -30,7 +30,7 @@
  * fallback admit. Only the key's slot is marked (budgets all live there); a model's fleet-wide
  * TAT heals within its window.
  */
-import { PERIODS, periodIds, type Period } from './periods.js';
+import { PERIODS, periodIdsAt, type Period } from './periods.js';
 import { keyTag, settlementDeltas } from './plan.js';
 import { ADMIT_LUA, PEEK_LUA, SETTLE_BATCH_LUA } from './redis-scripts.js';
 import { type BatchEntry, SettleBatcher, type UsageHash } from './settle-batch.js';
@@ -195,7 +195,7 @@ export class RedisLimitStore implements LimitStore {
   settle(s: Settlement, now: number): Promise<void> {
     validateSettlement(s);
     const usage = s.usage;
-    const pids = usage === undefined ? undefined : periodIds(new Date(usage.at));
+    const pids = usage === undefined ? undefined : periodIdsAt(usage.at);
     const parts = this.entriesOf(s, now, pids);
     const sent: Promise<void>[] = [];
     for (const [route, entry] of parts) sent.push(this.batcher.add(route, entry));

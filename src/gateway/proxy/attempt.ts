@@ -25,6 +25,8 @@ export interface AttemptInput {
   readonly headers: Record<string, string>;
   readonly upstream: UpstreamClient;
   readonly upstreamHeaders: Record<string, string>;
+  /** A stream whose client stopped reading this long is cut (0: never). */
+  readonly streamIdleMs: number;
   /** Watches the attempt (a client span, trace context for the upstream); none: not watched. */
   readonly observer?: AttemptObserver;
 }
@@ -81,6 +83,7 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
       includeUsage: chat.includeUsage,
       rename: { from: backend.upstreamModel, to: model.id },
       abort,
+      idleMs: input.streamIdleMs,
     });
     if (!out.started) return out.clientGone ? clientGone(true) : failed(classify(out.error), model);
     return {

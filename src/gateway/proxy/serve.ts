@@ -45,6 +45,8 @@ export interface ServeInput {
   readonly observer?: AttemptObserver;
   /** Told of each failed attempt that was sent and charged (the served one is in the result). */
   readonly onCharge?: (c: AttemptCharge) => void;
+  /** A stream whose client stopped reading this long is cut (0: never; see stream-relay.ts). */
+  readonly streamIdleMs: number;
 }
 
 const NO_SHADOW: ShadowOutcome = {};
@@ -81,7 +83,7 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
   const budget = input.candidates[0]?.failover.maxAttempts ?? 1;
   let attempts = 0;
   // The store settles each reservation id once; the client's x-request-id may repeat, this may not.
-  const serveId = randomUUID();
+  const serveId = nextServeId();
   plan: for (const step of attemptPlan(fitting, deps)) {
     for (const backend of step.backends) {
       if (attempts >= budget) break plan;
@@ -93,14 +95,13 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
       attempts++;
       const shadow = reservation.shadow;
       const outcome = await runAttempt(attemptInput(input, { step, backend, shadow, rates: reservation.rates, upstream: deps.upstream }));
-      const healthKey = BackendHealth.keyOf(step.model, backend);
       const counts = { attempts, fallbacks: step.index };
       if (outcome.kind !== 'retryable') {
         // A body we could not serialise never reached the backend: its health is not in question.
-        if (outcome.sent) deps.health.succeeded(healthKey);
+        if (outcome.sent && deps.health.anyFailed) deps.health.succeeded(BackendHealth.keyOf(step.model, backend));
         return finish({ input, deps, step, outcome, admit: reservation.admit, shadow, ...counts });
       }
-      deps.health.failed(healthKey, deps.clock());
+      deps.health.failed(BackendHealth.keyOf(step.model, backend), deps.clock());
       failures.push({ error: outcome.error, class: 'upstream' });
       const bill = outcome.sent && outcome.failure !== 'overloaded' ? inputOnly(input.inputTokens, step.model) : undefined;
       await settle(deps, { input, step, admit: reservation.admit, shadow, sent: outcome.sent, ...(bill ? { bill } : {}) });
@@ -111,6 +112,14 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
   }
   throw finalError(failures, input.candidates.length);
 }
+
+/**
+ * Ids unique across processes and restarts: a random id per process, then a count (a UUID per
+ * request was a visible share of its cost; the Redis store remembers settled ids for a day).
+ */
+const PROCESS_ID = randomUUID();
+let served = 0;
+const nextServeId = (): string => `${PROCESS_ID}.${(served++).toString(36)}`;
 
 /** One attempt's input, built field by field (a spread of the serve input cost more than the rest of this loop). */
 function attemptInput(
@@ -130,6 +139,7 @@ function attemptInput(
     headers,
     upstream: a.upstream,
     upstreamHeaders: input.upstreamHeaders,
+    streamIdleMs: input.streamIdleMs,
     ...(input.observer === undefined ? {} : { observer: input.observer }),
   };
 }
@@ -161,7 +171,7 @@ async function reserve(
   const now = deps.clock();
   const estimateCost = costNanos(input.inputTokens, model.pricing.input) + costNanos(maxOutput, model.pricing.output);
   const estimate = { inputTokens: input.inputTokens, maxOutputTokens: maxOutput, costNanos: estimateCost };
-  const plan = planChecks({ key: input.key, model, estimate, now: new Date(now) });
+  const plan = planChecks({ key: input.key, model, estimate, now });
   const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
   // Beside the enforced admit, not after it: one round trip for both (shadow.ts). Most keys have
   // no Shadow QuotaPolicy: no call and no promise for them.

@@ -39,7 +39,7 @@ export async function checkShadow(
     key: { ...opts.key, id: keyId, limits: shadow.limits },
     model: { ...opts.model, rateLimits: {} },
     estimate: opts.estimate,
-    now: new Date(opts.now),
+    now: opts.now,
   });
   if (plan.rates.length + plan.budgets.length === 0) return {};
   const admit: AdmitRequest = { requestId: `${opts.reservationId}#shadow`, keyId, ...plan };

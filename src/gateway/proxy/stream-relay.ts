@@ -46,18 +46,12 @@ export interface RelayOptions {
   readonly includeUsage: boolean;
   readonly rename: { from: string; to: string };
   readonly abort: AbortController;
-}
-
-/**
- * Streams whose client must keep reading: a response whose socket stays backed up (write()
- * said wait, no 'drain' since) for `ms` is cut: the upstream call is aborted, the client's
- * socket closed, and what was produced until then is billed as for a client that left. Set by
- * the route per response, so the attempt and fallback code need not carry it.
- */
-const idleTimeouts = new WeakMap<ServerResponse, number>();
-
-export function cutStalledReaderAfter(raw: ServerResponse, ms: number): void {
-  if (ms > 0) idleTimeouts.set(raw, ms);
+  /**
+   * A client that must keep reading: a response whose socket stays backed up (write() said wait,
+   * no 'drain' since) this long is cut: the upstream call is aborted, the client's socket closed,
+   * and what was produced until then is billed as for a client that left. 0 or none: never.
+   */
+  readonly idleMs?: number;
 }
 
 /**
@@ -65,8 +59,7 @@ export function cutStalledReaderAfter(raw: ServerResponse, ms: number): void {
  * timeout. Its listeners go when it settles (events.once would leave a 'close' and an 'error'
  * listener behind on every backed-up write of a long stream).
  */
-function drained(raw: ServerResponse): Promise<boolean> {
-  const idleMs = idleTimeouts.get(raw);
+function drained(raw: ServerResponse, idleMs: number | undefined): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const done = (ok: boolean): void => {
       raw.off('drain', onDrain);
@@ -75,7 +68,7 @@ function drained(raw: ServerResponse): Promise<boolean> {
       resolve(ok);
     };
     const onDrain = (): void => done(true);
-    const timer = idleMs === undefined ? undefined : setTimeout(() => done(false), idleMs);
+    const timer = idleMs === undefined || idleMs <= 0 ? undefined : setTimeout(() => done(false), idleMs);
     raw.on('drain', onDrain);
     raw.on('close', onDrain);
   });
@@ -196,7 +189,7 @@ function send(out: Outgoing, opts: RelayOptions, state: RelayState): Promise<voi
   if (state.done) raw.end(out.bytes);
   // A destroyed socket never drains and may have closed already: waiting for either would hang.
   else if (!raw.write(out.bytes) && !raw.destroyed) {
-    return drained(raw).then((ok) => {
+    return drained(raw, opts.idleMs).then((ok) => {
       if (ok) return markChunks(state, out.produced);
       state.clientGone = true;
       opts.abort.abort();

@@ -11,7 +11,6 @@ import type { AttemptCharge, ChatEvent, ChatWatch, GatewayObserver, ServeResult 
 import type { CompiledKey } from '../../compile/types.js';
 import type { InFlightCounter } from '../../limits/in-flight.js';
 import { retryAfterHeaders } from '../proxy/rate-headers.js';
-import { cutStalledReaderAfter } from '../proxy/stream-relay.js';
 
 export type { ChatEvent } from '../events.js';
 
@@ -42,10 +41,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext, deps:
       tally.stream = chat.stream;
       const { models } = candidatesFor({ config, key, model: chat.model, fallbackModels: chat.fallbackModels });
       // A stream writes to the socket itself; errors before its first byte are written the same way.
-      if (chat.stream) {
-        reply.hijack();
-        cutStalledReaderAfter(reply.raw, deps.streamIdleMs ?? 0);
-      }
+      if (chat.stream) reply.hijack();
       const input: ServeInput = {
         requestId,
         chat,
@@ -56,6 +52,7 @@ export function registerChatRoute(app: FastifyInstance, ctx: RouteContext, deps:
         upstreamHeaders: { 'x-request-id': requestId },
         ...(watch ? { observer: watch.attempts } : {}),
         onCharge: tally.addCharge,
+        streamIdleMs: deps.streamIdleMs ?? 0,
       };
       const proxyDeps: ProxyDeps = { store: deps.store, upstream, health: deps.health, clock: deps.clock, random: deps.random, log: req.log };
       const result = await serveChat(input, proxyDeps);

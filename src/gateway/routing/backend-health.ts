@@ -19,6 +19,11 @@ export class BackendHealth {
     return `${model.id}\n${backend.name}\n${backend.baseURL}`;
   }
 
+  /** Whether any backend has failed since it last succeeded (the common answer, no: nothing to look up). */
+  get anyFailed(): boolean {
+    return this.state.size > 0;
+  }
+
   isCooling(key: string, now: number): boolean {
     const h = this.state.get(key);
     return h !== undefined && h.coolUntil > now;
@@ -41,17 +46,21 @@ export class BackendHealth {
  * fallback model). `random` is injected for tests.
  */
 export function orderBackends(opts: { model: CompiledModel; health: BackendHealth; now: number; random: () => number }): {
-  healthy: CompiledBackend[];
-  cooling: CompiledBackend[];
+  healthy: readonly CompiledBackend[];
+  cooling: readonly CompiledBackend[];
 } {
   const { model, health, now, random } = opts;
+  // No backend has failed lately (the usual case): every one is healthy, no health key to make.
+  if (!health.anyFailed) return { healthy: byPriority(model.backends, random), cooling: NONE };
   const healthy: CompiledBackend[] = [];
   const cooling: CompiledBackend[] = [];
   for (const b of model.backends) (health.isCooling(BackendHealth.keyOf(model, b), now) ? cooling : healthy).push(b);
   return { healthy: byPriority(healthy, random), cooling: byPriority(cooling, random) };
 }
 
-function byPriority(backends: CompiledBackend[], random: () => number): CompiledBackend[] {
+const NONE: readonly CompiledBackend[] = [];
+
+function byPriority(backends: readonly CompiledBackend[], random: () => number): readonly CompiledBackend[] {
   // Nothing to order (the common case of one backend, or none cooling): no sets, sorts or copies.
   if (backends.length < 2) return backends;
   const priorities = [...new Set(backends.map((b) => b.priority))].sort((a, b) => a - b);
@@ -63,7 +72,7 @@ function byPriority(backends: CompiledBackend[], random: () => number): Compiled
   );
 }
 
-function weightedShuffle(items: CompiledBackend[], random: () => number): CompiledBackend[] {
+function weightedShuffle(items: readonly CompiledBackend[], random: () => number): CompiledBackend[] {
   const pool = [...items];
   const out: CompiledBackend[] = [];
   while (pool.length > 0) {
