@@ -54,7 +54,6 @@ export async function helmOn(node: Node, args: string[]): Promise<RunResult> {
   return run(await helmBinary(), args, { env: { ...process.env, KUBECONFIG: node.kubeconfig }, timeoutMs: 600_000 });
 }
 
-
 /** test/support/poll.ts's waitFor with the e2e tier's patience (pods start in minutes, not seconds). */
 export function poll<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 180_000, intervalMs = 500): Promise<T> {
   return waitFor(check, { what, timeoutMs, intervalMs });
