@@ -1,28 +1,7 @@
 /** A redis-server for the gateway+redis target (when one is on PATH). */
-import { connect } from 'node:net';
 import { join } from 'node:path';
+import { redisPing } from '../src/devtools/redis-ping.js';
 import { type Proc, freePort, startProcess } from './processes.js';
-
-// ---------------------------------------------------------------------------------------------
-// Redis
-
-export function redisPing(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((done) => {
-    const sock = connect({ host, port });
-    let data = '';
-    const end = (ok: boolean): void => {
-      sock.destroy();
-      done(ok);
-    };
-    sock.setTimeout(500, () => end(false));
-    sock.on('error', () => end(false));
-    sock.on('connect', () => sock.write('PING\r\n'));
-    sock.on('data', (chunk) => {
-      data += chunk.toString();
-      if (data.includes('\r\n')) end(data.startsWith('+PONG'));
-    });
-  });
-}
 
 export async function startRedis(dir: string): Promise<{ url: string; proc: Proc }> {
   const port = await freePort();

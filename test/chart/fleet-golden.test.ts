@@ -9,11 +9,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FleetConfigParser } from '../../src/operator/fleet/config.js';
 import { FLEET_KINDS, renderFleet } from '../../src/operator/fleet/render.js';
-import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
-import { CHART, find, helm, kubectlOk, parseObjects, render } from './helm.js';
+import { CHART, apiServerWithNamespace, find, helm, kubectlOk, parseObjects, render } from './helm.js';
 
 const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
 const TESTDATA = join(import.meta.dirname, 'testdata');
@@ -85,14 +84,7 @@ describe('values.schema.json refuses the worst values of the new knobs', () => {
 });
 
 describe('the shaped fleet on a real API server', () => {
-  let cp: ControlPlane;
-  beforeAll(async () => {
-    cp = await startControlPlane();
-    await kubectlOk(cp, ['create', 'namespace', 'tokenhub']);
-  }, 120_000);
-  afterAll(async () => {
-    await cp?.stop();
-  });
+  const cp = apiServerWithNamespace();
 
   it('passes a server-side dry-run, every object', async () => {
     const fleet = await fleetOf(SHAPED);
@@ -100,7 +92,7 @@ describe('the shaped fleet on a real API server', () => {
       .filter((o) => o !== undefined)
       .map((o) => ({ ...o, metadata: { ...o.metadata, ownerReferences: undefined } }));
     expect(items.map((o) => o.kind)).toEqual([...FLEET_KINDS]);
-    const out = await kubectlOk(cp, ['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+    const out = await kubectlOk(cp(), ['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
     expect(out).toMatch(/deployment.apps\/tokenhub-gateway serverside-applied/);
   });
 });

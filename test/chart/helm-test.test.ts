@@ -8,9 +8,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/devtools/control-plane-process.js';
-import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
 import { type TestGateway, modelYaml, startTestGateway } from '../support/gateway.js';
-import { find, kubectlOk, render } from './helm.js';
+import { apiServerWithNamespace, find, kubectlOk, render } from './helm.js';
 
 type TestPod = {
   metadata: { annotations: Record<string, string> };
@@ -62,17 +61,10 @@ describe('helm test', () => {
   });
 
   describe('on a real API server', () => {
-    let cp: ControlPlane;
-    beforeAll(async () => {
-      cp = await startControlPlane();
-      await kubectlOk(cp, ['create', 'namespace', 'tokenhub']);
-    }, 120_000);
-    afterAll(async () => {
-      await cp?.stop();
-    });
+    const cp = apiServerWithNamespace();
 
     it('the pod passes a server-side dry-run', async () => {
-      const out = await kubectlOk(cp, ['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify(await testPod()));
+      const out = await kubectlOk(cp(), ['apply', '--server-side', '--dry-run=server', '-f', '-'], JSON.stringify(await testPod()));
       expect(out).toMatch(/pod\/tokenhub-test serverside-applied/);
     });
   });

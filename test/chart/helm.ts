@@ -7,7 +7,9 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { run, type RunResult } from '../../src/devtools/control-plane-process.js';
-import { rbacRules } from '../support/kube.js';
+import { afterAll, beforeAll } from 'vitest';
+import { type ControlPlane, startControlPlane } from '../support/control-plane.js';
+import { kubectlOk, rbacRules } from '../support/kube.js';
 
 export const ROOT = join(import.meta.dirname, '../..');
 export const CHART = join(ROOT, 'charts/tokenhub');
@@ -106,4 +108,20 @@ export type { PolicyRule } from '../support/kube.js';
 /** The PolicyRules of one of files/rbac/*.yaml, the single source the chart renders. */
 export const loadRules = rbacRules;
 
-export { kubectlOk } from '../support/kube.js';
+export { kubectlOk };
+
+/** A real API server for the enclosing describe block, with the chart's namespace; stopped after it. */
+export function apiServerWithNamespace(namespace = 'tokenhub'): () => ControlPlane {
+  let cp: ControlPlane | undefined;
+  beforeAll(async () => {
+    cp = await startControlPlane();
+    await kubectlOk(cp, ['create', 'namespace', namespace]);
+  }, 120_000);
+  afterAll(async () => {
+    await cp?.stop();
+  });
+  return () => {
+    if (cp === undefined) throw new Error('the control plane did not start');
+    return cp;
+  };
+}

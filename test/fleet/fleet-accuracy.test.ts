@@ -33,6 +33,10 @@ let redis: RedisServer | undefined;
 let mock: MockUpstream | undefined;
 let dir: string | undefined;
 let fleet: Fleet | undefined;
+/** TOTAL requests of the test body from CLIENTS clients spread over the fleet's gateways. */
+const hammerFleet = (key: string): ReturnType<typeof hammer> =>
+  hammer({ baseURLs: fleet?.gateways.map((g) => g.baseURL) ?? [], key, body, clients: CLIENTS, total: TOTAL });
+
 const rows: string[][] = [['scenario', 'store', 'limit', 'admitted', 'bound', '429s', 'elapsed ms']];
 
 beforeAll(async () => {
@@ -83,13 +87,7 @@ describe('a fleet of four gateway processes on one Redis', () => {
   });
 
   it(`admits the key's RPM (${RPM}) across the fleet, not more than the refill and one request over`, async () => {
-    const { outcomes, elapsedMs } = await hammer({
-      baseURLs: fleet?.gateways.map((g) => g.baseURL) ?? [],
-      key: KEYS.rpm,
-      body,
-      clients: CLIENTS,
-      total: TOTAL,
-    });
+    const { outcomes, elapsedMs } = await hammerFleet(KEYS.rpm);
     expectOnly(outcomes, ['200', '429 rate_limit_exceeded']);
     const admitted = outcomes.filter((o) => o.status === 200).length;
     const bound = RPM + refill(RPM, elapsedMs) + 1;
@@ -99,13 +97,7 @@ describe('a fleet of four gateway processes on one Redis', () => {
   });
 
   it(`admits the key's TPM (${TPM}) in real tokens across the fleet, within the refill and one reservation`, async () => {
-    const { outcomes, elapsedMs } = await hammer({
-      baseURLs: fleet?.gateways.map((g) => g.baseURL) ?? [],
-      key: KEYS.tpm,
-      body,
-      clients: CLIENTS,
-      total: TOTAL,
-    });
+    const { outcomes, elapsedMs } = await hammerFleet(KEYS.tpm);
     expectOnly(outcomes, ['200', '429 rate_limit_exceeded']);
     const ok = outcomes.filter((o) => o.status === 200);
     const tokens = tokensOf(ok);
@@ -126,13 +118,7 @@ describe('the contrast: the same fleet with a memory store per pod (no --redis)'
   });
 
   it('admits about replicas × RPM: each pod enforces the whole limit on its own', async () => {
-    const { outcomes, elapsedMs } = await hammer({
-      baseURLs: fleet?.gateways.map((g) => g.baseURL) ?? [],
-      key: KEYS.rpm,
-      body,
-      clients: CLIENTS,
-      total: TOTAL,
-    });
+    const { outcomes, elapsedMs } = await hammerFleet(KEYS.rpm);
     expectOnly(outcomes, ['200', '429 rate_limit_exceeded']);
     const admitted = outcomes.filter((o) => o.status === 200).length;
     rows.push(['RPM', 'memory per pod', String(RPM), String(admitted), `(${N} × ${RPM} = ${N * RPM})`, String(TOTAL - admitted), elapsedMs.toFixed(0)]);
