@@ -13,6 +13,7 @@ export const INTEGRATION = [
   'test/limits/redis-cluster.test.ts',
   'test/limits/redis-store.test.ts',
   'test/limits/settle-batch.test.ts',
+  'test/limits/admit-batch.test.ts',
   'test/limits/resilient-store.test.ts',
   'test/limits/store-equivalence.test.ts',
   'test/limits/usage-command.test.ts',

@@ -34,63 +34,103 @@ end
 `;
 
 /**
- * admit: KEYS = rate TAT ids (nr), then budget counter ids (nb), then optionally the request's
- * reservation mark (the key's slot only).
- * ARGV = now ('' = Redis TIME), nr, nb, then `limit cost` per rate, then `limit cost ttl` per
- * budget (ttl 0 = none), then (with a mark) the mark's ttl in seconds.
+ * admit batch (the admits one gateway issued in one event-loop turn, see admit-batch.ts): each
+ * entry is one request's checks in one slot, decided in order exactly as one call per entry
+ * would decide them, so the fleet's overshoot bound is unchanged: an entry sees every
+ * reservation made before it, in this batch or any earlier call.
+ * KEYS = the counters the batch touches (nc of them, each once), then the reservation marks.
+ * Entries refer to keys by 1-based index.
+ * ARGV = mark ttl (s), nc, the number of entries, then per entry `now nr nb mark` (now '' =
+ * Redis TIME; mark 0 = none), then `key limit cost` per rate and `key limit cost ttl` per
+ * budget (ttl 0 = none).
  * The mark says "Redis holds this reservation" until its settlement deletes it: when the reply
  * of an admit is lost (a timeout, a connection killed after Redis wrote), an undo applies only
  * if the mark is there, so the reservation is neither leaked nor refunded twice.
- * Returns { verdict ('ok' | 'rate' | 'budget'), 1-based index of the denying check, its
- * retry-after ms ('inf' = never) or the budget's used, now, k, then the TAT of each of the
- * first k rates (the new one, or for a rate that denied its current one), then on 'ok' the
- * budgets' used after this reservation }. Times are %.17g strings, exact: the caller derives
- * remaining and reset from TAT and now with gcraPeek, the same maths without a string.format
- * per figure here (formatting is what a script spends most on after its writes).
- * Writes happen only after every check passed: a denial reserves nothing.
+ * Returns one array per entry: { verdict ('ok' | 'rate' | 'budget'), 1-based index of the
+ * denying check, its retry-after ms ('inf' = never) or the budget's used, now, k, then the TAT
+ * of each of the first k rates (the new one, or for a rate that denied its current one), then
+ * on 'ok' the budgets' used after this reservation }. Times are %.17g strings, exact: the
+ * caller derives remaining and reset from TAT and now with gcraPeek, the same maths without a
+ * string.format per figure here (formatting is what a script spends most on after its writes).
+ * A denied entry reserves nothing. Counters are read once (one MGET) and written once at the
+ * end, however many entries touched them: that, and one call instead of one per request, is
+ * what batching saves Redis.
  */
-export const ADMIT_LUA = `${PRELUDE}
-local now = clock(ARGV[1])
-local nr, nb = tonumber(ARGV[2]), tonumber(ARGV[3])
-local out = { 'ok', 0, 0, ARGV[1] ~= '' and ARGV[1] or fmt(now), 0 }
-local tats = {}
--- Every counter in one read: each redis.call costs the script more than the command itself.
-local vals = redis.call('MGET', unpack(KEYS, 1, nr + nb))
-for i = 1, nr do
-  local limit, cost = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
-  local interval = WINDOW / limit
-  local base = math.max(tonumber(vals[i]) or now, now)
-  local newTat = base + cost * interval
-  local used = newTat - now
-  if cost > limit or used > WINDOW + slackOf(interval) then
-    out[5], out[5 + i] = i, fmt(base)
-    out[1], out[2] = 'rate', i
-    if cost > limit then out[3] = 'inf' else out[3] = math.ceil(used - WINDOW) end
-    return out
+export const ADMIT_BATCH_LUA = `${PRELUDE}
+local markTtl, nc, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local redisNow
+local vals = nc > 0 and redis.call('MGET', unpack(KEYS, 1, nc)) or {}
+-- Each counter's value as the entries so far left it; tatAt: the now of its last reservation.
+local cur, tatAt, added, ttlOf = {}, {}, {}, {}
+for i = 1, nc do cur[i] = tonumber(vals[i]) end
+local replies = {}
+local p = 4
+for e = 1, n do
+  local now
+  if ARGV[p] ~= '' then now = tonumber(ARGV[p]) else redisNow = redisNow or clock(''); now = redisNow end
+  local nr, nb, mark = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
+  local out = { 'ok', 0, 0, ARGV[p] ~= '' and ARGV[p] or fmt(now), 0 }
+  replies[e] = out
+  p = p + 4
+  local r0, b0 = p, p + 3 * nr
+  p = b0 + 4 * nb
+  local tats = {}
+  for i = 1, nr do
+    local q = r0 + 3 * (i - 1)
+    local key, limit, cost = tonumber(ARGV[q]), tonumber(ARGV[q + 1]), tonumber(ARGV[q + 2])
+    local interval = WINDOW / limit
+    local base = math.max(cur[key] or now, now)
+    local newTat = base + cost * interval
+    local used = newTat - now
+    if cost > limit or used > WINDOW + slackOf(interval) then
+      out[5], out[5 + i] = i, fmt(base)
+      out[1], out[2] = 'rate', i
+      if cost > limit then out[3] = 'inf' else out[3] = math.ceil(used - WINDOW) end
+      break
+    end
+    tats[i] = newTat
+    out[5 + i] = fmt(newTat)
   end
-  tats[i] = newTat
-  out[5 + i] = fmt(newTat)
-end
-out[5] = nr
-local b0 = 4 + 2 * nr
-for j = 1, nb do
-  local used = tonumber(vals[nr + j]) or 0
-  if used >= tonumber(ARGV[b0 + 3 * (j - 1)]) then
-    out[1], out[2], out[3] = 'budget', j, fmt(used)
-    return out
+  if out[1] == 'ok' then
+    out[5] = nr
+    for j = 1, nb do
+      local q = b0 + 4 * (j - 1)
+      local used = cur[tonumber(ARGV[q])] or 0
+      if used >= tonumber(ARGV[q + 1]) then
+        out[1], out[2], out[3] = 'budget', j, fmt(used)
+        break
+      end
+    end
+  end
+  if out[1] == 'ok' then
+    -- Admitted: the entry's reservation is what the next entries see.
+    for i = 1, nr do
+      local key = tonumber(ARGV[r0 + 3 * (i - 1)])
+      cur[key], tatAt[key] = tats[i], now
+    end
+    for j = 1, nb do
+      local q = b0 + 4 * (j - 1)
+      local key, cost = tonumber(ARGV[q]), tonumber(ARGV[q + 2])
+      cur[key] = (cur[key] or 0) + cost
+      added[key] = (added[key] or 0) + cost
+      if ttlOf[key] == nil then ttlOf[key] = tonumber(ARGV[q + 3]) end
+      out[5 + nr + j] = fmt(cur[key])
+    end
+    if mark > 0 then redis.call('SET', KEYS[mark], '1', 'EX', markTtl) end
   end
 end
-for i = 1, nr do redis.call('SET', KEYS[i], out[5 + i], 'PX', math.max(WINDOW + 1000, math.ceil(tats[i] - now) + 1000)) end
-if #KEYS > nr + nb then redis.call('SET', KEYS[nr + nb + 1], '1', 'EX', ARGV[#ARGV]) end
-for j = 1, nb do
-  local p = b0 + 3 * (j - 1)
-  out[5 + nr + j] = fmt(redis.call('INCRBY', KEYS[nr + j], ARGV[p + 1]))
-  -- A counter this made gets its expiry; one that was there got it when it was made (a
-  -- credit's DECRBY makes none: the next settlement batch's expireOnce gives it one).
-  local ttl = tonumber(ARGV[p + 2])
-  if not vals[nr + j] and ttl > 0 then redis.call('EXPIRE', KEYS[nr + j], ttl) end
+for key = 1, nc do
+  local at = tatAt[key]
+  if at ~= nil then
+    storeTat(KEYS[key], cur[key], at)
+  elseif added[key] ~= nil then
+    redis.call('INCRBY', KEYS[key], fmt(added[key]))
+    -- A counter this made gets its expiry; one that was there got it when it was made (a
+    -- credit's DECRBY makes none: the next settlement batch's expireOnce gives it one).
+    if not vals[key] and ttlOf[key] > 0 then redis.call('EXPIRE', KEYS[key], ttlOf[key]) end
+  end
 end
-return out
+return replies
 `;
 
 /**

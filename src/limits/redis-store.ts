@@ -2,7 +2,8 @@
  * The fleet store: limits and usage in Redis, shared by every gateway replica.
  *
  * admit is one round trip: one Lua script (redis-scripts.ts) decides every check of the request
- * atomically with Redis's clock and writes only if all pass. On Redis Cluster a script may touch
+ * atomically with Redis's clock and writes only if all pass. The admits of one event-loop turn
+ * share that call (admit-batch.ts), each still decided on its own, in arrival order. On Redis Cluster a script may touch
  * one slot only: a key's checks share a `{hash tag}` (plan.ts) and go first; a model's
  * fleet-wide checks live in another slot, a second call, and if that one denies, the key's
  * reservation is refunded so admit stays all-or-nothing.
@@ -32,7 +33,8 @@
  */
 import { PERIODS, periodIdsAt, type Period } from './periods.js';
 import { keyTag, settlementDeltas } from './plan.js';
-import { ADMIT_LUA, PEEK_LUA, SETTLE_BATCH_LUA } from './redis-scripts.js';
+import { ADMIT_BATCH_LUA, PEEK_LUA, SETTLE_BATCH_LUA } from './redis-scripts.js';
+import { AdmitBatcher, type AdmitReply } from './admit-batch.js';
 import { type BatchEntry, SettleBatcher, type UsageHash } from './settle-batch.js';
 import { gcraPeek } from './gcra.js';
 import { type SlotChecks, type SlotVerdict, parseAdmitReply, rowsOf, slotsOf, tagOf, validate, validateSettlement } from './redis-codec.js';
@@ -43,7 +45,7 @@ import type { Result } from 'ioredis';
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** keys and args as arrays: ioredis flattens them (one copy instead of a spread per call). */
-    tokenhubAdmit(numKeys: number, keys: string[], args: (string | number)[]): Result<(string | number)[], Context>;
+    tokenhubAdmit(numKeys: number, keys: string[], args: (string | number)[]): Result<AdmitReply[], Context>;
     tokenhubSettle(numKeys: number, keys: string[], args: (string | number)[]): Result<number[], Context>;
     tokenhubPeek(numKeys: number, ...args: (string | number)[]): Result<string[], Context>;
   }
@@ -115,6 +117,8 @@ export class RedisLimitStore implements LimitStore {
   /** Redis Cluster: a script call may touch one slot only, so admits and settlements go per slot. */
   private readonly sharded: boolean;
   private readonly batcher: SettleBatcher;
+  /** Admits of one event-loop turn go as one call per route (admit-batch.ts). */
+  private readonly admits: AdmitBatcher;
   /** Usage hash ids per key, for the day they were made (periodIds gives one object a day). */
   private readonly usageKeys = new Map<string, { pids: Readonly<Record<Period, string>>; keys: readonly UsageHash[] }>();
 
@@ -123,7 +127,7 @@ export class RedisLimitStore implements LimitStore {
     this.client = opts.client ?? connectRedis({ ...opts, url: opts.url ?? '' });
     // Errors reach callers through the commands; without a listener ioredis would log each one.
     this.client.on('error', () => undefined);
-    this.client.defineCommand('tokenhubAdmit', { lua: ADMIT_LUA });
+    this.client.defineCommand('tokenhubAdmit', { lua: ADMIT_BATCH_LUA });
     this.client.defineCommand('tokenhubSettle', { lua: SETTLE_BATCH_LUA });
     this.client.defineCommand('tokenhubPeek', { lua: PEEK_LUA });
     // Settlement batches on a connection of their own (one Redis): ioredis runs one pipeline at a
@@ -137,6 +141,10 @@ export class RedisLimitStore implements LimitStore {
     this.callerClock = opts.clock === 'caller';
     this.replayWindowS = opts.replayWindowSeconds ?? REPLAY_WINDOW_S;
     this.sharded = this.client.isCluster;
+    this.admits = new AdmitBatcher({
+      send: (_route, b) => this.client.tokenhubAdmit(b.keys.length, b.keys, b.args),
+      markTtlSeconds: this.replayWindowS,
+    });
     this.batcher = new SettleBatcher({
       send: (_route, b) => this.settleClient.tokenhubSettle(b.keys.length, b.keys, b.args),
       idemTtlSeconds: this.replayWindowS,
@@ -326,16 +334,9 @@ export class RedisLimitStore implements LimitStore {
   }
 
   private async admitSlot(slot: SlotChecks, now: number, mark: string | undefined): Promise<SlotVerdict> {
-    const args: (string | number)[] = [this.callerClock ? String(now) : '', slot.rates.length, slot.budgets.length];
-    for (const r of slot.rates) args.push(r.limit, r.cost);
-    for (const b of slot.budgets) args.push(b.limit, b.cost, b.ttlSeconds ?? 0);
-    const keys = [...slot.rates.map((r) => r.id), ...slot.budgets.map((b) => b.id)];
-    if (mark !== undefined) {
-      keys.push(mark);
-      args.push(this.replayWindowS);
-    }
-    const reply = await this.client.tokenhubAdmit(keys.length, keys, args);
-    return parseAdmitReply(slot, reply);
+    const entry = { now: this.callerClock ? String(now) : '', rates: slot.rates, budgets: slot.budgets, ...(mark === undefined ? {} : { mark }) };
+    // The route is the slot's tag ('' on one Redis): a Cluster call may touch one slot only.
+    return parseAdmitReply(slot, await this.admits.add(slot.tag, entry));
   }
 
   /** Adds the key to its periods' usage index, at most once a minute per key and periods; undefined when done lately. */
