@@ -28,7 +28,7 @@ export function parseAdmitReply(slot: SlotChecks, reply: (string | number)[]): S
   for (let i = 0; i < evaluated; i++) {
     const check = slot.rates[i];
     if (check === undefined) break;
-    const peek = gcraPeek({ tat: Number(reply[5 + i]), now, limit: check.limit });
+    const peek = gcraPeek({ tat: fromExact(reply[5 + 2 * i], reply[6 + 2 * i]), now, limit: check.limit });
     states.push({ check, remaining: peek.remaining, resetMs: peek.resetMs });
   }
   const i = Number(index) - 1;
@@ -41,9 +41,12 @@ export function parseAdmitReply(slot: SlotChecks, reply: (string | number)[]): S
     return { states, budgetsUsed: [[budget.id, Number(value)]], denial: { kind: 'budget', check: budget, used: Number(value) } };
   }
   if (verdict !== 'ok') throw new Error(`limit store: unexpected admit reply ${JSON.stringify(verdict)}`);
-  const b0 = 5 + evaluated;
+  const b0 = 5 + 2 * evaluated;
   return { states, budgetsUsed: slot.budgets.map((b, j) => [b.id, Number(reply[b0 + j] ?? 0)]) };
 }
+
+/** A double the admit script sent as mantissa and exponent (its `exact`): m * 2^(e - 53), exact. */
+const fromExact = (m: string | number | undefined, e: string | number | undefined): number => Number(m) * 2 ** (Number(e) - 53);
 
 type UsageTotals = { requests: number; inputTokens: number; outputTokens: number; costNanos: number };
 /** Hash field suffixes (`<model>|in`) and the row fields they fill. */
