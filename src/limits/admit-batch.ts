@@ -1,14 +1,17 @@
 /**
- * Admits coalesced per event-loop turn: the Redis store queues each request's checks per route
- * (the whole Redis, or one Cluster slot) and sends a route's queue as ONE script call
- * (ADMIT_BATCH_LUA) at the end of the turn, or at once when it is full. Each request is still
- * decided atomically and in arrival order inside the script and gets its own answer; what a
- * batch saves is per call: one command to write, parse and answer instead of one per request,
- * and in Redis each counter read once and written once per batch instead of once per request.
+ * Admits coalesced: the Redis store queues each request's checks per route (the whole Redis, or
+ * one Cluster slot) and sends a route's queue as ONE script call (ADMIT_BATCH_LUA) at the end of
+ * the event-loop turn, or, while the route's previous batch is on its way, when that one
+ * answers (at once when full). Each request is still decided atomically and in arrival order
+ * inside the script and gets its own answer; what a batch saves is per call: one command to
+ * write, parse and answer instead of one per request, and in Redis each counter read once and
+ * written once per batch instead of once per request.
  *
- * Only requests that arrived in the same turn share a call, so a quiet gateway still sends each
- * admit at once (the end of the turn is microseconds away). Unlike settlements, a batch never
- * waits for an earlier one to answer: an admit is on the request path.
+ * A quiet gateway sends each admit at once (the end of the turn is microseconds away); a busy one
+ * sends one call per round trip, as large as the load makes it. Waiting for the previous batch
+ * adds little: a connection answers in order, so a later call could not answer before it. This
+ * is what ioredis's auto-pipelining did, without its Pipeline object per write (it is off, see
+ * redis-connect.ts).
  *
  * A failed call fails every admit in it (each caller then journals the undo of its own admit,
  * see resilient-store.ts: the marks make those undos exact). Input checks (validate) run before
@@ -73,8 +76,14 @@ interface Queued {
   readonly reject: (err: unknown) => void;
 }
 
+interface Route {
+  queue: Queued[];
+  /** Batches of this route on their way: while one is, the queue fills (it goes when that one answers). */
+  inFlight: number;
+}
+
 export class AdmitBatcher {
-  private readonly queues = new Map<string, Queued[]>();
+  private readonly routes = new Map<string, Route>();
   private scheduled: NodeJS.Immediate | undefined;
   private readonly maxEntries: number;
 
@@ -83,31 +92,34 @@ export class AdmitBatcher {
   }
 
   /** Queues one entry on a route; resolves with its own answer when its batch's call does. */
-  add(route: string, entry: AdmitEntry): Promise<AdmitReply> {
+  add(routeName: string, entry: AdmitEntry): Promise<AdmitReply> {
     return new Promise((resolve, reject) => {
-      let queue = this.queues.get(route);
-      if (queue === undefined) {
-        queue = [];
-        this.queues.set(route, queue);
+      let route = this.routes.get(routeName);
+      if (route === undefined) {
+        route = { queue: [], inFlight: 0 };
+        this.routes.set(routeName, route);
       }
-      queue.push({ entry, resolve, reject });
-      if (queue.length >= this.maxEntries) this.send(route, queue);
-      else this.scheduled ??= setImmediate(() => this.sendAll());
+      route.queue.push({ entry, resolve, reject });
+      if (route.queue.length >= this.maxEntries) this.send(routeName, route);
+      else if (route.inFlight === 0) this.scheduled ??= setImmediate(() => this.sendIdle());
     });
   }
 
-  private sendAll(): void {
+  /** The end of a turn: every route with nothing on its way sends what it queued. */
+  private sendIdle(): void {
     this.scheduled = undefined;
-    for (const [route, queue] of this.queues) this.send(route, queue);
+    for (const [name, route] of this.routes) if (route.inFlight === 0) this.send(name, route);
   }
 
-  private send(route: string, queue: Queued[]): void {
-    this.queues.delete(route);
+  private send(name: string, route: Route): void {
+    const queue = route.queue;
     if (queue.length === 0) return;
+    route.queue = [];
+    route.inFlight++;
     let call: Promise<AdmitReply[]>;
     try {
       call = this.opts.send(
-        route,
+        name,
         encodeAdmitBatch(
           queue.map((q) => q.entry),
           this.opts.markTtlSeconds,
@@ -123,10 +135,18 @@ export class AdmitBatcher {
           if (Array.isArray(reply)) q.resolve(reply);
           else q.reject(new Error('limit store: an admit batch answered fewer entries than it was sent'));
         });
+        this.answered(name, route);
       },
       (err: unknown) => {
         for (const q of queue) q.reject(err);
+        this.answered(name, route);
       },
     );
+  }
+
+  private answered(name: string, route: Route): void {
+    route.inFlight--;
+    // What queued meanwhile goes now: this is the turn its predecessor answered in.
+    if (route.inFlight === 0) this.send(name, route);
   }
 }

@@ -118,8 +118,10 @@ function baseOptions(opts: RedisConnectOptions): RedisOptions {
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     enableOfflineQueue: false,
-    // Batches the commands of one tick (a settle's scripts for several slots) into one write.
-    enableAutoPipelining: true,
+    // Off: admits and settlements are batched by the store itself (admit-batch.ts,
+    // settle-batch.ts), one script call per round trip; auto-pipelining on top only added a
+    // Pipeline object and a nextTick per write. Rare commands (reads, the usage index) go alone.
+    enableAutoPipelining: false,
     // Reconnect soon after Redis comes back; the resilient store probes on top of this.
     retryStrategy: (times: number) => Math.min(100 * times, 1000),
   };

@@ -35,6 +35,7 @@ import { PERIODS, periodIdsAt, type Period } from './periods.js';
 import { keyTag, settlementDeltas } from './plan.js';
 import { ADMIT_BATCH_LUA, PEEK_LUA, SETTLE_BATCH_LUA } from './redis-scripts.js';
 import { AdmitBatcher, type AdmitReply } from './admit-batch.js';
+import { RedisScript } from './redis-script.js';
 import { type BatchEntry, SettleBatcher, type UsageHash } from './settle-batch.js';
 import { gcraPeek } from './gcra.js';
 import { type SlotChecks, type SlotVerdict, parseAdmitReply, rowsOf, slotsOf, tagOf, validate, validateSettlement } from './redis-codec.js';
@@ -44,12 +45,14 @@ import type { Result } from 'ioredis';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** keys and args as arrays: ioredis flattens them (one copy instead of a spread per call). */
-    tokenhubAdmit(numKeys: number, keys: string[], args: (string | number)[]): Result<AdmitReply[], Context>;
-    tokenhubSettle(numKeys: number, keys: string[], args: (string | number)[]): Result<number[], Context>;
+    /** Reads (a key holder's GET /key): rare, so ioredis's own script command. */
     tokenhubPeek(numKeys: number, ...args: (string | number)[]): Result<string[], Context>;
   }
 }
+
+/** The batch scripts, called with their arguments laid out flat (redis-script.ts says why). */
+const ADMIT_SCRIPT = new RedisScript(ADMIT_BATCH_LUA);
+const SETTLE_SCRIPT = new RedisScript(SETTLE_BATCH_LUA);
 
 /**
  * How long a settled request id is remembered (replays after that would count twice): an hour,
@@ -127,8 +130,6 @@ export class RedisLimitStore implements LimitStore {
     this.client = opts.client ?? connectRedis({ ...opts, url: opts.url ?? '' });
     // Errors reach callers through the commands; without a listener ioredis would log each one.
     this.client.on('error', () => undefined);
-    this.client.defineCommand('tokenhubAdmit', { lua: ADMIT_BATCH_LUA });
-    this.client.defineCommand('tokenhubSettle', { lua: SETTLE_BATCH_LUA });
     this.client.defineCommand('tokenhubPeek', { lua: PEEK_LUA });
     // Settlement batches on a connection of their own (one Redis): ioredis runs one pipeline at a
     // time per connection, so on the admits' connection every admit issued while a batch is on its
@@ -136,17 +137,16 @@ export class RedisLimitStore implements LimitStore {
     this.settleClient = this.client.isCluster ? this.client : this.client.duplicate();
     if (this.settleClient !== this.client) {
       this.settleClient.on('error', () => undefined);
-      this.settleClient.defineCommand('tokenhubSettle', { lua: SETTLE_BATCH_LUA });
     }
     this.callerClock = opts.clock === 'caller';
     this.replayWindowS = opts.replayWindowSeconds ?? REPLAY_WINDOW_S;
     this.sharded = this.client.isCluster;
     this.admits = new AdmitBatcher({
-      send: (_route, b) => this.client.tokenhubAdmit(b.keys.length, b.keys, b.args),
+      send: (_route, b) => ADMIT_SCRIPT.call(this.client, b.keys, b.args) as Promise<AdmitReply[]>,
       markTtlSeconds: this.replayWindowS,
     });
     this.batcher = new SettleBatcher({
-      send: (_route, b) => this.settleClient.tokenhubSettle(b.keys.length, b.keys, b.args),
+      send: (_route, b) => SETTLE_SCRIPT.call(this.settleClient, b.keys, b.args),
       idemTtlSeconds: this.replayWindowS,
       ...(opts.settleDelayMs === undefined ? {} : { delayMs: opts.settleDelayMs }),
     });

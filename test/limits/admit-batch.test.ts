@@ -51,9 +51,8 @@ describe('admits batched per event-loop turn on a real Redis', () => {
   let redis: RedisServer;
   let admin: Redis;
   const stores: RedisLimitStore[] = [];
-  /** A pod; `client`: its own connection (a test that fakes a lost reply needs one without auto-pipelining). */
-  const store = async (client?: Redis): Promise<RedisLimitStore> => {
-    const s = new RedisLimitStore({ url: redis.url, clock: 'caller', ...(client === undefined ? {} : { client }) });
+  const store = async (): Promise<RedisLimitStore> => {
+    const s = new RedisLimitStore({ url: redis.url, clock: 'caller' });
     stores.push(s);
     await s.ready();
     // The scripts loaded, so the calls counted below are the admits' own (a counter no test reads).
@@ -122,18 +121,17 @@ describe('admits batched per event-loop turn on a real Redis', () => {
   });
 
   it('undoes a batch whose reply was lost request by request: admitted ones refunded once, denied ones untouched', async () => {
-    // Without auto-pipelining the script command sends itself, so it can be wrapped here.
-    const client = new Redis(redis.url, { enableAutoPipelining: false }) as Redis & { tokenhubAdmit: (...args: unknown[]) => Promise<unknown> };
-    const s = await store(client);
-    const send = client.tokenhubAdmit.bind(client);
+    const s = await store();
+    const client = s.client as Redis;
+    const send = client.sendCommand.bind(client);
     // Redis applies the batch, then the connection drops before the reply.
-    client.tokenhubAdmit = async (...args: unknown[]) => {
-      await send(...args);
+    client.sendCommand = async (cmd) => {
+      await send(cmd);
       throw new Error('Connection is closed.');
     };
     const reqs = Array.from({ length: 6 }, (_, i) => request({ id: `l${i}`, keyId: 'ns/lost', tokens: 100, rpm: 3 }));
     const results = await Promise.allSettled(reqs.map((r) => s.admit(r, T)));
-    client.tokenhubAdmit = send;
+    client.sendCommand = send;
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
     const day = budgetId('ns/lost', 'tokens', 'd2027-01-15');
     // Three admitted (rpm 3), each holding 100 tokens and a mark; three denied, holding nothing.
@@ -145,6 +143,16 @@ describe('admits batched per event-loop turn on a real Redis', () => {
     // The key's counters refunded; the model's fleet-wide one heals within its window (redis-store.ts).
     expect((await s.peek(reqs[0]!.rates, T)).map((r) => r.remaining)).toEqual([3, 9000, 20_000 - 300]);
     expect(await admin.keys(`${keyTag('ns/lost')}:r:*`)).toEqual([]);
+  });
+
+  it('loads the scripts again when Redis lost them (a restart, a failover): NOSCRIPT, then EVAL', async () => {
+    const s = await store();
+    await admin.script('FLUSH');
+    const r = request({ id: 'n1', keyId: 'ns/noscript', tokens: 10 });
+    expect((await s.admit(r, T)).allowed).toBe(true);
+    await admin.script('FLUSH');
+    await s.settle({ reservation: r, actual: { tokens: 4, costNanos: 0 } }, T);
+    expect(await s.budgetUsed(budgetId('ns/noscript', 'tokens', 'd2027-01-15'))).toBe(4);
   });
 
   it('encodes each counter once, counters before marks', () => {
