@@ -131,9 +131,9 @@ export class RedisLimitStore implements LimitStore {
     // Errors reach callers through the commands; without a listener ioredis would log each one.
     this.client.on('error', () => undefined);
     this.client.defineCommand('tokenhubPeek', { lua: PEEK_LUA });
-    // Settlement batches on a connection of their own (one Redis): ioredis runs one pipeline at a
-    // time per connection, so on the admits' connection every admit issued while a batch is on its
-    // way would wait for that batch's answer. A Cluster client keeps one connection per node.
+    // Settlement batches on a connection of their own (one Redis): a connection answers in order,
+    // so on the admits' connection an admit batch sent behind a settlement batch would wait for
+    // that (larger) script's answer. A Cluster client keeps one connection per node.
     this.settleClient = this.client.isCluster ? this.client : this.client.duplicate();
     if (this.settleClient !== this.client) {
       this.settleClient.on('error', () => undefined);
@@ -349,7 +349,7 @@ export class RedisLimitStore implements LimitStore {
     const calls = PERIODS.flatMap((period) => {
       const ttl = USAGE_RETENTION_S[period];
       const id = usageIndexKey(pids[period]);
-      // Issued together (one pipelined write); the EXPIRE keeps pushing out a live period's end.
+      // Six small commands once a minute per key; the EXPIRE keeps pushing out a live period's end.
       return [this.client.sadd(id, keyId), ...(ttl > 0 ? [this.client.expire(id, ttl)] : [])];
     });
     return Promise.all(calls).then(
