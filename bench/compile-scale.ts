@@ -7,7 +7,8 @@
  *                        result alive, after a GC).
  *   worker block         the cluster source's path without a cluster: N keys' objects handed to
  *                        the compile worker and the config taken back; the serving thread's max
- *                        event-loop delay over one recompile after a change (one key more), and
+ *                        event-loop delay over one recompile after a change (one key more) and
+ *                        the 250 ms after it (a GC of what the hand-over left counts too), and
  *                        the serving thread's heap after it (objects and config alive, after a GC);
  *                        and of its longest stall, how much the serving thread itself was running
  *                        (Linux), the rest being a wait for a core.
@@ -34,6 +35,8 @@ import { generatedKey, repoRoot, scaleInput } from './compile-fixture.js';
 import { runPaced } from './load.js';
 
 const TARGETS = { compileMs: 1000, heapMB: 300, blockMs: 10, applyP99Ms: 1000 };
+/** How long the worker-recompile rows keep watching the serving thread after the new config is in. */
+const AFTER_SWAP_MS = 250;
 const SELF = fileURLToPath(import.meta.url);
 const MODEL = 'bench-model';
 const LOAD_KEY = 'th-bench-compile-load';
@@ -135,6 +138,9 @@ async function workerOnce(n: number): Promise<void> {
   const t0 = performance.now();
   const result = await worker.compileCluster(changed, new Date());
   const ms = performance.now() - t0;
+  // The window goes on past the swap: a collection of what the hand-over left behind blocks the
+  // serving thread as much as the hand-over itself.
+  await new Promise((r) => setTimeout(r, AFTER_SWAP_MS));
   h.disable();
   const stall = stalls.stop();
   // What the serving thread holds: the cluster's objects (the informers' caches) and the config.
@@ -296,7 +302,7 @@ async function main(): Promise<void> {
     log(`recompiling ${n} keys in the compile worker (the cluster source's path)`);
     const w = await measureWorker(n);
     rows.push([
-      `max event-loop block, recompile of ${n / 1000}k keys in the worker (cluster path, ${fmt(w.ms, 'ms')} in all)`,
+      `max event-loop block, recompile of ${n / 1000}k keys in the worker (cluster path, ${fmt(w.ms, 'ms')} in all, + ${AFTER_SWAP_MS} ms after)`,
       fmt(w.blockMs, 'ms'),
       `≤ ${TARGETS.blockMs} ms`,
       verdict(w.blockMs <= TARGETS.blockMs),
