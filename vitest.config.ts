@@ -36,6 +36,7 @@ export const INTEGRATION = [
   'test/gateway/upstream-h2c.test.ts',
   // The compile worker runs from the build (dist/).
   'test/gateway/compile-worker.test.ts',
+  'test/gateway/handover.test.ts',
 ];
 export const SYSTEM = [
   'test/chart/**/*.test.ts',

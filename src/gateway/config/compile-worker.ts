@@ -31,6 +31,7 @@ import type { CompileInput, CompiledKey, GatewayConfig, SecretInput } from '../.
 import type { CheckLine } from '../../manifests/check.js';
 import type { Tenancy } from '../../compile/tenancy.js';
 import { KeyShards } from './key-shards.js';
+import { TurnBudget } from './turn-budget.js';
 
 /**
  * The cluster objects of a compile: those sent for it (numbered), plus, with `keep`, those the
@@ -73,10 +74,15 @@ export interface WorkerCompileResult {
 
 /** Objects per message to the worker (a few ms of structured clone at most; 500 took 10-20 ms). */
 const OBJECTS_PER_CHUNK = 200;
-/** Objects looked up (held or new?) per event-loop turn. */
-const SCAN_PER_TURN = 2_500;
 
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/**
+ * The worker's young generation. V8's GC helper threads serve every isolate of the process and
+ * run at the process's priority, not the worker's nice 10: with the default (smaller) young
+ * generation a 100k-key recompile spent ~550 ms of those threads' CPU on scavenges and marking,
+ * time the serving thread had to share the cores with. 64 MB about halves it (~250 ms; 128 MB
+ * was no better). The cost is up to 64 MB more RSS while a big compile runs.
+ */
+const WORKER_YOUNG_GENERATION_MB = 64;
 
 /** The worker's script: next to this module once built; from dist/ when this runs as TypeScript (tests). */
 function workerScript(): URL {
@@ -98,8 +104,12 @@ export class CompileWorker {
   private job: Job | undefined;
   /** The keys of the last result taken in whole, and its worker: a diff applies to these. */
   private base: { id: number; worker: Worker; keys: KeyShards<CompiledKey> } | undefined;
-  /** The cluster objects the worker holds: each object's number, and the numbers in its store. */
-  private held: { worker: Worker; ids: WeakMap<object, number>; live: Set<number> } | undefined;
+  /**
+   * The cluster objects the worker holds: each object's number, and the numbers in its store with
+   * the id of the last compile that listed them. Updated in place: a new 100k-entry Set per
+   * compile was 100k inserts, rehashes and garbage on the serving thread.
+   */
+  private held: { worker: Worker; ids: WeakMap<object, number>; live: Map<number, number> } | undefined;
   private objectSeq = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private seq = 0;
@@ -115,31 +125,42 @@ export class CompileWorker {
   compileCluster(input: CompileInput, now: Date): Promise<WorkerCompileResult> {
     return this.enqueue(async (id, worker) => {
       const known = this.held?.worker === worker ? this.held : undefined;
-      this.held = undefined; // until this hand-over is complete
-      const held = { worker, ids: known?.ids ?? new WeakMap<object, number>(), live: new Set<number>() };
+      this.held = undefined; // until this hand-over is complete (a failed one starts the next over in full)
+      const held = known ?? { worker, ids: new WeakMap<object, number>(), live: new Map<number, number>() };
+      const budget = new TurnBudget();
       let fresh: [number, unknown][] = [];
-      let scanned = 0;
+      let listedCount = 0;
       for (const o of input.objects) {
         const isObject = typeof o === 'object' && o !== null;
         let n = isObject ? held.ids.get(o) : undefined;
-        // Sent before, but gone from the worker since (or listed twice now): send it again.
-        if (n === undefined || known?.live.has(n) !== true || held.live.has(n)) {
+        const listed = n === undefined ? undefined : held.live.get(n);
+        // Never sent, gone from the worker since, or listed twice in this input: send it (again).
+        if (n === undefined || listed === undefined || listed === id) {
           n = ++this.objectSeq;
           if (isObject) held.ids.set(o, n);
           fresh.push([n, o]);
         }
-        held.live.add(n);
+        held.live.set(n, id);
+        listedCount++;
         if (fresh.length === OBJECTS_PER_CHUNK) {
           worker.postMessage({ type: 'objects', id, objects: fresh } satisfies ToWorker);
           fresh = [];
-          await turn();
-        } else if (++scanned % SCAN_PER_TURN === 0) await turn();
+          await budget.yield();
+        } else if (budget.due()) await budget.yield();
       }
       if (fresh.length > 0) worker.postMessage({ type: 'objects', id, objects: fresh } satisfies ToWorker);
       const removed: number[] = [];
-      for (const n of known?.live ?? []) {
-        if (!held.live.has(n)) removed.push(n);
-        if (++scanned % SCAN_PER_TURN === 0) await turn();
+      // Numbers not listed this time are gone; none when every one held was listed (the common
+      // case: objects only added). keys() + get(), not entries(): no [n, id] array per object.
+      if (held.live.size > listedCount) {
+        for (const n of held.live.keys()) {
+          if (held.live.get(n) !== id) removed.push(n);
+          if (budget.due()) await budget.yield();
+        }
+      }
+      for (const n of removed) {
+        held.live.delete(n);
+        if (budget.due()) await budget.yield();
       }
       const objects: ObjectsHeld = known === undefined ? { keep: false } : { keep: true, removed };
       worker.postMessage({ type: 'compile-cluster', id, base: this.baseId(), ...objects, secrets: input.secrets, now: now.getTime() } satisfies ToWorker);
@@ -217,19 +238,14 @@ export class CompileWorker {
       from = this.base.keys;
     }
     const next = from.edit();
-    let yielded = 0;
-    const step = async (): Promise<void> => {
-      if (next.work - yielded < WORK_PER_TURN) return;
-      yielded = next.work;
-      await turn();
-    };
+    const budget = new TurnBudget();
     for (const hash of ready.removed ?? []) {
       next.delete(hash);
-      await step();
+      if (budget.due()) await budget.yield();
     }
     for (const [hash, key] of got.keys) {
       next.set(hash, key);
-      await step();
+      if (budget.due()) await budget.yield();
     }
     const keys = next.build();
     this.base = { id: ready.id, worker, keys };
@@ -238,7 +254,10 @@ export class CompileWorker {
 
   private ensureWorker(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const worker = new Worker(workerScript(), { workerData: { tenancy: this.opts.tenancy ?? {} } });
+    const worker = new Worker(workerScript(), {
+      workerData: { tenancy: this.opts.tenancy ?? {} },
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     worker.unref(); // never what keeps a process alive
     worker.on('message', (msg: ToMain) => {
       if (this.job?.id === msg.id) this.job.handle(msg);
@@ -253,9 +272,6 @@ export class CompileWorker {
     return worker;
   }
 }
-
-/** Key entries written or copied per event-loop turn (100k at once held the serving thread ~20 ms). */
-const WORK_PER_TURN = 2_500;
 
 function freeze<T>(value: T): T {
   deepFreeze(value);

@@ -6,7 +6,7 @@
  *
  * A KeyShards never changes once built: a request reads its config once and sees one state.
  * Changes go through a KeyShardsBuilder, which copies a shard the first time it writes to it
- * (copy-on-write) and counts the entries it touched so its caller can yield between slices.
+ * (copy-on-write) and counts the entries it touched (what a change cost).
  */
 
 /** 256 shards: ~400 keys each at 100k, so copying one is a few µs and no rehash is long. */
@@ -76,7 +76,7 @@ export class KeyShardsBuilder<V> {
   /** Shards this builder copied (its own to write); the others are still shared. */
   private readonly own = new Set<number>();
   private built = false;
-  /** Entries copied or written so far: what the caller yields on. */
+  /** Entries copied or written so far. */
   work = 0;
 
   constructor(
