@@ -7,6 +7,7 @@
 import { Client, type Dispatcher, EnvHttpProxyAgent, Pool, errors as undiciErrors } from 'undici';
 import type { CompiledBackend, GatewayConfig } from '../../compile/types.js';
 import type { ChatBody } from '../request/chat-request.js';
+import type { AbortSource } from './call-abort.js';
 import { ConnectionGate } from './connection-gate.js';
 import { H2cPool } from './h2c-pool.js';
 
@@ -97,7 +98,7 @@ export class UpstreamClient {
     backend: CompiledBackend;
     /** Serialised by the caller, which answers a body that cannot be serialised itself (a 400). */
     body: ChatBody | string;
-    signal: AbortSignal;
+    signal: AbortSource;
     headers?: Record<string, string>;
   }): Promise<UpstreamResponse> {
     const { backend } = opts;
@@ -122,6 +123,7 @@ export class UpstreamClient {
         idempotent: true,
         headers,
         body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+        // An AbortSignal or a CallAbort: undici takes anything with aborted and add/removeEventListener (call-abort.ts).
         signal: opts.signal,
         headersTimeout: backend.timeoutMs,
         bodyTimeout: backend.timeoutMs,
