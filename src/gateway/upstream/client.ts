@@ -9,7 +9,7 @@ import type { CompiledBackend, GatewayConfig } from '../../compile/types.js';
 import type { ChatBody } from '../request/chat-request.js';
 import type { AbortSource } from './call-abort.js';
 import { ConnectionGate } from './connection-gate.js';
-import { H2cPool } from './h2c-pool.js';
+import { H2cPool, UpstreamNotRead } from './h2c-pool.js';
 
 /** `saturated`: no connection to the backend came free within its queue timeout. */
 export type UpstreamFailureKind = 'connect' | 'timeout' | 'aborted' | 'saturated';
@@ -244,6 +244,7 @@ function httpVersionOf(client: Client): string | undefined {
 /** undici's errors → our three kinds; the message names no secret (undici's never does). */
 export function classify(err: unknown): UpstreamFailure {
   if (err instanceof UpstreamFailure) return err;
+  if (err instanceof UpstreamNotRead) return new UpstreamFailure('connect', err.message, false);
   if (err instanceof undiciErrors.ConnectTimeoutError) return new UpstreamFailure('timeout', 'the upstream did not accept the connection in time', false);
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
     return new UpstreamFailure('timeout', 'the upstream did not answer in time');
