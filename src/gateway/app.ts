@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { LimitStore } from '../limits/store.js';
+import { closeUnusedConnectionsOnClose } from './unused-connections.js';
 import { ApiError, Errors, knownApiError } from './errors.js';
 import { type TokenVerifier, authenticator } from './auth.js';
 import { ConfigHolder } from './config/config-holder.js';
@@ -110,6 +111,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   app.addHook('onClose', async () => {
     if (opts.upstream === undefined) await upstream.close();
   });
+  closeUnusedConnectionsOnClose(app);
   return app;
 }
 

@@ -1,5 +1,6 @@
 /** The gate in front of a backend's connection pool: counted, first come first served, bounded wait. */
 import { describe, expect, it } from 'vitest';
+import { CallAbort } from '../../src/gateway/upstream/call-abort.js';
 import { ConnectionGate } from '../../src/gateway/upstream/connection-gate.js';
 import { DEFAULT_TIMEOUTS, timeoutsFromEnv } from '../../src/gateway/timeouts.js';
 
@@ -43,6 +44,23 @@ describe('ConnectionGate', () => {
     gate.release();
     expect(gate.inUse).toBe(0);
     expect(await gate.acquire({ timeoutMs: 10, signal: AbortSignal.abort() })).toMatchObject({ acquired: true });
+  });
+
+  it('takes a CallAbort (what a stream passes) as an AbortSignal: aborted waiters leave, listeners do not pile up', async () => {
+    const gate = new ConnectionGate(1);
+    await gate.acquire({ timeoutMs: 10 });
+    const abort = new CallAbort();
+    const waiting = gate.acquire({ timeoutMs: 1000, signal: abort });
+    abort.abort();
+    abort.abort();
+    expect(await waiting).toMatchObject({ acquired: false, reason: 'aborted' });
+    expect(await gate.acquire({ timeoutMs: 10, signal: abort })).toMatchObject({ acquired: false, reason: 'aborted' });
+    const other = new CallAbort();
+    const granted = gate.acquire({ timeoutMs: 1000, signal: other });
+    gate.release();
+    expect(await granted).toMatchObject({ acquired: true });
+    // The granted waiter removed its listener: a later abort reaches nobody.
+    expect((other as unknown as { listeners: unknown[] }).listeners).toEqual([]);
   });
 });
 

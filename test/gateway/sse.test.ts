@@ -1,42 +1,54 @@
 /** SSE splitting and per-event rewriting: model rename, produced chunks, usage. Pure. */
 import { describe, expect, it } from 'vitest';
-import { type SseEvent, SseSplitter, processEvent, scanEvent, scanOptions, usageOf } from '../../src/gateway/proxy/sse.js';
+import { processEvent, usageOf } from '../../src/gateway/proxy/sse.js';
+import { type ScanTally, SseScanner, scanEvent, scanOptions } from '../../src/gateway/proxy/sse-scan.js';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
 const chunk = (fields: Record<string, unknown>) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', model: 'up-1', ...fields })}`;
 const rename = { from: 'up-1', to: 'public' };
 
-/** The events of one push, as text. */
-const texts = (events: readonly SseEvent[]): string[] => events.map((e) => e.buf.toString('utf8', e.start, e.end));
+/** A scanner that keeps every event as it is (no rename, usage asked): what it sends is what it split. */
+const splitter = () => {
+  const tally: ScanTally = { usage: undefined, produced: 0, done: false };
+  const scanner = new SseScanner(scanOptions({ includeUsage: true }), tally);
+  return { tally, scanner, push: (b: Buffer) => scanner.push(b)?.toString('utf8') };
+};
 
-describe('SseSplitter', () => {
-  it('returns whole events only, across chunk boundaries and with CRLF line ends', () => {
-    const s = new SseSplitter();
-    expect(texts(s.push(bytes('data: a\n\nda')))).toEqual(['data: a']);
-    expect(texts(s.push(bytes('ta: b\r')))).toEqual([]);
-    expect(texts(s.push(bytes('\n\r\ndata: c\n\n')))).toEqual(['data: b', 'data: c']);
-    expect(s.rest()).toBe('');
+describe('SseScanner: splitting', () => {
+  it('sends whole events only, across chunk boundaries and with CRLF line ends', () => {
+    const s = splitter();
+    expect(s.push(bytes('data: a\n\nda'))).toBe('data: a\n\n');
+    expect(s.push(bytes('ta: b\r'))).toBeUndefined();
+    // CRLF events take processEvent, which ends them with LF.
+    expect(s.push(bytes('\n\r\ndata: c\n\n'))).toBe('data: b\n\ndata: c\n\n');
+    expect(s.scanner.rest()).toBe('');
   });
 
-  it('splits at every form of blank line and says where the next event starts', () => {
-    const s = new SseSplitter();
-    const events = s.push(bytes('data: a\r\n\r\ndata: b\n\r\ndata: c\r\n\ndata: d\n\n'));
-    expect(texts(events)).toEqual(['data: a', 'data: b', 'data: c', 'data: d']);
-    expect(events.map((e) => e.next - e.end)).toEqual([4, 3, 3, 2]);
+  it('splits at every form of blank line', () => {
+    const s = splitter();
+    expect(s.push(bytes('data: a\r\n\r\ndata: b\n\r\ndata: c\r\n\ndata: d\n\n'))).toBe('data: a\n\ndata: b\n\ndata: c\n\ndata: d\n\n');
   });
 
   it('keeps a multi-byte character split between two chunks intact', () => {
-    const s = new SseSplitter();
+    const s = splitter();
     const all = bytes('data: {"content":"héllo €"}\n\n');
     const cut = all.indexOf(0xe2) + 1;
-    expect(texts(s.push(all.subarray(0, cut)))).toEqual([]);
-    expect(texts(s.push(all.subarray(cut)))).toEqual(['data: {"content":"héllo €"}']);
+    expect(s.push(all.subarray(0, cut))).toBeUndefined();
+    expect(s.push(all.subarray(cut))).toBe('data: {"content":"héllo €"}\n\n');
+    expect(s.tally.produced).toBe(1);
   });
 
   it('gives back what is left when the stream ends without a blank line', () => {
-    const s = new SseSplitter();
+    const s = splitter();
     s.push(bytes('data: [DONE]'));
-    expect(s.rest()).toBe('data: [DONE]');
+    expect(s.scanner.rest()).toBe('data: [DONE]');
+  });
+
+  it('sends a chunk of unchanged events as the chunk itself (no copy)', () => {
+    const s = splitter();
+    const chunk = bytes('data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: [DONE]\n\n');
+    expect(s.scanner.push(chunk)).toBe(chunk);
+    expect(s.tally).toEqual({ usage: undefined, produced: 1, done: true });
   });
 });
 
@@ -134,7 +146,7 @@ describe('scanEvent, the relay path: bytes in, bytes out', () => {
   ];
   const through = (event: string, terminator: string, o: Parameters<typeof scanOptions>[0]) => {
     const buf = bytes(`${event}${terminator}`);
-    const r = scanEvent({ buf, start: 0, end: buf.length - terminator.length, next: buf.length }, scanOptions(o));
+    const r = scanEvent(buf, scanOptions(o));
     return { ...r, out: r.out === 'keep' ? buf.toString('utf8') : r.out === null ? null : r.out.toString('utf8') };
   };
 
@@ -158,11 +170,50 @@ describe('scanEvent, the relay path: bytes in, bytes out', () => {
   it('keeps a plain content event as the upstream bytes (no copy), and renames by splicing bytes', () => {
     const event = content('héllo');
     const buf = bytes(`${event}\n\n`);
-    const e = { buf, start: 0, end: buf.length - 2, next: buf.length };
-    expect(scanEvent(e, scanOptions({ includeUsage: false }))).toEqual({ out: 'keep', produced: true, done: false });
-    const renamed = scanEvent(e, scanOptions({ includeUsage: false, rename }));
+    expect(scanEvent(buf, scanOptions({ includeUsage: false }))).toEqual({ out: 'keep', produced: true, done: false });
+    const renamed = scanEvent(buf, scanOptions({ includeUsage: false, rename }));
     expect(renamed.out).toBeInstanceOf(Buffer);
     expect((renamed.out as Buffer).toString('utf8')).toBe(`${content('héllo', 'public')}\n\n`);
+  });
+});
+
+describe('SseScanner over a whole stream: the same bytes and counts as processEvent event by event', () => {
+  const usage = { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 };
+  const events = [
+    chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: '' } }], usage: null }),
+    chunk({ choices: [{ index: 0, delta: { content: 'héllo €' } }], usage: null }),
+    ': keep-alive',
+    chunk({ choices: [{ index: 0, delta: { content: ' 你好' } }] }),
+    `data: ${JSON.stringify({ model: 'up-1', choices: [{ index: 0, delta: { content: 'Hi' } }] }).replaceAll('":', '": ')}`,
+    chunk({ choices: [{ index: 0, delta: { content: 'x' } }], usage }),
+    chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage: null }),
+    chunk({ choices: [], usage }),
+    'data: [DONE]',
+  ];
+  const stream = bytes(events.map((e) => `${e}\n\n`).join(''));
+
+  it.each([
+    ['no rename, usage asked', { includeUsage: true }],
+    ['no rename, usage not asked', { includeUsage: false }],
+    ['rename, usage asked', { includeUsage: true, rename }],
+    ['rename, usage not asked', { includeUsage: false, rename }],
+    ['rename to a non-ASCII name', { includeUsage: false, rename: { from: 'up-1', to: 'modèle' } }],
+  ] as const)('%s, cut into two chunks at every byte', (_name, o) => {
+    const results = events.map((e) => processEvent(e, o));
+    const expected = results.map((r) => r.out ?? '').join('');
+    const expectedTally = {
+      usage: results.findLast((r) => r.usage !== undefined)?.usage,
+      produced: results.filter((r) => r.produced).length,
+      done: true,
+    };
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const tally: ScanTally = { usage: undefined, produced: 0, done: false };
+      const scanner = new SseScanner(scanOptions(o), tally);
+      const out = [stream.subarray(0, cut), stream.subarray(cut)].map((part) => scanner.push(part)?.toString('utf8') ?? '').join('');
+      expect([cut, out]).toEqual([cut, expected]);
+      expect(tally).toEqual(expectedTally);
+      expect(scanner.rest()).toBe('');
+    }
   });
 });
 

@@ -136,6 +136,24 @@ describe('h2c upstream', () => {
     expect((fb.json as { model: string }).model).toBe('fast');
   });
 
+  it('charges nothing for an attempt on an upstream declared h2c that speaks only HTTP/1.1: it never read the request (a platform misconfiguration)', async () => {
+    const eventsBefore = gw.events.length;
+    const stored = async () => (await gw.store.usage({ periodId: 'total', keyId: 'default/k' })).filter((r) => r.model === 'wrong' || r.model === 'wrong-fb');
+    const rowsBefore = await stored();
+    const alone = await postChat(gw.baseURL, { key: KEY, body: { model: 'wrong', messages: say('charge me?') } });
+    expectOpenAIError(alone, { status: 502, code: 'upstream_error', type: 'api_error' });
+    const streamed = await postChat(gw.baseURL, { key: KEY, body: { model: 'wrong', stream: true, messages: say('charge me?') } });
+    expectOpenAIError(streamed, { status: 502, code: 'upstream_error', type: 'api_error' });
+    const fb = await postChat(gw.baseURL, { key: KEY, body: { model: 'wrong-fb', stream: true, messages: say('fall back') } });
+    expect(fb.status).toBe(200);
+    await eventually(() => gw.events.length >= eventsBefore + 3);
+    const [a, b, c] = gw.events.slice(eventsBefore);
+    expect([a?.charged, b?.charged, c?.charged]).toEqual([undefined, undefined, undefined]);
+    expect(c?.result).toMatchObject({ servedModel: 'fast' });
+    // Nothing kept either: no request, no tokens in the store for the misdeclared upstream.
+    expect(await stored()).toEqual(rowsBefore);
+  });
+
   it('a stream the client leaves mid-way is aborted upstream (RST_STREAM) and billed exactly what it relayed', async () => {
     h2c.setBehaviour('fast', { chunkDelayMs: 30, completionTokens: 200 });
     try {

@@ -10,6 +10,7 @@ import { ApiError, Errors } from '../errors.js';
 import { type ChatRequest, tooDeep, upstreamPayload } from '../request/chat-request.js';
 import { textTokens } from '../request/estimate.js';
 import type { UpstreamLimit } from '../request/chat-request.js';
+import { CallAbort } from '../upstream/call-abort.js';
 import { type UpstreamClient, UpstreamFailure, classify } from '../upstream/client.js';
 import type { AttemptObserver, AttemptOutcome } from '../events.js';
 import { usageOf } from './sse.js';
@@ -68,13 +69,13 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   // can be billed: the upstream is generating it either way. Nothing aborts it.
   if (!chat.stream) return sendComplete(input, payload);
   // A stream stops generating when its reader leaves.
-  const abort = new AbortController();
+  const abort = new CallAbort();
   const onClose = (): void => {
     if (!reply.raw.writableFinished) abort.abort();
   };
   reply.raw.once('close', onClose);
   try {
-    const res = await input.upstream.send({ backend, body: payload, signal: abort.signal, headers: input.upstreamHeaders });
+    const res = await input.upstream.send({ backend, body: payload, signal: abort, headers: input.upstreamHeaders });
     if (res.statusCode !== 200) return await failedStatus(res.statusCode, res.body, model);
     const out = await relayStream({
       upstream: res,

@@ -1,13 +1,15 @@
 /**
  * Relays an upstream SSE stream to the client chunk by chunk, with backpressure: the events of
- * one upstream chunk go out in one write, unchanged ones as the upstream's own bytes. The client's
+ * one upstream chunk go out in one write, unchanged ones as the upstream's own bytes (sse-scan.ts). The client's
  * response starts only when the first upstream event is in hand, so a stream that fails before
  * its first byte can still fall back. A client that goes away aborts the upstream call; a stream
  * the upstream cuts ends with an OpenAI-style error event, never a silent 200.
  */
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { type EventScan, type ScanOptions, type SseEvent, type Usage, SseSplitter, processEvent, scanEvent, scanOptions } from './sse.js';
+import { type Usage, processEvent } from './sse.js';
+import { SseScanner, scanOptions } from './sse-scan.js';
+import type { CallAbort } from '../upstream/call-abort.js';
 import type { UpstreamResponse } from '../upstream/client.js';
 
 export interface StreamOutcome {
@@ -42,10 +44,11 @@ type RelayState = {
 export interface RelayOptions {
   readonly upstream: UpstreamResponse;
   readonly raw: ServerResponse;
+  /** The response's headers (rate limits, ids): built for this response, the relay adds the stream's own to them. */
   readonly headers: Record<string, string>;
   readonly includeUsage: boolean;
   readonly rename: { from: string; to: string };
-  readonly abort: AbortController;
+  readonly abort: CallAbort;
   /**
    * A client that must keep reading: a response whose socket stays backed up (write() said wait,
    * no 'drain' since) this long is cut: the upstream call is aborted, the client's socket closed,
@@ -80,9 +83,8 @@ const CUT_EVENT = `data: ${JSON.stringify({
 
 export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
   const { raw, abort } = opts;
-  const splitter = new SseSplitter();
-  const scan = scanOptions({ includeUsage: opts.includeUsage, rename: opts.rename });
   const state: RelayState = { started: false, usage: undefined, produced: 0, done: false, clientGone: false, gaps: [] };
+  const scanner = new SseScanner(scanOptions({ includeUsage: opts.includeUsage, rename: opts.rename }), state);
   const onClose = (): void => {
     if (!raw.writableFinished) {
       state.clientGone = true;
@@ -95,13 +97,16 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
     await pump(opts.upstream.body, (chunk) => {
       // Read to the upstream's end (its connection is reused) but send nothing after [DONE] or a client gone.
       if (state.clientGone || raw.writableEnded) return undefined;
-      const out = collect(splitter.push(chunk), scan, state);
-      return out === undefined ? undefined : send(out, opts, state);
+      const before = state.produced;
+      const bytes = scanner.push(chunk);
+      return bytes === undefined ? undefined : send({ bytes, produced: state.produced - before }, opts, state);
     });
-    const rest = splitter.rest().trim();
+    const rest = scanner.rest().trim();
     if (rest !== '' && !state.clientGone && !raw.writableEnded) {
       const r = processEvent(rest, { includeUsage: opts.includeUsage, rename: opts.rename });
-      note(r, state);
+      if (r.usage !== undefined) state.usage = r.usage;
+      if (r.produced) state.produced++;
+      if (r.done) state.done = true;
       if (r.out !== null) await send({ bytes: Buffer.from(r.out), produced: r.produced ? 1 : 0 }, opts, state);
     }
   } catch (err) {
@@ -133,41 +138,6 @@ interface Outgoing {
   readonly produced: number;
 }
 
-function note(r: Pick<EventScan, 'usage' | 'produced' | 'done'>, state: RelayState): void {
-  if (r.usage !== undefined) state.usage = r.usage;
-  if (r.produced) state.produced++;
-  if (r.done) state.done = true;
-}
-
-/**
- * The events of one upstream chunk, scanned and joined: runs of unchanged events stay one view of
- * the upstream's buffer (a chunk of only such events is written as it came, without a copy).
- */
-function collect(events: readonly SseEvent[], scan: ScanOptions, state: RelayState): Outgoing | undefined {
-  const pieces: Buffer[] = [];
-  let produced = 0;
-  let run: { buf: Buffer; start: number; end: number } | undefined;
-  for (const e of events) {
-    const r = scanEvent(e, scan);
-    note(r, state);
-    if (r.produced) produced++;
-    if (r.out === 'keep') {
-      if (run !== undefined && run.buf === e.buf && run.end === e.start) run.end = e.next;
-      else {
-        if (run !== undefined) pieces.push(run.buf.subarray(run.start, run.end));
-        run = { buf: e.buf, start: e.start, end: e.next };
-      }
-      continue;
-    }
-    if (run !== undefined) pieces.push(run.buf.subarray(run.start, run.end));
-    run = undefined;
-    if (r.out !== null) pieces.push(r.out);
-  }
-  if (run !== undefined) pieces.push(run.buf.subarray(run.start, run.end));
-  if (pieces.length === 0) return undefined;
-  return { bytes: pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces), produced };
-}
-
 /** Writes one chunk's bytes; a promise only when the client's socket is backed up (the body waits for it). */
 function send(out: Outgoing, opts: RelayOptions, state: RelayState): Promise<void> | undefined {
   const { raw } = opts;
@@ -176,14 +146,14 @@ function send(out: Outgoing, opts: RelayOptions, state: RelayState): Promise<voi
     // A draining gateway has set `Connection: close` on the response already (drain.ts): it must
     // survive. Otherwise say keep-alive, as before: without it, closing the gateway after a stream
     // waited for the keep-alive timeout (72 s) before that connection ended.
-    const connection = raw.hasHeader('connection') ? {} : { connection: 'keep-alive' };
-    raw.writeHead(200, {
-      ...opts.headers,
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      'x-accel-buffering': 'no',
-      ...connection,
-    });
+    // Added to the attempt's own header object, not spread into a new one: the spread of a dozen
+    // headers was most of this function's time.
+    const head = opts.headers;
+    head['content-type'] = 'text/event-stream; charset=utf-8';
+    head['cache-control'] = 'no-cache';
+    head['x-accel-buffering'] = 'no';
+    if (!raw.hasHeader('connection')) head['connection'] = 'keep-alive';
+    raw.writeHead(200, head);
   }
   // The chunk with [DONE] ends the response in the same write (one syscall, not two).
   if (state.done) raw.end(out.bytes);

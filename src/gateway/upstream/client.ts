@@ -7,8 +7,9 @@
 import { Client, type Dispatcher, EnvHttpProxyAgent, Pool, errors as undiciErrors } from 'undici';
 import type { CompiledBackend, GatewayConfig } from '../../compile/types.js';
 import type { ChatBody } from '../request/chat-request.js';
+import type { AbortSource } from './call-abort.js';
 import { ConnectionGate } from './connection-gate.js';
-import { H2cPool } from './h2c-pool.js';
+import { H2cPool, UpstreamNotRead } from './h2c-pool.js';
 
 /** `saturated`: no connection to the backend came free within its queue timeout. */
 export type UpstreamFailureKind = 'connect' | 'timeout' | 'aborted' | 'saturated';
@@ -97,7 +98,7 @@ export class UpstreamClient {
     backend: CompiledBackend;
     /** Serialised by the caller, which answers a body that cannot be serialised itself (a 400). */
     body: ChatBody | string;
-    signal: AbortSignal;
+    signal: AbortSource;
     headers?: Record<string, string>;
   }): Promise<UpstreamResponse> {
     const { backend } = opts;
@@ -122,6 +123,7 @@ export class UpstreamClient {
         idempotent: true,
         headers,
         body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+        // An AbortSignal or a CallAbort: undici takes anything with aborted and add/removeEventListener (call-abort.ts).
         signal: opts.signal,
         headersTimeout: backend.timeoutMs,
         bodyTimeout: backend.timeoutMs,
@@ -242,6 +244,7 @@ function httpVersionOf(client: Client): string | undefined {
 /** undici's errors → our three kinds; the message names no secret (undici's never does). */
 export function classify(err: unknown): UpstreamFailure {
   if (err instanceof UpstreamFailure) return err;
+  if (err instanceof UpstreamNotRead) return new UpstreamFailure('connect', err.message, false);
   if (err instanceof undiciErrors.ConnectTimeoutError) return new UpstreamFailure('timeout', 'the upstream did not accept the connection in time', false);
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
     return new UpstreamFailure('timeout', 'the upstream did not answer in time');

@@ -3,6 +3,7 @@
  * every connection busy, silently and without bound; this gate makes that wait explicit: it is
  * measured, bounded by the backend's queue timeout, and first come, first served.
  */
+import type { AbortSource } from './call-abort.js';
 
 export type GateResult =
   { readonly acquired: true; readonly waitedMs: number } | { readonly acquired: false; readonly waitedMs: number; readonly reason: 'timeout' | 'aborted' };
@@ -26,7 +27,7 @@ export class ConnectionGate {
   }
 
   /** A slot, or why not; every acquired slot must be given back with release() exactly once. */
-  acquire(opts: { readonly timeoutMs: number; readonly signal?: AbortSignal }): Promise<GateResult> {
+  acquire(opts: { readonly timeoutMs: number; readonly signal?: AbortSource }): Promise<GateResult> {
     if (this.active < this.limit && this.waiting.length === 0) {
       this.active++;
       return Promise.resolve({ acquired: true, waitedMs: 0 });

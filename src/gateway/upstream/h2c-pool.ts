@@ -5,11 +5,24 @@
  * every request dispatched while the first is still connecting (500 requests in one burst: 200
  * sockets); here the same burst takes 5.
  */
+import { EventEmitter } from 'node:events';
 import { type Dispatcher, H2CClient } from 'undici';
 
 interface Slot {
   readonly client: H2CClient;
   inFlight: number;
+  /** The upstream's HTTP/2 preface (its first SETTINGS) came on the current connection. */
+  spoke: boolean;
+}
+
+/**
+ * A call that failed before the upstream could have read it: its stream was refused (RFC 9113
+ * §8.7: not processed), or the connection failed at the HTTP/2 level before the upstream sent
+ * its preface (an upstream declared h2c that speaks only HTTP/1.1 answers the client preface with
+ * an HTTP/1.1 error and never parses the request). Nothing is charged for it (classify()).
+ */
+export class UpstreamNotRead extends Error {
+  override readonly name = 'UpstreamNotRead';
 }
 
 /**
@@ -31,6 +44,19 @@ const MAX_REFUSED_RETRIES = 3;
 
 function refused(err: unknown): boolean {
   return err instanceof Error && (err as { code?: unknown }).code === 'ERR_HTTP2_STREAM_ERROR' && err.message.includes('REFUSED_STREAM');
+}
+
+/** Node's HTTP/2 errors (ERR_HTTP2_ERROR for a peer that is not speaking HTTP/2, ERR_HTTP2_INVALID_SESSION after it, ...). */
+function http2Error(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_HTTP2_');
+}
+
+/** undici keeps a client's HTTP/2 session under a symbol it does not export. */
+function sessionOf(client: H2CClient): EventEmitter | undefined {
+  const key = Object.getOwnPropertySymbols(client).find((sym) => sym.description === 'http2Session');
+  const session = key === undefined ? undefined : (client as unknown as Record<symbol, unknown>)[key];
+  return session instanceof EventEmitter ? session : undefined;
 }
 
 export interface H2cPoolOptions {
@@ -65,7 +91,10 @@ export class H2cPool {
         slot.inFlight--;
         // Refused streams were not processed (RFC 9113 §8.7): safe to send again, and by now the
         // upstream's SETTINGS say how many a connection takes (a cold burst beyond its limit).
-        if (!refused(err) || attempt >= MAX_REFUSED_RETRIES) throw err;
+        if (refused(err) && attempt < MAX_REFUSED_RETRIES) continue;
+        if (refused(err) || (!slot.spoke && http2Error(err)))
+          throw new UpstreamNotRead(`the upstream did not take the request over HTTP/2 (${(err as { code: string }).code})`);
+        throw err;
       }
     }
   }
@@ -95,10 +124,15 @@ export class H2cPool {
       if (slot.inFlight < room && !slot.client.closed) return slot;
     }
     const n = this.opts.streamsPerConnection;
-    const slot: Slot = {
-      client: new H2CClient(this.origin, { pipelining: n, maxConcurrentStreams: n, keepAliveTimeout: this.opts.keepAliveTimeout }),
-      inFlight: 0,
-    };
+    const client = new H2CClient(this.origin, { pipelining: n, maxConcurrentStreams: n, keepAliveTimeout: this.opts.keepAliveTimeout });
+    const slot: Slot = { client, inFlight: 0, spoke: false };
+    // Each (re)connection starts unheard; its session's first 'remoteSettings' is the upstream's preface.
+    client.on('connect', () => {
+      slot.spoke = false;
+      sessionOf(client)?.once('remoteSettings', () => {
+        slot.spoke = true;
+      });
+    });
     this.streamsKey ??= streamsKeyOf(slot.client);
     this.slots.push(slot);
     return slot;
