@@ -3,7 +3,6 @@
  * outcome the serve loop can bill and act on. Non-streamed answers are read whole; streams are
  * relayed. Every outcome says whether the request was sent: from then on it is charged.
  */
-import { setMaxListeners } from 'node:events';
 import type { FastifyReply } from 'fastify';
 import type { CompiledBackend, CompiledModel } from '../../compile/types.js';
 import { ApiError, Errors } from '../errors.js';
@@ -105,18 +104,12 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   }
 }
 
-/**
- * What a non-stream call passes as its abort signal: one that never fires (an AbortController
- * per request was a visible share of the request's cost). undici and the connection gate remove
- * their listeners when a call ends, so the listeners on it are the calls in flight.
- */
-const NEVER_ABORTED = new AbortController().signal;
-setMaxListeners(0, NEVER_ABORTED);
-
 async function sendComplete(input: AttemptInput, payload: string): Promise<AttemptOutcome> {
   const { model, reply } = input;
   try {
-    const res = await input.upstream.send({ backend: input.backend, body: payload, signal: NEVER_ABORTED, headers: input.upstreamHeaders });
+    // No abort signal: nothing aborts a non-stream call (an AbortController per request, then a
+    // shared never-firing signal, still cost undici an abort listener per call).
+    const res = await input.upstream.send({ backend: input.backend, body: payload, headers: input.upstreamHeaders });
     if (res.statusCode !== 200) return await failedStatus(res.statusCode, res.body, model);
     return await complete(input, res.body);
   } catch (err) {

@@ -97,13 +97,16 @@ export class UpstreamClient {
     backend: CompiledBackend;
     /** Serialised by the caller, which answers a body that cannot be serialised itself (a 400). */
     body: ChatBody | string;
-    signal: AbortSignal;
+    /** None: the call is never aborted (a non-stream call is read to its end to be billed). */
+    signal?: AbortSignal;
     headers?: Record<string, string>;
   }): Promise<UpstreamResponse> {
     const { backend } = opts;
     const target = this.targetOf(backend.baseURL);
     const lane = this.laneOf(target.origin, backend);
-    const slot = await lane.gate.acquire({ timeoutMs: backend.connection.queueTimeoutMs, signal: opts.signal });
+    const slot = await lane.gate.acquire(
+      opts.signal === undefined ? { timeoutMs: backend.connection.queueTimeoutMs } : { timeoutMs: backend.connection.queueTimeoutMs, signal: opts.signal },
+    );
     this.onWait?.(slot.waitedMs);
     if (!slot.acquired) {
       if (slot.reason === 'aborted') throw new UpstreamFailure('aborted', 'the request was aborted');
@@ -122,7 +125,7 @@ export class UpstreamClient {
         idempotent: true,
         headers,
         body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
-        signal: opts.signal,
+        signal: opts.signal ?? null,
         headersTimeout: backend.timeoutMs,
         bodyTimeout: backend.timeoutMs,
       });
