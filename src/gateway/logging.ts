@@ -1,6 +1,6 @@
 /** The gateway's log options: what is redacted, and batched stdout writes for a gateway process. */
 import { pino } from 'pino';
-import { LineBatcher } from './line-batcher.js';
+import { LineBatcher, type LineSink } from './line-batcher.js';
 
 export type LoggerSetting = boolean | { level: string };
 
@@ -34,8 +34,9 @@ export const REDACT_PATHS = [
 export function processLoggerOptions(logger: LoggerSetting | undefined): boolean | Record<string, unknown> {
   const options = loggerOptions(logger);
   if (options === false) return false;
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 0, maxWrite: 64 * 1024 });
-  const stream = new LineBatcher(destination, { minChars: 32 * 1024, flushMs: 250 });
+  // Buffer mode: the batcher hands it encoded batches (line-batcher.ts).
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 0, maxWrite: 64 * 1024, contentMode: 'buffer' });
+  const stream = new LineBatcher(destination as unknown as LineSink, { minBytes: 32 * 1024, flushMs: 250 });
   // Before pino's own exit hooks on the destination (prepended): they flush or end it, and the
   // lines still gathered here must reach it first.
   process.prependOnceListener('beforeExit', () => stream.forward());
