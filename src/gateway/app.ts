@@ -17,7 +17,8 @@ import { registerHealthRoutes } from './routes/health.js';
 import { authenticateFirst, decorateAuth, parseJsonKeepingText, routeContext } from './routes/context.js';
 import { type ClientTimeouts, timeoutsFromEnv } from './timeouts.js';
 import { InFlightCounter } from '../limits/in-flight.js';
-import { accessLogLine } from '../telemetry/access-log.js';
+import { accessLogLine, accessLogMembers } from '../telemetry/access-log.js';
+import { infoWriter } from './logging.js';
 import type { GatewayObserver } from './events.js';
 
 export interface GatewayOptions {
@@ -65,7 +66,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   // The access line is built field by field from a ChatEvent (telemetry/access-log.ts): no header,
   // body or key can be in it, so it skips the redaction net, whose wildcard paths run a check
   // on every value of every line (a visible share of a request's CPU).
-  const accessLog = app.log.child({}, { redact: [] });
+  const accessLog = infoWriter(app.log.child({}, { redact: [] }), { msg: 'request completed', members: accessLogMembers });
   const clock = opts.clock ?? Date.now;
   const upstream = opts.upstream ?? new UpstreamClient();
   // A reload that changes a backend's origin or connection settings leaves its old pool behind: closed.
@@ -82,7 +83,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     streamIdleMs: timeouts.streamIdleMs,
     // The one access line per chat request (no body, no key: see telemetry/access-log.ts).
     onChat: (e: ChatEvent): void => {
-      accessLog.info(accessLogLine(e), 'request completed');
+      accessLog(accessLogLine(e));
       opts.onChat?.(e);
     },
     ...(opts.observer ? { observer: opts.observer } : {}),
