@@ -18,7 +18,7 @@ import { authenticateFirst, decorateAuth, parseJsonKeepingText, routeContext } f
 import { type ClientTimeouts, timeoutsFromEnv } from './timeouts.js';
 import { InFlightCounter } from '../limits/in-flight.js';
 import { accessLogLine, accessLogMembers } from '../telemetry/access-log.js';
-import { infoWriter } from './logging.js';
+import { infoWriter, lazyChildLogger } from './logging.js';
 import type { GatewayObserver } from './events.js';
 
 export interface GatewayOptions {
@@ -58,6 +58,8 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     return503OnClosing: false,
     // One access line per request comes from the chat route itself (see telemetry), not from fastify.
     logController: new LogController({ disableRequestLogging: true }),
+    // req.log is made when first used (most requests never log through it): see logging.ts.
+    childLoggerFactory: lazyChildLogger,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
