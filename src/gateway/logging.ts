@@ -112,8 +112,6 @@ export function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, o
   return new LazyChildLogger(logger, bindings, opts);
 }
 
-type AnyLogFn = (...args: unknown[]) => void;
-
 class LazyChildLogger implements FastifyBaseLogger {
   private made: FastifyBaseLogger | undefined;
 
@@ -127,6 +125,13 @@ class LazyChildLogger implements FastifyBaseLogger {
     return (this.made ??= this.parent.child(this.bindings, this.opts));
   }
 
+  /** The child's `method`, with the arguments as they came (whichever of pino's LogFn overloads they match). */
+  private call(method: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent', args: unknown[]): void {
+    const real = this.real;
+    // eslint-disable-next-line prefer-spread -- apply passes the arguments through untyped, as they came
+    real[method].apply(real, args as Parameters<typeof real.info>);
+  }
+
   get level(): string {
     return this.real.level;
   }
@@ -134,25 +139,25 @@ class LazyChildLogger implements FastifyBaseLogger {
     this.real.level = level;
   }
   fatal(...args: unknown[]): void {
-    (this.real.fatal as AnyLogFn).apply(this.real, args);
+    this.call('fatal', args);
   }
   error(...args: unknown[]): void {
-    (this.real.error as AnyLogFn).apply(this.real, args);
+    this.call('error', args);
   }
   warn(...args: unknown[]): void {
-    (this.real.warn as AnyLogFn).apply(this.real, args);
+    this.call('warn', args);
   }
   info(...args: unknown[]): void {
-    (this.real.info as AnyLogFn).apply(this.real, args);
+    this.call('info', args);
   }
   debug(...args: unknown[]): void {
-    (this.real.debug as AnyLogFn).apply(this.real, args);
+    this.call('debug', args);
   }
   trace(...args: unknown[]): void {
-    (this.real.trace as AnyLogFn).apply(this.real, args);
+    this.call('trace', args);
   }
   silent(...args: unknown[]): void {
-    (this.real.silent as AnyLogFn).apply(this.real, args);
+    this.call('silent', args);
   }
   child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
     return this.real.child(bindings, options);
