@@ -87,6 +87,20 @@ describe('access line', () => {
     }
   });
 
+  it('writes times as pino does, for any duration', () => {
+    const viaPino = accessLogger();
+    const direct = accessLogger();
+    const write = infoWriter(direct.logger, { msg: 'request completed', members: accessLogMembers });
+    const durations = [0, -0, 0.0004, 0.0005, 0.001, 0.01, 0.1, 0.999, 1, 1.5, 12.345, 999.9996, 1e6 + 0.25, 1e12 + 0.125, 1e13, 1e16, -1, -2.5, Infinity];
+    for (let i = 0; i < 3000; i++) durations.push(Math.random() * 10 ** (i % 9));
+    for (const durationMs of durations) {
+      const line = accessLogLine({ requestId: 'r', stream: false, durationMs, startedAt: 0, upstreamWaitMs: durationMs / 7 });
+      viaPino.logger.info(line, 'request completed');
+      write(line);
+    }
+    expect(direct.lines).toEqual(viaPino.lines);
+  });
+
   it('writes nothing below its level, and leaves loggers it cannot reproduce to pino', () => {
     const quiet = accessLogger({ level: 'warn' });
     infoWriter(quiet.logger, { msg: 'request completed', members: accessLogMembers })(accessLogLine(served));
