@@ -18,7 +18,8 @@ import { registerHealthRoutes } from './routes/health.js';
 import { authenticateFirst, decorateAuth, parseJsonKeepingText, routeContext } from './routes/context.js';
 import { type ClientTimeouts, timeoutsFromEnv } from './timeouts.js';
 import { InFlightCounter } from '../limits/in-flight.js';
-import { accessLogLine } from '../telemetry/access-log.js';
+import { accessLogLine, accessLogMembers } from '../telemetry/access-log.js';
+import { infoWriter, lazyChildLogger } from './logging.js';
 import type { GatewayObserver } from './events.js';
 
 export interface GatewayOptions {
@@ -58,6 +59,8 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     return503OnClosing: false,
     // One access line per request comes from the chat route itself (see telemetry), not from fastify.
     logController: new LogController({ disableRequestLogging: true }),
+    // req.log is made when first used (most requests never log through it): see logging.ts.
+    childLoggerFactory: lazyChildLogger,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -66,7 +69,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
   // The access line is built field by field from a ChatEvent (telemetry/access-log.ts): no header,
   // body or key can be in it, so it skips the redaction net, whose wildcard paths run a check
   // on every value of every line (a visible share of a request's CPU).
-  const accessLog = app.log.child({}, { redact: [] });
+  const accessLog = infoWriter(app.log.child({}, { redact: [] }), { msg: 'request completed', members: accessLogMembers });
   const clock = opts.clock ?? Date.now;
   const upstream = opts.upstream ?? new UpstreamClient();
   // A reload that changes a backend's origin or connection settings leaves its old pool behind: closed.
@@ -83,7 +86,7 @@ export function buildGateway(opts: GatewayOptions): FastifyInstance {
     streamIdleMs: timeouts.streamIdleMs,
     // The one access line per chat request (no body, no key: see telemetry/access-log.ts).
     onChat: (e: ChatEvent): void => {
-      accessLog.info(accessLogLine(e), 'request completed');
+      accessLog(accessLogLine(e));
       opts.onChat?.(e);
     },
     ...(opts.observer ? { observer: opts.observer } : {}),

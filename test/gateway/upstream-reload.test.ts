@@ -68,4 +68,15 @@ describe('upstream pools across reloads', () => {
     await client.retain(config);
     expect(client.lanes).toBe(1);
   });
+
+  it('a backend of the old config, still used after the reload closed its pool, gets a new one (never the closed one)', async () => {
+    const old = configWith('{maxConnections: 3}');
+    const next = configWith('{maxConnections: 5}');
+    await call(backendOf(old));
+    await client.retain(next);
+    // A fallback attempt of a request that began before the reload still holds the old backend.
+    expect(await call(backendOf(old))).toContain('chat.completion');
+    expect(await call(backendOf(old))).toContain('chat.completion');
+    await client.retain(next);
+  });
 });

@@ -3,7 +3,6 @@
  * outcome the serve loop can bill and act on. Non-streamed answers are read whole; streams are
  * relayed. Every outcome says whether the request was sent: from then on it is charged.
  */
-import { setMaxListeners } from 'node:events';
 import type { FastifyReply } from 'fastify';
 import type { CompiledBackend, CompiledModel } from '../../compile/types.js';
 import { ApiError, Errors } from '../errors.js';
@@ -23,6 +22,7 @@ export interface AttemptInput {
   /** The output bound sent upstream, the one reserved for. */
   readonly upstreamLimit: UpstreamLimit;
   readonly reply: FastifyReply;
+  /** The client response's headers; this attempt's own object (a non-stream answer adds its content headers to it). */
   readonly headers: Record<string, string>;
   readonly upstream: UpstreamClient;
   readonly upstreamHeaders: Record<string, string>;
@@ -106,18 +106,12 @@ async function attemptOnce(input: AttemptInput): Promise<AttemptOutcome> {
   }
 }
 
-/**
- * What a non-stream call passes as its abort signal: one that never fires (an AbortController
- * per request was a visible share of the request's cost). undici and the connection gate remove
- * their listeners when a call ends, so the listeners on it are the calls in flight.
- */
-const NEVER_ABORTED = new AbortController().signal;
-setMaxListeners(0, NEVER_ABORTED);
-
 async function sendComplete(input: AttemptInput, payload: string): Promise<AttemptOutcome> {
   const { model, reply } = input;
   try {
-    const res = await input.upstream.send({ backend: input.backend, body: payload, signal: NEVER_ABORTED, headers: input.upstreamHeaders });
+    // No abort signal: nothing aborts a non-stream call (an AbortController per request, then a
+    // shared never-firing signal, still cost undici an abort listener per call).
+    const res = await input.upstream.send({ backend: input.backend, body: payload, headers: input.upstreamHeaders });
     if (res.statusCode !== 200) return await failedStatus(res.statusCode, res.body, model);
     return await complete(input, res.body);
   } catch (err) {
@@ -204,9 +198,12 @@ async function complete(input: AttemptInput, body: { text(): Promise<string> }):
   // Straight to the socket, as a stream's head is: the text is ready and needs none of fastify's
   // serialisation or send hooks. With its length (not chunked): one write for head and body.
   const raw = input.reply.hijack().raw;
-  raw.setHeader('content-type', JSON_TYPE);
-  raw.setHeader('content-length', Buffer.byteLength(text));
-  raw.writeHead(200, input.headers).end(text);
+  // All headers in the one object given to writeHead (the attempt's own): a setHeader before it
+  // sends Node down its slower path, which checks and stores every header once more.
+  const headers = input.headers;
+  headers['content-type'] = JSON_TYPE;
+  headers['content-length'] = String(Buffer.byteLength(text));
+  raw.writeHead(200, headers).end(text);
   return { kind: 'served', sent: true, ...billing, producedChunks: 0, status: 200, cut: false, clientGone: false };
 }
 

@@ -95,11 +95,10 @@ export async function serveChat(input: ServeInput, deps: ProxyDeps): Promise<Ser
       attempts++;
       const shadow = reservation.shadow;
       const outcome = await runAttempt(attemptInput(input, { step, backend, shadow, rates: reservation.rates, upstream: deps.upstream }));
-      const counts = { attempts, fallbacks: step.index };
       if (outcome.kind !== 'retryable') {
         // A body we could not serialise never reached the backend: its health is not in question.
         if (outcome.sent && deps.health.anyFailed) deps.health.succeeded(BackendHealth.keyOf(step.model, backend));
-        return finish({ input, deps, step, outcome, admit: reservation.admit, shadow, ...counts });
+        return finish({ input, deps, step, outcome, admit: reservation.admit, shadow, attempts, fallbacks: step.index });
       }
       deps.health.failed(BackendHealth.keyOf(step.model, backend), deps.clock());
       failures.push({ error: outcome.error, class: 'upstream' });
@@ -154,11 +153,16 @@ function attemptPlan(fitting: readonly Omit<Step, 'backends'>[], deps: ProxyDeps
   let last: Step[] | undefined;
   for (const f of fitting) {
     const { healthy, cooling } = orderBackends({ model: f.model, health: deps.health, now, random: deps.random });
-    if (healthy.length > 0) first.push({ ...f, backends: healthy });
-    if (cooling.length > 0) (last ??= []).push({ ...f, backends: cooling });
+    if (healthy.length > 0) first.push(withBackends(f, healthy));
+    if (cooling.length > 0) (last ??= []).push(withBackends(f, cooling));
   }
   if (last !== undefined) first.push(...last);
   return first;
+}
+
+/** Field by field: a spread of the step cost more than building it. */
+function withBackends(f: Omit<Step, 'backends'>, backends: readonly CompiledBackend[]): Step {
+  return { model: f.model, index: f.index, upstreamLimit: f.upstreamLimit, maxOutput: f.maxOutput, backends };
 }
 
 /** Plans and reserves the counters for one model; a key-wide denial ends the request at once. */
@@ -172,7 +176,7 @@ async function reserve(
   const estimateCost = costNanos(input.inputTokens, model.pricing.input) + costNanos(maxOutput, model.pricing.output);
   const estimate = { inputTokens: input.inputTokens, maxOutputTokens: maxOutput, costNanos: estimateCost };
   const plan = planChecks({ key: input.key, model, estimate, now });
-  const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, ...plan };
+  const admit: AdmitRequest = { requestId: opts.reservationId, keyId: input.key.id, rates: plan.rates, budgets: plan.budgets };
   // Beside the enforced admit, not after it: one round trip for both (shadow.ts). Most keys have
   // no Shadow QuotaPolicy: no call and no promise for them.
   const shadow = input.key.shadow === undefined ? undefined : checkShadow(deps, { key: input.key, model, estimate, reservationId: opts.reservationId, now });
@@ -224,21 +228,21 @@ async function finish(opts: {
 }): Promise<ServeResult> {
   const { input, deps, step, outcome, admit, shadow } = opts;
   const model = step.model;
-  const counts = {
+  const counts = (): Pick<ServeResult, 'servedModel' | 'attempts' | 'fallbacks' | 'shadowLimited'> => ({
     servedModel: model.id,
     attempts: opts.attempts,
     fallbacks: opts.fallbacks,
     ...(shadow.limited === undefined ? {} : { shadowLimited: shadow.limited }),
-  };
+  });
   if (outcome.kind === 'rejected') {
     // Refused outright (an upstream 4xx, or a body we could not send): no tokens; a sent one keeps its request.
     void settle(deps, { input, step, admit, shadow, sent: outcome.sent });
     await sendApiError(input.reply, outcome.error, input.requestId);
-    return { status: outcome.status, ...counts };
+    return { status: outcome.status, ...counts() };
   }
   if (!outcome.sent) {
     void settle(deps, { input, step, admit, shadow, sent: false });
-    return { status: outcome.status, ...counts, clientGone: true };
+    return { status: outcome.status, ...counts(), clientGone: true };
   }
   const bill = billOf({
     usage: outcome.usage,
@@ -252,17 +256,28 @@ async function finish(opts: {
   });
   if (bill.clamped !== undefined) deps.log.warn({ model: model.id, fields: bill.clamped }, 'upstream usage out of range; clamped');
   void settle(deps, { input, step, admit, shadow, sent: true, bill });
-  const usage = { inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos, ...(bill.estimated ? { estimated: true } : {}) };
-  const reservedTokens = admit.rates.find((r) => r.unit === 'tokens')?.cost;
-  return {
-    status: outcome.status,
-    ...counts,
-    usage,
-    ...(reservedTokens === undefined ? {} : { reservedTokens }),
-    cut: outcome.cut,
-    clientGone: outcome.clientGone,
-    ...(outcome.firstChunkAt === undefined ? {} : { firstChunkAt: outcome.firstChunkAt, chunkGapsMs: outcome.chunkGapsMs ?? [] }),
-  };
+  // The result is filled in by assignment, not spreads (this runs on every served request).
+  const usage: Mutable<NonNullable<ServeResult['usage']>> = { inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos };
+  if (bill.estimated) usage.estimated = true;
+  const result: Mutable<ServeResult> = { status: outcome.status, servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks };
+  if (shadow.limited !== undefined) result.shadowLimited = shadow.limited;
+  result.usage = usage;
+  const reservedTokens = reservedTokensOf(admit);
+  if (reservedTokens !== undefined) result.reservedTokens = reservedTokens;
+  result.cut = outcome.cut;
+  result.clientGone = outcome.clientGone;
+  if (outcome.firstChunkAt !== undefined) {
+    result.firstChunkAt = outcome.firstChunkAt;
+    result.chunkGapsMs = outcome.chunkGapsMs ?? [];
+  }
+  return result;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function reservedTokensOf(admit: AdmitRequest): number | undefined {
+  for (const r of admit.rates) if (r.unit === 'tokens') return r.cost;
+  return undefined;
 }
 
 /**
@@ -278,20 +293,22 @@ async function settle(
 ): Promise<void> {
   const { input, bill } = s;
   const actual = bill === undefined ? { tokens: 0, costNanos: 0 } : { tokens: bill.inputTokens + bill.outputTokens, costNanos: bill.costNanos };
-  const usage: UsageRecord | undefined =
-    bill === undefined
-      ? undefined
-      : {
-          requestId: input.requestId,
-          keyId: input.key.id,
-          model: s.step.model.id,
-          inputTokens: bill.inputTokens,
-          outputTokens: bill.outputTokens,
-          costNanos: bill.costNanos,
-          at: deps.clock(),
-          ...(bill.estimated ? { estimated: true } : {}),
-        };
-  const settlement: Settlement = { reservation: s.admit, actual, ...(s.sent ? {} : { failedAttempt: true }), ...(usage === undefined ? {} : { usage }) };
+  // Built by assignment, not spreads: every request settles at least once.
+  const settlement: Mutable<Settlement> = { reservation: s.admit, actual };
+  if (!s.sent) settlement.failedAttempt = true;
+  if (bill !== undefined) {
+    const usage: Mutable<UsageRecord> = {
+      requestId: input.requestId,
+      keyId: input.key.id,
+      model: s.step.model.id,
+      inputTokens: bill.inputTokens,
+      outputTokens: bill.outputTokens,
+      costNanos: bill.costNanos,
+      at: deps.clock(),
+    };
+    if (bill.estimated) usage.estimated = true;
+    settlement.usage = usage;
+  }
   const settled = deps.store.settle(settlement, deps.clock()).catch((err: unknown) => {
     // A resilient store journals what it cannot write; a failure here is logged, never thrown at the client.
     deps.log.error({ err: { message: (err as Error).message }, reservation: s.admit.requestId }, 'usage settlement failed');

@@ -54,7 +54,7 @@ export function topLevelMembers(text: string): Member[] | undefined {
 export interface BodyEdit {
   /** Top-level keys left out. */
   readonly drop: ReadonlySet<string>;
-  /** Top-level keys whose value is replaced (in place when present, else appended), as JSON text. */
+  /** Top-level keys whose value is replaced (in place when present, else appended), as JSON text; at most 31. */
   readonly set: ReadonlyArray<readonly [key: string, json: string]>;
 }
 
@@ -65,19 +65,32 @@ export interface BodyEdit {
 export function spliceObject(text: string, edit: BodyEdit): string | undefined {
   const members = topLevelMembers(text);
   if (members === undefined) return undefined;
-  const parts: string[] = [];
-  const placed = new Set<string>();
+  // One string built as it goes and a bit per `set` entry placed (the gateway sets at most three
+  // keys): no list of parts, no lookup closure, no set of placed keys per request.
+  let out = '{';
+  let placed = 0;
   for (const m of members) {
     if (edit.drop.has(m.key)) continue;
-    const replacement = edit.set.find(([k]) => k === m.key);
-    if (replacement === undefined) parts.push(text.slice(m.start, m.end));
+    const at = indexOfKey(edit.set, m.key);
+    if (out.length > 1) out += ',';
+    if (at < 0) out += text.slice(m.start, m.end);
     else {
-      parts.push(`${text.slice(m.start, m.valueStart)}${replacement[1]}`);
-      placed.add(m.key);
+      out += text.slice(m.start, m.valueStart) + (edit.set[at] as readonly [string, string])[1];
+      placed |= 1 << at;
     }
   }
-  for (const [key, json] of edit.set) if (!placed.has(key)) parts.push(`${JSON.stringify(key)}:${json}`);
-  return `{${parts.join(',')}}`;
+  for (let i = 0; i < edit.set.length; i++) {
+    if ((placed & (1 << i)) !== 0) continue;
+    const [key, json] = edit.set[i] as readonly [string, string];
+    if (out.length > 1) out += ',';
+    out += `${JSON.stringify(key)}:${json}`;
+  }
+  return `${out}}`;
+}
+
+function indexOfKey(set: BodyEdit['set'], key: string): number {
+  for (let i = 0; i < set.length; i++) if ((set[i] as readonly [string, string])[0] === key) return i;
+  return -1;
 }
 
 const OPEN_OBJECT = 0x7b;

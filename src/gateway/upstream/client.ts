@@ -51,6 +51,8 @@ interface Lane {
 interface Shared {
   readonly targets: Map<string, Target>;
   readonly lanes: Map<string, Lane>;
+  /** Each compiled backend's lane and its id, once found: its id is otherwise a string built per call. */
+  readonly laneOfBackend: WeakMap<CompiledBackend, { readonly id: string; readonly lane: Lane }>;
   /** TLS options for every upstream connection (e.g. a private CA's certificate). */
   readonly tls?: { readonly ca?: string | Buffer };
   /** HTTP(S)_PROXY / NO_PROXY from the environment; none: straight to the upstream. */
@@ -86,7 +88,7 @@ export class UpstreamClient {
   /** Pools, targets and settings; read from the environment once, not per request (withWaitListener). */
   private static newShared(opts: { tls?: Shared['tls']; env?: NodeJS.ProcessEnv }): Shared {
     const proxy = proxySettings(opts.env ?? process.env);
-    return { targets: new Map(), lanes: new Map(), ...(opts.tls ? { tls: opts.tls } : {}), ...(proxy ? { proxy } : {}) };
+    return { targets: new Map(), lanes: new Map(), laneOfBackend: new WeakMap(), ...(opts.tls ? { tls: opts.tls } : {}), ...(proxy ? { proxy } : {}) };
   }
 
   /** The same pools, telling `onWait` how long each call waited for a connection (one request's total). */
@@ -98,13 +100,16 @@ export class UpstreamClient {
     backend: CompiledBackend;
     /** Serialised by the caller, which answers a body that cannot be serialised itself (a 400). */
     body: ChatBody | string;
-    signal: AbortSource;
+    /** None: the call is never aborted (a non-stream call is read to its end to be billed). */
+    signal?: AbortSource;
     headers?: Record<string, string>;
   }): Promise<UpstreamResponse> {
     const { backend } = opts;
     const target = this.targetOf(backend.baseURL);
     const lane = this.laneOf(target.origin, backend);
-    const slot = await lane.gate.acquire({ timeoutMs: backend.connection.queueTimeoutMs, signal: opts.signal });
+    const slot = await lane.gate.acquire(
+      opts.signal === undefined ? { timeoutMs: backend.connection.queueTimeoutMs } : { timeoutMs: backend.connection.queueTimeoutMs, signal: opts.signal },
+    );
     this.onWait?.(slot.waitedMs);
     if (!slot.acquired) {
       if (slot.reason === 'aborted') throw new UpstreamFailure('aborted', 'the request was aborted');
@@ -124,7 +129,7 @@ export class UpstreamClient {
         headers,
         body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
         // An AbortSignal or a CallAbort: undici takes anything with aborted and add/removeEventListener (call-abort.ts).
-        signal: opts.signal,
+        signal: opts.signal ?? null,
         headersTimeout: backend.timeoutMs,
         bodyTimeout: backend.timeoutMs,
       });
@@ -181,6 +186,9 @@ export class UpstreamClient {
   }
 
   private laneOf(origin: string, backend: CompiledBackend): Lane {
+    // A remembered lane counts only while it is still open (retain() closes and drops lanes).
+    const known = this.shared.laneOfBackend.get(backend);
+    if (known !== undefined && this.shared.lanes.get(known.id) === known.lane) return known.lane;
     const c = backend.connection;
     const id = laneId(origin, backend);
     let lane = this.shared.lanes.get(id);
@@ -188,6 +196,7 @@ export class UpstreamClient {
       lane = { pool: this.poolFor(origin, c), gate: new ConnectionGate(c.maxConnections) };
       this.shared.lanes.set(id, lane);
     }
+    this.shared.laneOfBackend.set(backend, { id, lane });
     return lane;
   }
 
