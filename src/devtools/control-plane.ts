@@ -236,7 +236,11 @@ class LocalControlPlane implements ControlPlane {
   }
 
   kubectl(args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
-    return run(this.bins.kubectl, ['--kubeconfig', opts.kubeconfig ?? this.kubeconfigPath, ...args], {
+    // A discovery cache of this cluster's own: kubectl's default (~/.kube/cache) is keyed by
+    // host:port, and an earlier API server on the same port (without our CRDs) left answers there
+    // that `kubectl explain` trusts ("couldn't find resource").
+    const cacheDir = join(this.dir, 'kubectl-cache');
+    return run(this.bins.kubectl, ['--kubeconfig', opts.kubeconfig ?? this.kubeconfigPath, '--cache-dir', cacheDir, ...args], {
       input: opts.input,
       env: opts.env,
       timeoutMs: opts.timeoutMs ?? 60_000,
