@@ -17,6 +17,7 @@
  * see resilient-store.ts: the marks make those undos exact). Input checks (validate) run before
  * a request is queued, so one bad request cannot fail the others.
  */
+import { keyTable } from './redis-codec.js';
 import type { BudgetCheck, RateCheck } from './store.js';
 
 /** One request's checks in one slot: what ADMIT_BATCH_LUA decides for one entry. */
@@ -35,16 +36,7 @@ export type AdmitReply = (string | number)[];
 /** KEYS and ARGV of one ADMIT_BATCH_LUA call (see its comment for the layout): pure. */
 export function encodeAdmitBatch(entries: readonly AdmitEntry[], markTtlSeconds: number): { keys: string[]; args: (string | number)[] } {
   // Counters first (the script reads them with one MGET), each once; marks after them.
-  const keys: string[] = [];
-  const index = new Map<string, number>();
-  const ref = (id: string): number => {
-    let i = index.get(id);
-    if (i === undefined) {
-      i = keys.push(id);
-      index.set(id, i);
-    }
-    return i;
-  };
+  const { keys, ref } = keyTable();
   for (const e of entries) {
     for (const r of e.rates) ref(r.id);
     for (const b of e.budgets) ref(b.id);

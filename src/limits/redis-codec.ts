@@ -108,3 +108,18 @@ export function slotsOf(req: AdmitRequest): SlotChecks[] {
   for (const b of req.budgets) slot(tagOf(b.id)).budgets.push(b);
   return [...slots.values()].filter((s) => s.rates.length + s.budgets.length > 0);
 }
+
+/** The KEYS of one script call, each key once: `ref(id)` adds it if new and gives its 1-based index (Lua's). */
+export function keyTable(): { keys: string[]; ref: (id: string) => number } {
+  const keys: string[] = [];
+  const index = new Map<string, number>();
+  const ref = (id: string): number => {
+    let i = index.get(id);
+    if (i === undefined) {
+      i = keys.push(id);
+      index.set(id, i);
+    }
+    return i;
+  };
+  return { keys, ref };
+}

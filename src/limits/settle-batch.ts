@@ -11,6 +11,7 @@
  * so a batch whose reply was lost after Redis applied it is not counted twice. `flush()` sends
  * what is queued now and waits for every call in flight (shutdown: nothing is left behind).
  */
+import { keyTable } from './redis-codec.js';
 
 /** A usage hash, and how long it is kept (s; 0 = for good). */
 export interface UsageHash {
@@ -40,16 +41,7 @@ export interface BatchEntry {
 
 /** KEYS and ARGV of one SETTLE_BATCH_LUA call (see its comment for the layout): pure. */
 export function encodeBatch(entries: readonly BatchEntry[], idemTtlSeconds: number): { keys: string[]; args: (string | number)[] } {
-  const keys: string[] = [];
-  const index = new Map<string, number>();
-  const ref = (id: string): number => {
-    let i = index.get(id);
-    if (i === undefined) {
-      i = keys.push(id);
-      index.set(id, i);
-    }
-    return i;
-  };
+  const { keys, ref } = keyTable();
   const args: (string | number)[] = [idemTtlSeconds, entries.length];
   for (const e of entries) {
     const nu = e.usage?.keys.length ?? 0;
