@@ -1,11 +1,19 @@
 /** SSE splitting and per-event rewriting: model rename, produced chunks, usage. Pure. */
 import { describe, expect, it } from 'vitest';
-import { processEvent, usageOf } from '../../src/gateway/proxy/sse.js';
-import { type ScanTally, SseScanner, scanEvent, scanOptions } from '../../src/gateway/proxy/sse-scan.js';
+import { type Usage, processEvent, usageOf } from '../../src/gateway/proxy/sse.js';
+import { type ScanOptions, type ScanTally, SseScanner, scanOptions } from '../../src/gateway/proxy/sse-scan.js';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
 const chunk = (fields: Record<string, unknown>) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', model: 'up-1', ...fields })}`;
 const rename = { from: 'up-1', to: 'public' };
+/** The scan options both byte-path suites check against processEvent. */
+const OPTION_CASES = [
+  ['no rename, usage asked', { includeUsage: true }],
+  ['no rename, usage not asked', { includeUsage: false }],
+  ['rename, usage asked', { includeUsage: true, rename }],
+  ['rename, usage not asked', { includeUsage: false, rename }],
+  ['rename to a non-ASCII name', { includeUsage: false, rename: { from: 'up-1', to: 'modèle' } }],
+] as const;
 
 /** A scanner that keeps every event as it is (no rename, usage asked): what it sends is what it split. */
 const splitter = () => {
@@ -123,6 +131,22 @@ describe('processEvent', () => {
   });
 });
 
+/** One event through the scanner: its bytes kept as they came, replaced, or dropped (null). */
+interface EventScan {
+  readonly out: 'keep' | Buffer | null;
+  readonly usage?: Usage;
+  readonly produced: boolean;
+  readonly done: boolean;
+}
+
+/** Scans one complete event (terminator included), as the relay does inside a chunk. */
+function scanEvent(event: Buffer, o: ScanOptions): EventScan {
+  const tally: ScanTally = { usage: undefined, produced: 0, done: false };
+  const out = new SseScanner(o, tally).push(event);
+  const usage = tally.usage === undefined ? {} : { usage: tally.usage };
+  return { out: out === event ? 'keep' : (out ?? null), ...usage, produced: tally.produced > 0, done: tally.done };
+}
+
 describe('scanEvent, the relay path: bytes in, bytes out', () => {
   const usage = { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 };
   const content = (text: string, model = 'up-1') => `data: ${JSON.stringify({ id: 'c1', model, choices: [{ index: 0, delta: { content: text } }] })}`;
@@ -150,22 +174,18 @@ describe('scanEvent, the relay path: bytes in, bytes out', () => {
     return { ...r, out: r.out === 'keep' ? buf.toString('utf8') : r.out === null ? null : r.out.toString('utf8') };
   };
 
-  it.each([
-    ['no rename, usage asked', { includeUsage: true }],
-    ['no rename, usage not asked', { includeUsage: false }],
-    ['rename, usage asked', { includeUsage: true, rename }],
-    ['rename, usage not asked', { includeUsage: false, rename }],
-    ['rename to a non-ASCII name', { includeUsage: false, rename: { from: 'up-1', to: 'modèle' } }],
-    ['rename from a non-ASCII name', { includeUsage: false, rename: { from: 'modèle', to: 'public' } }],
-  ] as const)('sends, counts and reads exactly what processEvent does (%s), for LF and CRLF events', (_name, o) => {
-    for (const event of cases) {
-      for (const terminator of ['\n\n', '\r\n\r\n']) {
-        const text = terminator === '\n\n' ? event : event.replaceAll('\n', '\r\n');
-        // The slow path normalises the terminator to LF; the fast path only keeps LF events as they are.
-        expect([text, through(text, terminator, o)]).toEqual([text, processEvent(text, o)]);
+  it.each([...OPTION_CASES, ['rename from a non-ASCII name', { includeUsage: false, rename: { from: 'modèle', to: 'public' } }]] as const)(
+    'sends, counts and reads exactly what processEvent does (%s), for LF and CRLF events',
+    (_name, o) => {
+      for (const event of cases) {
+        for (const terminator of ['\n\n', '\r\n\r\n']) {
+          const text = terminator === '\n\n' ? event : event.replaceAll('\n', '\r\n');
+          // The slow path normalises the terminator to LF; the fast path only keeps LF events as they are.
+          expect([text, through(text, terminator, o)]).toEqual([text, processEvent(text, o)]);
+        }
       }
-    }
-  });
+    },
+  );
 
   it('keeps a plain content event as the upstream bytes (no copy), and renames by splicing bytes', () => {
     const event = content('héllo');
@@ -192,13 +212,7 @@ describe('SseScanner over a whole stream: the same bytes and counts as processEv
   ];
   const stream = bytes(events.map((e) => `${e}\n\n`).join(''));
 
-  it.each([
-    ['no rename, usage asked', { includeUsage: true }],
-    ['no rename, usage not asked', { includeUsage: false }],
-    ['rename, usage asked', { includeUsage: true, rename }],
-    ['rename, usage not asked', { includeUsage: false, rename }],
-    ['rename to a non-ASCII name', { includeUsage: false, rename: { from: 'up-1', to: 'modèle' } }],
-  ] as const)('%s, cut into two chunks at every byte', (_name, o) => {
+  it.each(OPTION_CASES)('%s, cut into two chunks at every byte', (_name, o) => {
     const results = events.map((e) => processEvent(e, o));
     const expected = results.map((r) => r.out ?? '').join('');
     const expectedTally = {

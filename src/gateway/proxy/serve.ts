@@ -228,21 +228,19 @@ async function finish(opts: {
 }): Promise<ServeResult> {
   const { input, deps, step, outcome, admit, shadow } = opts;
   const model = step.model;
-  const counts = (): Pick<ServeResult, 'servedModel' | 'attempts' | 'fallbacks' | 'shadowLimited'> => ({
-    servedModel: model.id,
-    attempts: opts.attempts,
-    fallbacks: opts.fallbacks,
-    ...(shadow.limited === undefined ? {} : { shadowLimited: shadow.limited }),
-  });
+  // The result is filled in by assignment, not spreads (this runs on every request).
+  const result: Mutable<ServeResult> = { status: outcome.status, servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks };
+  if (shadow.limited !== undefined) result.shadowLimited = shadow.limited;
   if (outcome.kind === 'rejected') {
     // Refused outright (an upstream 4xx, or a body we could not send): no tokens; a sent one keeps its request.
     void settle(deps, { input, step, admit, shadow, sent: outcome.sent });
     await sendApiError(input.reply, outcome.error, input.requestId);
-    return { status: outcome.status, ...counts() };
+    return result;
   }
   if (!outcome.sent) {
     void settle(deps, { input, step, admit, shadow, sent: false });
-    return { status: outcome.status, ...counts(), clientGone: true };
+    result.clientGone = true;
+    return result;
   }
   const bill = billOf({
     usage: outcome.usage,
@@ -256,11 +254,8 @@ async function finish(opts: {
   });
   if (bill.clamped !== undefined) deps.log.warn({ model: model.id, fields: bill.clamped }, 'upstream usage out of range; clamped');
   void settle(deps, { input, step, admit, shadow, sent: true, bill });
-  // The result is filled in by assignment, not spreads (this runs on every served request).
   const usage: Mutable<NonNullable<ServeResult['usage']>> = { inputTokens: bill.inputTokens, outputTokens: bill.outputTokens, costNanos: bill.costNanos };
   if (bill.estimated) usage.estimated = true;
-  const result: Mutable<ServeResult> = { status: outcome.status, servedModel: model.id, attempts: opts.attempts, fallbacks: opts.fallbacks };
-  if (shadow.limited !== undefined) result.shadowLimited = shadow.limited;
   result.usage = usage;
   const reservedTokens = reservedTokensOf(admit);
   if (reservedTokens !== undefined) result.reservedTokens = reservedTokens;
@@ -273,6 +268,7 @@ async function finish(opts: {
   return result;
 }
 
+/** A result or record filled in field by field (a spread per optional field cost an object each). */
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function reservedTokensOf(admit: AdmitRequest): number | undefined {

@@ -12,7 +12,7 @@
  * came), and a chunk with changes is joined once. Anything unusual (several lines, CRLF, spaced
  * JSON, usage to blank) goes through processEvent, which defines what every event becomes.
  */
-import { HAS_USAGE, PRODUCED, type Usage, processEvent, usageOf } from './sse.js';
+import { type EventResult, HAS_USAGE, PRODUCED, type Usage, processEvent, usageOf } from './sse.js';
 
 /** Per stream: what the scan of each event needs, computed once. */
 export interface ScanOptions {
@@ -42,6 +42,13 @@ export interface ScanTally {
   produced: number;
   /** [DONE] was seen. */
   done: boolean;
+}
+
+/** Adds what one event (as processEvent read it) said to the tally. */
+export function tallyEvent(tally: ScanTally, r: Pick<EventResult, 'usage' | 'produced' | 'done'>): void {
+  if (r.usage !== undefined) tally.usage = r.usage;
+  if (r.produced) tally.produced++;
+  if (r.done) tally.done = true;
 }
 
 const LF = 10;
@@ -184,9 +191,7 @@ export class SseScanner {
   private slow(start: number, end: number): void {
     const o = this.o;
     const r = processEvent(this.buf.toString('utf8', start, end), { includeUsage: o.includeUsage, ...(o.rename ? { rename: o.rename } : {}) });
-    if (r.usage !== undefined) this.tally.usage = r.usage;
-    if (r.produced) this.tally.produced++;
-    if (r.done) this.tally.done = true;
+    tallyEvent(this.tally, r);
     this.drop();
     if (r.out !== null) this.out += latin1(r.out);
   }
@@ -228,20 +233,4 @@ export class SseScanner {
     this.changed = false;
     return out === '' ? undefined : Buffer.from(out, 'latin1');
   }
-}
-
-/** One event through the scanner: its bytes kept as they came, replaced, or dropped (null). */
-export interface EventScan {
-  readonly out: 'keep' | Buffer | null;
-  readonly usage?: Usage;
-  readonly produced: boolean;
-  readonly done: boolean;
-}
-
-/** Scans one complete event (terminator included), as the relay would inside a chunk: for tests. */
-export function scanEvent(event: Buffer, o: ScanOptions): EventScan {
-  const tally: ScanTally = { usage: undefined, produced: 0, done: false };
-  const out = new SseScanner(o, tally).push(event);
-  const usage = tally.usage === undefined ? {} : { usage: tally.usage };
-  return { out: out === event ? 'keep' : (out ?? null), ...usage, produced: tally.produced > 0, done: tally.done };
 }

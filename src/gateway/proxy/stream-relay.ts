@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { type Usage, processEvent } from './sse.js';
-import { SseScanner, scanOptions } from './sse-scan.js';
+import { SseScanner, scanOptions, tallyEvent } from './sse-scan.js';
 import type { CallAbort } from '../upstream/call-abort.js';
 import type { UpstreamResponse } from '../upstream/client.js';
 
@@ -104,9 +104,7 @@ export async function relayStream(opts: RelayOptions): Promise<StreamOutcome> {
     const rest = scanner.rest().trim();
     if (rest !== '' && !state.clientGone && !raw.writableEnded) {
       const r = processEvent(rest, { includeUsage: opts.includeUsage, rename: opts.rename });
-      if (r.usage !== undefined) state.usage = r.usage;
-      if (r.produced) state.produced++;
-      if (r.done) state.done = true;
+      tallyEvent(state, r);
       if (r.out !== null) await send({ bytes: Buffer.from(r.out), produced: r.produced ? 1 : 0 }, opts, state);
     }
   } catch (err) {

@@ -10,6 +10,7 @@ import type { ChatBody } from '../request/chat-request.js';
 import type { AbortSource } from './call-abort.js';
 import { ConnectionGate } from './connection-gate.js';
 import { H2cPool, UpstreamNotRead } from './h2c-pool.js';
+import { internalField } from './undici-internals.js';
 
 /** `saturated`: no connection to the backend came free within its queue timeout. */
 export type UpstreamFailureKind = 'connect' | 'timeout' | 'aborted' | 'saturated';
@@ -244,9 +245,7 @@ function multiplexWhenH2(client: Client): Client {
 
 /** undici does not expose the negotiated protocol; its connection context sits under a symbol. */
 function httpVersionOf(client: Client): string | undefined {
-  const key = Object.getOwnPropertySymbols(client).find((sym) => sym.description === 'http context');
-  if (key === undefined) return undefined;
-  const context = (client as unknown as Record<symbol, { version?: unknown } | undefined>)[key];
+  const context = internalField(client, 'http context') as { version?: unknown } | undefined;
   return typeof context?.version === 'string' ? context.version : undefined;
 }
 

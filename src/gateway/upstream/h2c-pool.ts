@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { type Dispatcher, H2CClient } from 'undici';
+import { internalField, internalSymbol } from './undici-internals.js';
 
 interface Slot {
   readonly client: H2CClient;
@@ -31,7 +32,7 @@ export class UpstreamNotRead extends Error {
  * that allows fewer than `streamsPerConnection` would queue the rest unseen, inside the session.
  */
 function streamsKeyOf(client: H2CClient): symbol | undefined {
-  return Object.getOwnPropertySymbols(client).find((sym) => sym.description === 'max concurrent streams');
+  return internalSymbol(client, 'max concurrent streams');
 }
 
 function advertisedStreams(client: H2CClient, key: symbol | undefined): number {
@@ -54,8 +55,7 @@ function http2Error(err: unknown): boolean {
 
 /** undici keeps a client's HTTP/2 session under a symbol it does not export. */
 function sessionOf(client: H2CClient): EventEmitter | undefined {
-  const key = Object.getOwnPropertySymbols(client).find((sym) => sym.description === 'http2Session');
-  const session = key === undefined ? undefined : (client as unknown as Record<symbol, unknown>)[key];
+  const session = internalField(client, 'http2Session');
   return session instanceof EventEmitter ? session : undefined;
 }
 
